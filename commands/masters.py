@@ -1,0 +1,185 @@
+"""The write side: validate, then per attempt load, decide, append and update the view, all
+in the caller's one transaction.
+
+Each ``*_attempt`` function runs inside an open transaction and is retried by
+:func:`commands.retry.run`; the functions without the suffix validate, read the clock once,
+and run the attempts on a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+
+import attrs
+from sqlalchemy.engine import Connection
+
+from commands import decide, retry, validate
+from commands.decide import Decision
+from eventstore.events import CODEC, MasterDeactivated
+from eventstore.recorded import NewEvent
+from eventstore.store import AppendResult, allocate_master_id, append
+from projections import view
+from projections.fold import apply
+from projections.model import MasterState
+from projections.rebuild import align_id_sequence
+
+Clock = Callable[[], float]
+
+
+def default_actor() -> str:
+    """``<host>:<pid>`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@attrs.frozen
+class Now:
+    """One reading of the clock: whole seconds for ``last_active``, microseconds for
+    ``recorded_at``."""
+
+    seconds: int
+    micros: int
+
+    @classmethod
+    def read(cls, clock: Clock) -> Now:
+        value = validate.clock_reading(clock())
+        return cls(int(value), round(value * 1_000_000))
+
+
+@attrs.frozen
+class Outcome:
+    """What a command did to one master: its state after, and the log positions written."""
+
+    state: MasterState
+    changed: bool
+    positions: tuple[int, ...] = ()
+
+
+@attrs.define
+class Actor:
+    """Who acts: recorded in every event's metadata with host, pid and reason."""
+
+    name: str = attrs.field(factory=default_actor)
+    host: str = attrs.field(factory=socket.gethostname)
+    link_tables: tuple[str, ...] | None = None  # found on first deactivation
+
+    def metadata(self, reason: str) -> dict[str, object]:
+        return {"actor": self.name, "host": self.host, "pid": os.getpid(), "reason": reason}
+
+
+# -- find_master_id --------------------------------------------------------------------------
+
+
+def find_master_id_attempt(conn: Connection, actor: Actor, name: str, now: Now) -> Outcome:
+    """The id of ``name``; a new name is registered inactive with ``last_active = now``."""
+    state = view.load_state_by_name(conn, name)
+    if state is not None:
+        return Outcome(state, changed=False)
+    master_id = allocate_master_id(conn, above=view.max_id(conn))
+    registered = MasterState(
+        id=master_id, name=name, active=False, last_active=now.seconds, version=0
+    )
+    view.insert_row(conn, registered)  # IntegrityError when another process won: retried
+    align_id_sequence(conn)
+    return _commit_decision(
+        conn, actor, registered, decide.register(name, now.seconds), now, registering=True
+    )
+
+
+# -- set_master_state ------------------------------------------------------------------------
+
+
+def set_master_state_attempt(
+    conn: Connection, actor: Actor, master_id: int, active: bool, now: Now
+) -> Outcome | None:
+    """``setMasterState``; None for an unknown id (nothing written)."""
+    state = view.load_state(conn, master_id)
+    if state is None:
+        return None
+    stop_reason = "stopped"
+    if not active and state.active and actor.name != state.name:
+        other = view.load_state_by_name(conn, actor.name)
+        stop_reason = "expired" if other is not None else "stopped"
+    decision = decide.set_state(state, active, now.seconds, stop_reason=stop_reason)
+    return _commit_decision(conn, actor, state, decision, now)
+
+
+# -- expire_masters / set_all_masters_active_long_time_ago / adopt ---------------------------
+
+
+def expire_masters_attempt(conn: Connection, actor: Actor, timeout: int, now: Now) -> list[Outcome]:
+    """Deactivate every active master silent for longer than ``timeout`` seconds."""
+    outcomes = [
+        _commit_decision(conn, actor, state, decide.expire(state, now.seconds, timeout), now)
+        for state in view.load_states(conn, active=True)
+    ]
+    return [outcome for outcome in outcomes if outcome.changed]
+
+
+def force_housekeeping_attempt(conn: Connection, actor: Actor, now: Now) -> list[Outcome]:
+    """Mark every master active at the epoch."""
+    return [
+        _commit_decision(conn, actor, state, decide.force_housekeeping(state), now)
+        for state in view.load_states(conn)
+    ]
+
+
+def adopt_attempt(conn: Connection, actor: Actor, now: Now) -> list[Outcome]:
+    """Record every ``masters`` row that has no history yet."""
+    return [
+        _commit_decision(conn, actor, state, decide.adopt(state), now)
+        for state in view.load_states(conn)
+        if state.version == 0
+    ]
+
+
+def run(conn: Connection, attempt: Callable[[Connection], retry.T]) -> retry.T:
+    """Run an attempt with retries (see :mod:`commands.retry`)."""
+    return retry.run(conn, attempt)
+
+
+# -- the one place that writes ---------------------------------------------------------------
+
+
+def _commit_decision(
+    conn: Connection,
+    actor: Actor,
+    state: MasterState,
+    decision: Decision,
+    now: Now,
+    *,
+    registering: bool = False,
+) -> Outcome:
+    """Append the decision's events to the master's stream and update its view row."""
+    if not decision.events:
+        return Outcome(state, decision.changed)
+    batch = []
+    after: MasterState | None = None if state.version == 0 else state
+    version = state.version
+    deactivated = False
+    for event, reason in decision.events:
+        type_name, schema_version, data = CODEC.encode(event)
+        batch.append(
+            NewEvent(
+                event_id=uuid.uuid4(),
+                type=type_name,
+                schema_version=schema_version,
+                data=data,
+                metadata=actor.metadata(reason),
+                recorded_at=now.micros,
+            )
+        )
+        version += 1
+        after = apply(after, state.id, version, event)
+        deactivated = deactivated or isinstance(event, MasterDeactivated)
+    assert after is not None
+    result: AppendResult = append(conn, state.id, state.version, batch)
+    if not registering:
+        view.update_row(conn, after)
+    if deactivated:
+        if actor.link_tables is None:
+            actor.link_tables = view.existing_link_tables(conn)
+        view.delete_links(conn, state.id, actor.link_tables)
+    return Outcome(after, decision.changed, result.positions)

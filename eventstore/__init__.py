@@ -1,0 +1,61 @@
+"""The append-only log of mastertrail: the events table, append, reads, codec and chain.
+
+It knows nothing of projections, commands, Twisted or Buildbot.
+"""
+
+from eventstore.chain import ChainProblem, ChainReport, verify_chain
+from eventstore.codec import Codec
+from eventstore.engine import create_engine, translate_errors
+from eventstore.errors import (
+    ConcurrencyError,
+    DecodeError,
+    EventIdConflict,
+    InvalidArgument,
+    InvalidArgumentType,
+    RegistryError,
+    SchemaMissing,
+    SchemaTooNew,
+    StoreUnavailable,
+    UnknownEventType,
+    UnsupportedSchemaVersion,
+)
+from eventstore.events import CODEC
+from eventstore.migrate import check_schema, upgrade
+from eventstore.reads import head_position, iter_log, read_after, read_range, read_stream
+from eventstore.recorded import NewEvent, RecordedEvent
+from eventstore.store import AppendResult, allocate_master_id, append, lock_head, stream_version
+
+__all__ = [
+    "CODEC",
+    "AppendResult",
+    "ChainProblem",
+    "ChainReport",
+    "Codec",
+    "ConcurrencyError",
+    "DecodeError",
+    "EventIdConflict",
+    "InvalidArgument",
+    "InvalidArgumentType",
+    "NewEvent",
+    "RecordedEvent",
+    "RegistryError",
+    "SchemaMissing",
+    "SchemaTooNew",
+    "StoreUnavailable",
+    "UnknownEventType",
+    "UnsupportedSchemaVersion",
+    "allocate_master_id",
+    "append",
+    "check_schema",
+    "create_engine",
+    "head_position",
+    "iter_log",
+    "lock_head",
+    "read_after",
+    "read_range",
+    "read_stream",
+    "stream_version",
+    "translate_errors",
+    "upgrade",
+    "verify_chain",
+]

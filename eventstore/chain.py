@@ -1,0 +1,133 @@
+"""The hash chain: each event's hash covers its predecessor's hash and its own content,
+so a changed, removed or reordered row breaks every hash after it."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.schema import HEAD_ROW_ID, events, head
+
+#: The "previous hash" of the first event.
+GENESIS = bytes(32)
+
+
+def link(
+    previous: bytes,
+    *,
+    position: int,
+    event_id: uuid.UUID,
+    master_id: int,
+    version: int,
+    type: str,
+    schema_version: int,
+    data: str,
+    metadata: str,
+    recorded_at: int,
+) -> bytes:
+    """The hash of one event given its predecessor's hash and its stored columns."""
+    digest = hashlib.sha256(previous)
+    digest.update(
+        (
+            f"{position}\x00{event_id}\x00{master_id}\x00{version}\x00{type}\x00"
+            f"{schema_version}\x00{recorded_at}\x00{len(data)}\x00{data}\x00{metadata}"
+        ).encode()
+    )
+    return digest.digest()
+
+
+@attrs.frozen
+class ChainProblem:
+    """One place where the stored log is not what was appended."""
+
+    position: int
+    problem: str
+
+
+@attrs.frozen
+class ChainReport:
+    """The result of :func:`verify_chain`: events checked, and the problems in log order."""
+
+    checked: int
+    problems: list[ChainProblem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_position(self) -> int | None:
+        return self.problems[0].position if self.problems else None
+
+
+def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
+    """Recompute every hash of the log in position order and compare with the stored ones.
+
+    Reports the first position whose hash does not match (every later hash is then
+    suspect and not reported again), a missing position, and a head row that does not
+    point at the last event.
+    """
+    problems: list[ChainProblem] = []
+    previous, expected_position, checked = GENESIS, 1, 0
+    for row in _rows(engine, batch_size):
+        checked += 1
+        if row.position != expected_position:
+            problems.append(
+                ChainProblem(
+                    expected_position,
+                    f"positions {expected_position}..{row.position - 1} are missing",
+                )
+            )
+            break
+        computed = link(
+            previous,
+            position=row.position,
+            event_id=row.event_id,
+            master_id=row.master_id,
+            version=row.version,
+            type=row.type,
+            schema_version=row.schema_version,
+            data=row.data,
+            metadata=row.metadata,
+            recorded_at=row.recorded_at,
+        )
+        if computed != bytes(row.hash):
+            problems.append(ChainProblem(row.position, "hash does not match the event"))
+            break
+        previous, expected_position = computed, expected_position + 1
+    if not problems:
+        with translate_errors(), engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(head.c.position, head.c.hash).where(head.c.id == HEAD_ROW_ID)
+            ).one()
+        if stored.position != expected_position - 1 or bytes(stored.hash) != previous:
+            problems.append(
+                ChainProblem(
+                    expected_position,
+                    f"the head row says position {stored.position}, the log ends at "
+                    f"{expected_position - 1}",
+                )
+            )
+    return ChainReport(checked, problems)
+
+
+def _rows(engine: Engine, batch_size: int) -> Iterator[sa.Row[tuple[object, ...]]]:
+    after = 0
+    while True:
+        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            rows = conn.execute(
+                sa.select(events)
+                .where(events.c.position > after)
+                .order_by(events.c.position)
+                .limit(batch_size)
+            ).all()
+        yield from rows
+        if len(rows) < batch_size:
+            return
+        after = rows[-1].position

@@ -1,0 +1,87 @@
+"""The error hierarchy: one root, and subclasses that are also the matching builtin.
+
+Every error mastertrail raises on purpose is a :class:`RegistryError`. Errors caused by
+bad input are also a :class:`TypeError` or :class:`ValueError`, so callers that catch the
+builtin keep working.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Root of every error mastertrail raises on purpose."""
+
+
+class InvalidArgumentType(RegistryError, TypeError):
+    """An argument has the wrong type (``bool`` is not accepted where an int is expected)."""
+
+    def __init__(self, argument: str, expected: str, value: object) -> None:
+        self.argument = argument
+        self.expected = expected
+        self.value = value
+        super().__init__(f"{argument} must be {expected}, not {type(value).__name__} {value!r:.80}")
+
+
+class InvalidArgument(RegistryError, ValueError):
+    """An argument has the right type but a value that is not allowed."""
+
+    def __init__(self, argument: str, reason: str, value: object) -> None:
+        self.argument = argument
+        self.reason = reason
+        self.value = value
+        super().__init__(f"{argument} {reason} (got {value!r:.80})")
+
+
+class StoreUnavailable(RegistryError):
+    """The database cannot be reached or did not answer in time; nothing was written."""
+
+
+class SchemaMissing(RegistryError):
+    """The database has no mastertrail schema yet; run ``mastertrail upgrade``."""
+
+
+class SchemaTooNew(RegistryError):
+    """The database was written by a newer mastertrail than this one."""
+
+
+class ConcurrencyError(RegistryError):
+    """Another writer appended to the stream first: the expected version is stale."""
+
+    def __init__(self, master_id: int, expected: int, actual: int) -> None:
+        self.master_id = master_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"master {master_id}: expected stream version {expected}, found {actual}")
+
+
+class EventIdConflict(RegistryError, ValueError):
+    """An event id is already stored, but not as this exact batch of the same stream."""
+
+    def __init__(self, event_ids: list[str]) -> None:
+        self.event_ids = event_ids
+        super().__init__(f"event ids already stored elsewhere in the log: {', '.join(event_ids)}")
+
+
+class DecodeError(RegistryError, ValueError):
+    """A stored event cannot be turned back into a domain event."""
+
+
+class UnknownEventType(DecodeError):
+    """The log holds an event type this version of mastertrail does not know."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+        super().__init__(f"unknown event type {type_name!r}")
+
+
+class UnsupportedSchemaVersion(DecodeError):
+    """The log holds an event of a schema version with no upcaster to the current one."""
+
+    def __init__(self, type_name: str, schema_version: int, current: int) -> None:
+        self.type_name = type_name
+        self.schema_version = schema_version
+        self.current = current
+        super().__init__(
+            f"event type {type_name!r} schema version {schema_version} is not readable "
+            f"by this mastertrail (current version {current})"
+        )

@@ -1,0 +1,100 @@
+"""Create and migrate the log's schema with alembic, safely from several processes at once.
+
+The schema keeps its own alembic version table (``mastertrail_alembic_version``), so it can
+live in a Buildbot database next to Buildbot's own alembic history. Concurrent upgrades are
+serialised by a database lock: an advisory lock on PostgreSQL, ``GET_LOCK`` on MariaDB
+(whose DDL commits implicitly, so the lock must outlive transactions), and the write lock
+of ``BEGIN IMMEDIATE`` on SQLite, whose DDL is transactional.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import cache
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+from eventstore.engine import translate_errors
+from eventstore.errors import SchemaMissing, SchemaTooNew
+from eventstore.schema import VERSION_TABLE
+
+_LOCK_NAME = "mastertrail_schema"
+_PG_LOCK_KEY = 0x6D747261696C  # "mtrail"
+_MYSQL_LOCK_TIMEOUT = 120
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the log's schema to the newest revision; a no-op when it is already there."""
+    with translate_errors(), _schema_lock(engine) as conn:
+        config = _config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of mastertrail knows."""
+    return _known_revisions()[0]
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision stored in the database, or None when it has no schema."""
+    if not sa.inspect(conn).has_table(VERSION_TABLE):
+        return None
+    row = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+    return None if row is None else str(row[0])
+
+
+def check_schema(conn: Connection) -> None:
+    """Raise unless the database holds exactly the schema this mastertrail writes."""
+    revision = current_revision(conn)
+    if revision is None:
+        raise SchemaMissing("the database has no mastertrail schema: run `mastertrail upgrade`")
+    if revision == head_revision():
+        return
+    if revision in _known_revisions():
+        raise SchemaMissing(f"schema revision {revision} is old: run `mastertrail upgrade`")
+    raise SchemaTooNew(
+        f"schema revision {revision} was written by a newer mastertrail; upgrade mastertrail"
+    )
+
+
+@cache
+def _known_revisions() -> tuple[str, ...]:
+    script = ScriptDirectory.from_config(_config())
+    return tuple(rev.revision for rev in script.walk_revisions())
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", "eventstore:migrations")
+    return config
+
+
+@contextlib.contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
+    backend = engine.dialect.name
+    if backend == "sqlite":
+        with engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock, held to commit
+            yield conn
+    elif backend == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+            yield conn
+    else:
+        with engine.connect() as conn:
+            got = conn.execute(
+                sa.select(sa.func.get_lock(_LOCK_NAME, _MYSQL_LOCK_TIMEOUT))
+            ).scalar()
+            if got != 1:
+                raise TimeoutError("timed out waiting for another mastertrail schema upgrade")
+            try:
+                yield conn
+                conn.commit()
+            finally:
+                conn.execute(sa.select(sa.func.release_lock(_LOCK_NAME)))
+                conn.commit()

@@ -1,0 +1,101 @@
+"""Reading the log: one stream, the whole log after a position, a time range, the head.
+
+Functions taking a :class:`Connection` read inside the caller's transaction;
+:func:`iter_log` takes the engine and reads batch by batch, each in a short transaction
+of its own, so that memory stays constant and a tail sees what commits meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.recorded import RecordedEvent, from_micros
+from eventstore.schema import HEAD_ROW_ID, events, head
+
+#: Events fetched per query by the streaming readers.
+BATCH_SIZE = 1000
+
+
+def to_recorded(row: Any) -> RecordedEvent:
+    """The :class:`RecordedEvent` of a row of ``mastertrail_events``."""
+    return RecordedEvent(
+        position=row.position,
+        event_id=row.event_id,
+        master_id=row.master_id,
+        version=row.version,
+        type=row.type,
+        schema_version=row.schema_version,
+        data=json.loads(row.data),
+        metadata=json.loads(row.metadata),
+        recorded_at=from_micros(row.recorded_at),
+        hash=bytes(row.hash).hex(),
+    )
+
+
+def read_stream(
+    conn: Connection, master_id: int, *, from_version: int = 1, limit: int | None = None
+) -> list[RecordedEvent]:
+    """The events of one master from ``from_version`` on, in version order."""
+    query = (
+        sa.select(events)
+        .where(events.c.master_id == master_id, events.c.version >= from_version)
+        .order_by(events.c.version)
+        .limit(limit)
+    )
+    return [to_recorded(row) for row in conn.execute(query)]
+
+
+def read_after(conn: Connection, after: int = 0, limit: int = BATCH_SIZE) -> list[RecordedEvent]:
+    """At most ``limit`` events with a position greater than ``after``, in position order."""
+    query = sa.select(events).where(events.c.position > after).order_by(events.c.position)
+    return [to_recorded(row) for row in conn.execute(query.limit(limit))]
+
+
+def read_range(
+    conn: Connection,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+    master_id: int | None = None,
+) -> list[RecordedEvent]:
+    """Events recorded in ``[since, until]`` (microseconds since the epoch; either end may
+    be open), optionally of one master, in position order."""
+    query = sa.select(events).order_by(events.c.position)
+    if since is not None:
+        query = query.where(events.c.recorded_at >= since)
+    if until is not None:
+        query = query.where(events.c.recorded_at <= until)
+    if master_id is not None:
+        query = query.where(events.c.master_id == master_id)
+    return [to_recorded(row) for row in conn.execute(query)]
+
+
+def head_position(conn: Connection) -> int:
+    """The position of the newest committed event (0 for an empty log)."""
+    return int(
+        conn.execute(sa.select(head.c.position).where(head.c.id == HEAD_ROW_ID)).scalar_one()
+    )
+
+
+def iter_log(
+    engine: Engine, *, after: int = 0, limit: int | None = None, batch_size: int = BATCH_SIZE
+) -> Iterator[RecordedEvent]:
+    """Every event after position ``after`` (at most ``limit``), in position order, read in
+    batches of ``batch_size``, each batch in its own short transaction."""
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = batch_size if remaining is None else min(batch_size, remaining)
+        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            batch = read_after(conn, after, size)
+        yield from batch
+        if len(batch) < size:
+            return
+        after = batch[-1].position
+        if remaining is not None:
+            remaining -= len(batch)

@@ -1,0 +1,55 @@
+"""The log's tables, defined once. Migrations create them; this module only describes them.
+
+``mastertrail_events`` is the append-only log. ``mastertrail_head`` is a single row that
+serialises appends: every writer locks it, reads the last position and hash, appends, and
+moves it forward, all in its own transaction. That one lock gives the log a gap-free global
+order equal to commit order, and the hash chain its predecessor (see ``docs/ordering.rst``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from eventstore.types import UUIDBytes, digest_type, position_type
+
+EVENTS_TABLE = "mastertrail_events"
+HEAD_TABLE = "mastertrail_head"
+VERSION_TABLE = "mastertrail_alembic_version"
+
+#: Longest stable event type name.
+TYPE_NAME_LENGTH = 64
+
+metadata = sa.MetaData()
+
+events = sa.Table(
+    EVENTS_TABLE,
+    metadata,
+    sa.Column("position", position_type(), primary_key=True, autoincrement=False),
+    sa.Column("event_id", UUIDBytes(), nullable=False),
+    sa.Column("master_id", sa.Integer(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("type", sa.String(TYPE_NAME_LENGTH), nullable=False),
+    sa.Column("schema_version", sa.SmallInteger(), nullable=False),
+    sa.Column("data", sa.Text(), nullable=False),
+    sa.Column("metadata", sa.Text(), nullable=False),
+    # Microseconds since the POSIX epoch, UTC: one integer sorts and compares the same way
+    # on every backend, with no time-zone conversion by a driver.
+    sa.Column("recorded_at", sa.BigInteger(), nullable=False),
+    sa.Column("hash", digest_type(), nullable=False),
+    sa.UniqueConstraint("event_id", name="mastertrail_events_event_id"),
+    sa.UniqueConstraint("master_id", "version", name="mastertrail_events_stream"),
+    sa.Index("mastertrail_events_recorded_at", "recorded_at", "position"),
+    sa.Index("mastertrail_events_master_position", "master_id", "position"),
+)
+
+head = sa.Table(
+    HEAD_TABLE,
+    metadata,
+    sa.Column("id", sa.SmallInteger(), primary_key=True, autoincrement=False),
+    sa.Column("position", position_type(), nullable=False),
+    sa.Column("hash", digest_type(), nullable=False),
+    sa.Column("last_master_id", sa.Integer(), nullable=False),
+)
+
+#: The one row of ``mastertrail_head``.
+HEAD_ROW_ID = 1

@@ -1,0 +1,37 @@
+"""mastertrail: an event-sourced registry of Buildbot masters.
+
+Every registration, check-in and state change is an immutable event in an append-only,
+hash-chained log; a projection folds them into the ``masters`` view that answers
+``getMaster``/``getMasters``.
+"""
+
+from eventstore.errors import (
+    ConcurrencyError,
+    DecodeError,
+    InvalidArgument,
+    InvalidArgumentType,
+    RegistryError,
+    SchemaMissing,
+    SchemaTooNew,
+    StoreUnavailable,
+)
+from eventstore.recorded import RecordedEvent
+from mastertrail.registry import Registry
+from projections.model import MasterModel
+from projections.rebuild import Problem, VerifyReport
+
+__all__ = [
+    "ConcurrencyError",
+    "DecodeError",
+    "InvalidArgument",
+    "InvalidArgumentType",
+    "MasterModel",
+    "Problem",
+    "RecordedEvent",
+    "Registry",
+    "RegistryError",
+    "SchemaMissing",
+    "SchemaTooNew",
+    "StoreUnavailable",
+    "VerifyReport",
+]

@@ -1,0 +1,255 @@
+"""``Registry``: the composition root wiring the log, the commands and the view to one
+database. Nothing is built at import time, and nothing touches the database until a
+method is called."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Connection, Engine
+
+import commands
+import eventstore
+from commands import Actor, Now, Outcome, validate
+from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.errors import InvalidArgument, InvalidArgumentType
+from eventstore.recorded import RecordedEvent, to_micros
+from projections import MasterModel, Problem, VerifyReport, queries, view
+from projections.rebuild import rebuild as rebuild_view
+from projections.rebuild import verify as verify_view
+
+log = structlog.get_logger("mastertrail")
+
+Progress = Callable[[int, int], None]
+
+
+class Registry:
+    """An event-sourced registry of Buildbot masters on one database.
+
+    ``db`` is a SQLAlchemy URL or Engine; ``clock`` returns POSIX seconds (read once per
+    command); ``actor`` names who acts in the events' metadata (default ``<host>:<pid>``).
+    """
+
+    def __init__(
+        self,
+        db: str | sa.URL | Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+        actor: str | None = None,
+    ) -> None:
+        if not callable(clock):
+            raise InvalidArgumentType("clock", "a callable returning POSIX seconds", clock)
+        if actor is not None and not isinstance(actor, str):
+            raise InvalidArgumentType("actor", "a str", actor)
+        self.engine = db if isinstance(db, Engine) else eventstore.create_engine(db)
+        self.clock = clock
+        self.actor = Actor() if actor is None else Actor(name=actor)
+        self._schema_checked = False
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema (log and view) and adopt rows with no history.
+        Idempotent, and safe when several processes run it at once."""
+        eventstore.upgrade(self.engine)
+        with translate_errors(), self.engine.begin() as conn:
+            eventstore.lock_head(conn)  # serialises concurrent creators of the view
+            view.create(conn)
+        self._schema_checked = True
+        self.adopt()
+
+    # -- the five Buildbot operations --------------------------------------------------------
+
+    def find_master_id(self, name: str) -> int:
+        """The id of the master ``name``; a new name is registered, inactive."""
+        name = validate.master_name(name)
+        now = Now.read(self.clock)
+        outcome = self._write(
+            lambda conn: commands.find_master_id_attempt(conn, self.actor, name, now)
+        )
+        self._log("master_registered" if outcome.positions else "master_found", outcome)
+        return outcome.state.id
+
+    def set_master_state(self, masterid: int, active: bool) -> bool:
+        """Mark a master active (moving ``last_active`` to now) or inactive (deleting its
+        links); True iff the state changed. An unknown id returns False, writing nothing."""
+        masterid = validate.master_id(masterid)
+        active = validate.active_flag(active)
+        now = Now.read(self.clock)
+        outcome = self._write(
+            lambda conn: commands.set_master_state_attempt(conn, self.actor, masterid, active, now)
+        )
+        if outcome is None:
+            log.info("master_unknown", master_id=masterid, active=active)
+            return False
+        if not outcome.positions:
+            event = "master_unchanged"
+        elif active:
+            event = "master_activated" if outcome.changed else "master_checked_in"
+        else:
+            event = "master_deactivated"
+        self._log(event, outcome)
+        return outcome.changed
+
+    def get_master(self, masterid: int) -> MasterModel | None:
+        """The master with this id, or None."""
+        masterid = validate.master_id(masterid)
+        with self._read() as conn:
+            return view.get_master(conn, masterid)
+
+    def get_masters(
+        self,
+        *,
+        active: bool | None = None,
+        order: Sequence[str] = ("id",),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[MasterModel]:
+        """Masters sorted by ``order`` (``-name`` descends) and paged; all of them by default."""
+        if active is not None:
+            validate.active_flag(active)
+        view.order_by(order)
+        if limit is not None:
+            _non_negative("limit", limit)
+        _non_negative("offset", offset)
+        with self._read() as conn:
+            return view.get_masters(conn, active=active, order=order, limit=limit, offset=offset)
+
+    def set_all_masters_active_long_time_ago(self) -> None:
+        """Mark every master active at the epoch, so the next housekeeping expires them all."""
+        now = Now.read(self.clock)
+        outcomes = self._write(
+            lambda conn: commands.force_housekeeping_attempt(conn, self.actor, now)
+        )
+        log.info("housekeeping_forced", masters=len(outcomes))
+
+    # -- beyond Buildbot ---------------------------------------------------------------------
+
+    def expire_masters(self, *, timeout: int = 600) -> list[MasterModel]:
+        """Deactivate every active master silent for more than ``timeout`` seconds and
+        return them; the actor is recorded as the one who expired them."""
+        seconds = validate.timeout(timeout)
+        now = Now.read(self.clock)
+        outcomes = self._write(
+            lambda conn: commands.expire_masters_attempt(conn, self.actor, seconds, now)
+        )
+        for outcome in outcomes:
+            self._log("master_expired", outcome)
+        return [outcome.state.to_model() for outcome in outcomes]
+
+    def adopt(self) -> list[MasterModel]:
+        """Record every ``masters`` row that has no history yet (an existing Buildbot
+        database) with an adoption event; returns the adopted masters."""
+        now = Now.read(self.clock)
+        outcomes = self._write(lambda conn: commands.adopt_attempt(conn, self.actor, now))
+        for outcome in outcomes:
+            self._log("master_adopted", outcome)
+        return [outcome.state.to_model() for outcome in outcomes]
+
+    def history(
+        self,
+        masterid: int,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """The audit trail of one master, optionally between two aware datetimes."""
+        masterid = validate.master_id(masterid)
+        bounds = [
+            None if t is None else to_micros(_aware(name, t))
+            for name, t in (("since", since), ("until", until))
+        ]
+        with self._read() as conn:
+            return queries.history(conn, masterid, since=bounds[0], until=bounds[1])
+
+    def events(self, *, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
+        """The whole log after position ``after``, in position order, streamed."""
+        _non_negative("after", after)
+        if limit is not None:
+            _non_negative("limit", limit)
+        self._check_schema()
+        return eventstore.iter_log(self.engine, after=after, limit=limit)
+
+    def masters_as_of(self, when: dt.datetime | int) -> list[MasterModel]:
+        """Every master as it stood at ``when``: an aware datetime, or a log position
+        (the event at that position included)."""
+        with self._read() as conn:
+            if isinstance(when, dt.datetime):
+                position = queries.position_at(conn, to_micros(_aware("when", when)))
+            else:
+                position = _non_negative("when", when)
+            return queries.masters_as_of(conn, position)
+
+    def rebuild(self, *, progress: Progress | None = None) -> int:
+        """Rebuild the view from the log; returns the number of events replayed."""
+        self._check_schema()
+        replayed = rebuild_view(self.engine, progress=progress)
+        log.info("view_rebuilt", events=replayed)
+        return replayed
+
+    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
+        """Check the hash chain and compare the view with a fresh fold of the log."""
+        self._check_schema()
+        report = verify_view(self.engine, progress=progress)
+        log.info(
+            "log_verified",
+            ok=report.ok,
+            events=report.events_checked,
+            problems=len(report.problems),
+        )
+        return report
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _write(self, attempt: Callable[[Connection], commands.retry.T]) -> commands.retry.T:
+        self._check_schema()
+        with translate_errors(), self.engine.connect() as conn:
+            return commands.run(conn, attempt)
+
+    def _read(self) -> Connection:
+        self._check_schema()
+        with translate_errors():
+            return self.engine.connect().execution_options(**{READ_ONLY: True})
+
+    def _check_schema(self) -> None:
+        if not self._schema_checked:
+            with translate_errors(), self.engine.connect() as conn:
+                eventstore.check_schema(conn)
+            self._schema_checked = True
+
+    def _log(self, event: str, outcome: Outcome) -> None:
+        log.info(
+            event,
+            master_id=outcome.state.id,
+            name=outcome.state.name,
+            position=outcome.positions[-1] if outcome.positions else None,
+            changed=outcome.changed,
+            actor=self.actor.name,
+        )
+
+
+def _aware(argument: str, when: object) -> dt.datetime:
+    if not isinstance(when, dt.datetime):
+        raise InvalidArgumentType(argument, "a datetime", when)
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidArgument(argument, "must be timezone-aware", when)
+    return when
+
+
+def _non_negative(argument: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentType(argument, "an int", value)
+    if value < 0:
+        raise InvalidArgument(argument, "must not be negative", value)
+    return value
+
+
+__all__ = ["Problem", "Registry", "VerifyReport"]

@@ -1,0 +1,170 @@
+"""The persisted view: Buildbot's own ``masters`` table, one row per master.
+
+In a Buildbot database this *is* Buildbot's table, so its columns and index are Buildbot's
+(``buildbot/db/model.py``) and rows are only ever inserted or updated in place, never
+deleted: builds, claims and links reference them with ON DELETE CASCADE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from eventstore.errors import InvalidArgument, InvalidArgumentType
+from eventstore.schema import events
+from projections.model import MasterModel, MasterState, epoch_to_datetime, name_hash
+
+view_metadata = sa.MetaData()
+
+masters = sa.Table(
+    "masters",
+    view_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_hash", sa.String(40), nullable=False),
+    sa.Column("active", sa.Integer, nullable=False),
+    sa.Column("last_active", sa.Integer, nullable=False),
+)
+sa.Index("name_hash", masters.c.name_hash, unique=True)
+
+#: Buildbot tables holding a master's links, deleted when the master is deactivated.
+LINK_TABLES = ("scheduler_masters", "changesource_masters")
+
+ORDER_COLUMNS = ("id", "name", "active", "last_active")
+
+_stream_version = (
+    sa.select(sa.func.max(events.c.version))
+    .where(events.c.master_id == masters.c.id)
+    .scalar_subquery()
+)
+
+
+def create(conn: Connection) -> None:
+    """Create the ``masters`` table if it is missing (Buildbot's database already has it)."""
+    view_metadata.create_all(conn, checkfirst=True)
+
+
+def load_state(conn: Connection, master_id: int) -> MasterState | None:
+    """The state of one master: its view row and the version of its stream, or None."""
+    row = conn.execute(
+        sa.select(masters, _stream_version.label("version")).where(masters.c.id == master_id)
+    ).first()
+    return None if row is None else _state(row)
+
+
+def load_state_by_name(conn: Connection, name: str) -> MasterState | None:
+    """The state of the master called exactly ``name``, or None."""
+    row = conn.execute(
+        sa.select(masters, _stream_version.label("version")).where(
+            masters.c.name_hash == name_hash(name)
+        )
+    ).first()
+    return None if row is None or row.name != name else _state(row)
+
+
+def load_states(conn: Connection, *, active: bool | None = None) -> list[MasterState]:
+    """The states of every master (or only the active or inactive ones), by id."""
+    query = sa.select(masters, _stream_version.label("version")).order_by(masters.c.id)
+    if active is not None:
+        query = query.where(masters.c.active == int(active))
+    return [_state(row) for row in conn.execute(query)]
+
+
+def max_id(conn: Connection) -> int:
+    """The greatest id in the view (0 when empty)."""
+    return int(conn.execute(sa.select(sa.func.max(masters.c.id))).scalar() or 0)
+
+
+def insert_row(conn: Connection, state: MasterState) -> None:
+    """Insert the row of a new master (raises IntegrityError when the name exists)."""
+    conn.execute(
+        masters.insert().values(id=state.id, name_hash=name_hash(state.name), **_columns(state))
+    )
+
+
+def update_row(conn: Connection, state: MasterState) -> bool:
+    """Set a master's row to ``state``; False when there is no such row."""
+    result = conn.execute(
+        masters.update().where(masters.c.id == state.id).values(**_columns(state))
+    )
+    return result.rowcount > 0
+
+
+def save_row(conn: Connection, state: MasterState) -> None:
+    """Update the master's row in place, or insert it when it went missing."""
+    if not update_row(conn, state):
+        insert_row(conn, state)
+
+
+def existing_link_tables(conn: Connection) -> tuple[str, ...]:
+    """The link tables present in this database."""
+    present = set(sa.inspect(conn).get_table_names())
+    return tuple(name for name in LINK_TABLES if name in present)
+
+
+def delete_links(conn: Connection, master_id: int, tables: Sequence[str]) -> None:
+    """Delete the master's rows from the given link tables."""
+    for name in tables:
+        conn.execute(sa.text(f"DELETE FROM {name} WHERE masterid = :id"), {"id": master_id})
+
+
+def get_master(conn: Connection, master_id: int) -> MasterModel | None:
+    """The master with this id, or None."""
+    row = conn.execute(sa.select(masters).where(masters.c.id == master_id)).first()
+    return None if row is None else _model(row)
+
+
+def get_masters(
+    conn: Connection,
+    *,
+    active: bool | None = None,
+    order: Sequence[str] = ("id",),
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[MasterModel]:
+    """Masters, filtered by ``active``, sorted by ``order`` (``-name`` descends), paged."""
+    query = sa.select(masters)
+    if active is not None:
+        query = query.where(masters.c.active == int(active))
+    query = query.order_by(*order_by(order))
+    if limit is not None or offset:
+        query = query.limit(limit).offset(offset)
+    return [_model(row) for row in conn.execute(query)]
+
+
+def order_by(order: Sequence[str]) -> list[sa.ColumnElement[object]]:
+    """The ORDER BY clauses of ``order``; ``id`` breaks ties so pages are stable."""
+    if isinstance(order, str) or not isinstance(order, Sequence):
+        raise InvalidArgumentType("order", "a sequence of column names", order)
+    clauses: list[sa.ColumnElement[object]] = []
+    for item in order:
+        if not isinstance(item, str):
+            raise InvalidArgumentType("order item", "a column name", item)
+        column = item.removeprefix("-")
+        if column not in ORDER_COLUMNS:
+            raise InvalidArgument("order", f"names an unknown column; use {ORDER_COLUMNS}", item)
+        clause = masters.c[column]
+        clauses.append(clause.desc() if item.startswith("-") else clause.asc())
+    if "id" not in {item.removeprefix("-") for item in order}:
+        clauses.append(masters.c.id.asc())
+    return clauses
+
+
+def _columns(state: MasterState) -> dict[str, object]:
+    return {"name": state.name, "active": int(state.active), "last_active": state.last_active}
+
+
+def _state(row: sa.Row[tuple[object, ...]]) -> MasterState:
+    return MasterState(
+        id=row.id,
+        name=row.name,
+        active=bool(row.active),
+        last_active=int(row.last_active),
+        version=int(row.version or 0),
+    )
+
+
+def _model(row: sa.Row[tuple[object, ...]]) -> MasterModel:
+    return MasterModel(row.id, row.name, bool(row.active), epoch_to_datetime(int(row.last_active)))

@@ -1,0 +1,145 @@
+"""Fixtures shared by every test: one fresh database per test on each backend.
+
+SQLite always runs (a file in the test's temporary directory). PostgreSQL and MariaDB run
+when ``MASTERTRAIL_TEST_POSTGRES_URL`` / ``MASTERTRAIL_TEST_MYSQL_URL`` are set: the suite
+creates a database of its own on that server, empties it before each test and drops it at
+the end. With ``CI=true`` a configured server that cannot be reached fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+import eventstore
+from mastertrail import Registry
+
+SERVER_ENV = {
+    "postgresql": "MASTERTRAIL_TEST_POSTGRES_URL",
+    "mysql": "MASTERTRAIL_TEST_MYSQL_URL",
+}
+BACKENDS = ["sqlite", "postgresql", "mysql"]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+class FakeClock:
+    """An injected clock: POSIX seconds that only move when a test moves them."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Server:
+    """A database server reached through an admin URL, holding one test database."""
+
+    def __init__(self, backend: str, admin_url: str) -> None:
+        self.backend = backend
+        self.admin_url = sa.make_url(admin_url)
+        self.name = f"mastertrail_test_{uuid.uuid4().hex[:10]}"
+        self.url = self.admin_url.set(database=self.name).render_as_string(hide_password=False)
+        self.admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+
+    def create(self) -> None:
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {self.name}")
+
+    def reset(self) -> None:
+        """Empty the test database (drop and create it again)."""
+        with self.admin.connect() as conn:
+            if self.backend == "postgresql":
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{self.name}' AND pid <> pg_backend_pid()"
+                )
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {self.name}")
+            conn.exec_driver_sql(f"CREATE DATABASE {self.name}")
+
+    def drop(self) -> None:
+        with self.admin.connect() as conn:
+            if self.backend == "postgresql":
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{self.name}' AND pid <> pg_backend_pid()"
+                )
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {self.name}")
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[dict[str, Server | str]]:
+    """The configured servers by backend, or the reason a backend is skipped."""
+    found: dict[str, Server | str] = {}
+    for backend, variable in SERVER_ENV.items():
+        admin_url = os.environ.get(variable)
+        if not admin_url:
+            found[backend] = f"{variable} is not set"
+            continue
+        server = Server(backend, admin_url)
+        try:
+            server.create()
+        except sa.exc.OperationalError as error:
+            message = f"{backend} at {variable} is unreachable: {error.orig}"
+            if IN_CI:
+                pytest.fail(f"CI=true and {message}")
+            found[backend] = message
+            continue
+        found[backend] = server
+    yield found
+    for server in found.values():
+        if isinstance(server, Server):
+            server.drop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of the backend under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, servers: dict[str, Server | str], tmp_path: os.PathLike[str]) -> str:
+    """The URL of an empty database on the backend under test."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/mastertrail.sqlite"
+    server = servers[backend]
+    if isinstance(server, str):
+        pytest.skip(server)
+    server.reset()
+    return server.url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on an empty database with the log's schema."""
+    engine = eventstore.create_engine(db_url)
+    eventstore.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock frozen at 2023-11-14T22:13:20Z until the test advances it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def registry(db_url: str, clock: FakeClock) -> Iterator[Registry]:
+    """A registry with its schema, on an empty database, on the injected clock."""
+    registry = Registry(db_url, clock=clock, actor="tester")
+    registry.upgrade()
+    yield registry
+    registry.close()
