@@ -30,5 +30,9 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet --group docs
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis docs/_build
