@@ -16,7 +16,7 @@ from typing import TypeVar
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
-from eventstore.engine import translate_errors
+from eventstore.engine import begin_write, translate_errors
 from eventstore.errors import ConcurrencyError
 
 T = TypeVar("T")
@@ -34,6 +34,7 @@ def run(conn: Connection, attempt: Callable[[Connection], T]) -> T:
     for number in range(1, MAX_ATTEMPTS + 1):
         try:
             with translate_errors():
+                begin_write(conn)
                 result = attempt(conn)
                 conn.commit()
             return result

@@ -70,6 +70,21 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def begin_write(conn: Connection) -> None:
+    """Make sure ``conn`` is in a write transaction; on SQLite one holding the write lock.
+
+    Engines made by :func:`create_engine` already begin SQLite transactions IMMEDIATE; an
+    engine configured elsewhere (Buildbot's, whose driver begins lazily before the first
+    write) gets an explicit ``BEGIN IMMEDIATE`` here.
+    """
+    if not conn.in_transaction():
+        conn.begin()
+    if conn.dialect.name == "sqlite":
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection is not None and not dbapi_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
     """Turn a database that is down, unreachable or locked into :class:`StoreUnavailable`."""

@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.engine import translate_errors
+from eventstore.engine import begin_write, translate_errors
 from eventstore.errors import SchemaMissing, SchemaTooNew
 from eventstore.schema import VERSION_TABLE
 
@@ -72,6 +72,7 @@ def _known_revisions() -> tuple[str, ...]:
 def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", "eventstore:migrations")
+    config.set_main_option("path_separator", "os")
     return config
 
 
@@ -80,6 +81,7 @@ def _schema_lock(engine: Engine) -> Iterator[Connection]:
     backend = engine.dialect.name
     if backend == "sqlite":
         with engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock, held to commit
+            begin_write(conn)
             yield conn
     elif backend == "postgresql":
         with engine.begin() as conn:

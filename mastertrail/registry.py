@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 import commands
 import eventstore
 from commands import Actor, Now, Outcome, validate
-from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.engine import READ_ONLY, begin_write, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.recorded import RecordedEvent, to_micros
 from projections import MasterModel, Problem, VerifyReport, queries, view
@@ -57,6 +57,7 @@ class Registry:
         Idempotent, and safe when several processes run it at once."""
         eventstore.upgrade(self.engine)
         with translate_errors(), self.engine.begin() as conn:
+            begin_write(conn)
             eventstore.lock_head(conn)  # serialises concurrent creators of the view
             view.create(conn)
         self._schema_checked = True

@@ -27,7 +27,7 @@ masters = sa.Table(
     sa.Column("active", sa.Integer, nullable=False),
     sa.Column("last_active", sa.Integer, nullable=False),
 )
-sa.Index("name_hash", masters.c.name_hash, unique=True)
+sa.Index("master_name_hashes", masters.c.name_hash, unique=True)  # Buildbot's name
 
 #: Buildbot tables holding a master's links, deleted when the master is deactivated.
 LINK_TABLES = ("scheduler_masters", "changesource_masters")

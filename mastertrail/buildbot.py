@@ -1,0 +1,104 @@
+"""The Buildbot drop-in: mastertrail as Buildbot's masters connector component.
+
+The only module of mastertrail that imports Twisted or Buildbot. Enable it with two lines
+near the top of ``buildbot.tac``, before the ``BuildMaster`` is created::
+
+    import mastertrail.buildbot
+    mastertrail.buildbot.install()
+
+Every call runs on Buildbot's DB thread pool, with Buildbot's engine, in one transaction;
+time comes from ``master.reactor.seconds()`` and the actor of every event is this
+master's name. Buildbot's ``masters`` table is the view. The log's tables are created in
+Buildbot's database on first use, and rows found there without history are adopted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from buildbot.db import base
+from buildbot.db import masters as buildbot_masters
+from buildbot.util import epoch2datetime
+from twisted.internet import defer
+
+from mastertrail.registry import Registry
+from projections.model import MasterModel
+
+T = TypeVar("T")
+
+_buildbot_component = buildbot_masters.MastersConnectorComponent
+
+
+def install() -> None:
+    """Make every Buildbot DB connector created from now on build this component."""
+    buildbot_masters.MastersConnectorComponent = MastersConnectorComponent
+
+
+def uninstall() -> None:
+    """Give Buildbot back its own masters connector component."""
+    buildbot_masters.MastersConnectorComponent = _buildbot_component
+
+
+class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc]
+    """Buildbot's ``MastersConnectorComponent``, event-sourced by mastertrail."""
+
+    data2db: ClassVar[dict[str, str]] = {"masterid": "id", "link": "id"}
+
+    def __init__(self, connector: Any) -> None:
+        super().__init__(connector)
+        self._registry: Registry | None = None
+        self._ready = defer.DeferredLock()
+
+    # -- the five operations of buildbot.db.masters ------------------------------------------
+
+    def findMasterId(self, name: str) -> defer.Deferred[int]:
+        return self._call(lambda registry: registry.find_master_id(name))
+
+    def setMasterState(self, masterid: int, active: bool) -> defer.Deferred[bool]:
+        return self._call(lambda registry: registry.set_master_state(masterid, active))
+
+    def getMaster(self, masterid: int) -> defer.Deferred[Any]:
+        return self._call(lambda registry: _buildbot_model(registry.get_master(masterid)))
+
+    def getMasters(self) -> defer.Deferred[list[Any]]:
+        return self._call(lambda registry: [_buildbot_model(m) for m in registry.get_masters()])
+
+    def setAllMastersActiveLongTimeAgo(self) -> defer.Deferred[None]:
+        return self._call(lambda registry: registry.set_all_masters_active_long_time_ago())
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _call(self, operation: Callable[[Registry], T]) -> defer.Deferred[T]:
+        return defer.ensureDeferred(self._run(operation))
+
+    async def _run(self, operation: Callable[[Registry], T]) -> T:
+        registry = await self._ensure_registry()
+        result: T = await self.db.pool.do_with_engine(lambda _engine: operation(registry))
+        return result
+
+    async def _ensure_registry(self) -> Registry:
+        """Build the registry on Buildbot's engine, creating the log's tables and adopting
+        rows with no history the first time (once per process; safe across processes)."""
+        async with self._ready:
+            if self._registry is None:
+                registry = Registry(
+                    self.db.pool.engine,
+                    clock=self.db.master.reactor.seconds,
+                    actor=self.db.master.name,
+                )
+                await self.db.pool.do_with_engine(lambda _engine: registry.upgrade())
+                self._registry = registry
+        return self._registry
+
+
+def _buildbot_model(model: MasterModel | None) -> Any:
+    """Buildbot's own ``MasterModel`` for ours (None stays None)."""
+    if model is None:
+        return None
+    return buildbot_masters.MasterModel(
+        id=model.id,
+        name=model.name,
+        active=model.active,
+        last_active=epoch2datetime(int(model.last_active.timestamp())),
+    )
