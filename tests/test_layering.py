@@ -1,0 +1,72 @@
+"""The core stays free of Twisted and Buildbot, and imports point one way."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# package -> packages of ours it may import
+ALLOWED = {
+    "eventstore": {"eventstore"},
+    "projections": {"projections", "eventstore"},
+    "commands": {"commands", "projections", "eventstore"},
+}
+OURS = {"eventstore", "projections", "commands", "mastertrail"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+class TestLayering:
+    def test_imports_point_one_way(self) -> None:
+        """eventstore imports none of ours; projections only eventstore; commands not
+        mastertrail."""
+        for package, allowed in ALLOWED.items():
+            for path in (ROOT / package).rglob("*.py"):
+                ours = imported_roots(path) & OURS
+                assert ours <= allowed, f"{path.relative_to(ROOT)} imports {ours - allowed}"
+
+    def test_only_the_adapter_imports_twisted_or_buildbot(self) -> None:
+        """No module but mastertrail/buildbot.py names twisted or buildbot in an import."""
+        offenders = [
+            str(path.relative_to(ROOT))
+            for package in OURS
+            for path in (ROOT / package).rglob("*.py")
+            if imported_roots(path) & {"twisted", "buildbot"}
+            and path != ROOT / "mastertrail" / "buildbot.py"
+        ]
+        assert offenders == []
+
+    def test_core_runs_with_twisted_and_buildbot_blocked(self, tmp_path: Path) -> None:
+        """The core and the Registry import and work when twisted and buildbot cannot be
+        imported at all."""
+        script = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("twisted", "buildbot"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+import eventstore, projections, commands, mastertrail
+from mastertrail import Registry
+reg = Registry("sqlite:///{tmp_path}/core.sqlite", clock=lambda: 1000.0)
+reg.upgrade()
+assert reg.set_master_state(reg.find_master_id("a:b"), True) is True
+assert not any(m.split(".")[0] in ("twisted", "buildbot") for m in sys.modules)
+print("ok")
+"""
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+        )
+        assert result.stdout.strip().endswith("ok"), result.stderr
