@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+import sqlalchemy as sa
 from buildbot.db import base
 from buildbot.db import masters as buildbot_masters
 from buildbot.util import epoch2datetime
 from twisted.internet import defer
+from twisted.python import log
 
 from mastertrail.registry import Registry
 from projections.model import MasterModel
@@ -88,8 +90,28 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
                     actor=self.db.master.name,
                 )
                 await self.db.pool.do_with_engine(lambda _engine: registry.upgrade())
+                engine_name = await self.db.pool.do(_masters_storage_engine)
+                if engine_name not in (None, "InnoDB"):
+                    log.msg(
+                        f"mastertrail: the masters table uses {engine_name}, which has no "
+                        "transactions; the log and the view can only be kept atomic on "
+                        "InnoDB (add ?storage_engine=InnoDB to the database URL)"
+                    )
                 self._registry = registry
         return self._registry
+
+
+def _masters_storage_engine(conn: Any) -> str | None:
+    """The MySQL/MariaDB storage engine of ``masters`` (None on other databases)."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return None
+    found = conn.execute(
+        sa.text(
+            "SELECT engine FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = 'masters'"
+        )
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def _buildbot_model(model: MasterModel | None) -> Any:

@@ -20,6 +20,7 @@ from buildbot.test import fakedb
 from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from twisted.internet import defer
+from twisted.python import log
 from twisted.trial import unittest
 
 import mastertrail.buildbot
@@ -47,7 +48,8 @@ def _database(request: pytest.FixtureRequest, servers: dict[str, Any], tmp_path:
         pytest.skip(server)
     server.reset()
     url = server.url
-    case.db_url = url + "?storage_engine=InnoDB" if case.backend == "mysql" else url
+    engine = getattr(case, "storage_engine", "InnoDB")
+    case.db_url = url + f"?storage_engine={engine}" if case.backend == "mysql" else url
 
 
 class ComponentTests(TestReactorMixin):
@@ -263,3 +265,28 @@ class TestComponentPostgreSQL(ComponentTests, unittest.TestCase):
 
 class TestComponentMariaDB(ComponentTests, unittest.TestCase):
     backend = "mysql"
+
+
+class TestMyISAMWarning(TestReactorMixin, unittest.TestCase):
+    """Buildbot's MySQL default, MyISAM, cannot keep the log and the view atomic."""
+
+    backend = "mysql"
+    storage_engine = "MyISAM"
+    db_url = ""
+
+    @defer.inlineCallbacks
+    def test_warns_about_myisam(self) -> Any:
+        """On a MyISAM masters table the component logs how to switch to InnoDB."""
+        self.setup_test_reactor()
+        self.patch(
+            buildbot_masters,
+            "MastersConnectorComponent",
+            mastertrail.buildbot.MastersConnectorComponent,
+        )
+        messages: list[str] = []
+        observer = lambda event: messages.append(" ".join(map(str, event.get("message", ()))))  # noqa: E731
+        log.addObserver(observer)
+        self.addCleanup(log.removeObserver, observer)
+        master = yield fakemaster.make_master(self, wantDb=True, db_url=self.db_url)
+        yield master.db.masters.getMasters()
+        assert any("uses MyISAM" in m and "storage_engine=InnoDB" in m for m in messages)
