@@ -1,0 +1,17 @@
+"""The ``mastertrail`` command line: operators' and developers' tools on the registry.
+
+``main`` is the console script; ``cli`` the click group (for click's test runner).
+"""
+
+from mastertrail.cli import demo, maintenance, reading
+from mastertrail.cli.app import Runtime, cli
+
+__all__ = ["Runtime", "cli", "main"]
+
+# The command modules register themselves on the group when imported.
+_COMMANDS = (demo, maintenance, reading)
+
+
+def main() -> None:
+    """Run the command line (the ``mastertrail`` console script)."""
+    cli()

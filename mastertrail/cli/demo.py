@@ -1,0 +1,100 @@
+"""``mastertrail demo``: a simulated day of a fleet of masters, shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from mastertrail import demo as simulation
+from mastertrail.cli.app import Runtime, cli
+from mastertrail.cli.maintenance import show_report
+from mastertrail.cli.render import when_text
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+
+@cli.command()
+@click.option(
+    "--timeline",
+    "timeline_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to draw the timeline (.svg or .png; default: NAME-timeline.svg beside the "
+    "database file).",
+)
+@click.option(
+    "--replace", is_flag=True, help="Replace the database file even if the demo did not write it."
+)
+@click.pass_context
+def demo(ctx: click.Context, timeline_path: Path | None, replace: bool) -> None:
+    """Run a simulated fleet of masters through a simulated day, in seconds, then show the
+    current view, one master's audit trail, the view as of a past moment, the result of
+    verify, and the activity timeline.
+
+    The database must be a SQLite file, e.g. --db sqlite:///demo.sqlite. The demo starts
+    afresh every time: a file left by an earlier demo is replaced; a file holding anything
+    else is refused, unless --replace is given.
+    """
+    runtime = ctx.find_object(Runtime)
+    assert runtime is not None
+    path = sqlite_file(runtime.db)
+    picture = timeline_path or path.with_name(f"{path.stem}-timeline.svg")
+    if picture.suffix.lower() not in (".svg", ".png"):
+        raise click.BadParameter("the picture must be a .svg or .png file", param_hint="--timeline")
+    if path.exists():
+        if not replace and not simulation.is_demo_database(path):
+            raise click.UsageError(
+                f"{path} holds data the demo did not write; choose another --db, or pass "
+                "--replace to overwrite it"
+            )
+        simulation.remove_database(path)
+
+    output = runtime.output()
+    with output.progress("simulating a day of the fleet") as progress:
+        day = simulation.simulate_day(runtime.db, end=runtime.clock(), progress=progress)
+    registry = runtime.registry()
+    output.say(
+        f"Simulated {len(day.fleet)} masters from {when_text(day.start)} to "
+        f"{when_text(day.end)} UTC into {path}."
+    )
+    output.heading("The fleet now")
+    output.masters(registry.get_masters(), title="masters")
+    output.heading(f"Audit trail of {day.crashed}")
+    master_id = next(m.id for m in registry.get_masters() if m.name == day.crashed)
+    output.events(registry.history(master_id), title="check-ins folded", compact=True)
+    output.heading(f"The fleet as of {when_text(day.past_moment)} UTC")
+    output.masters(registry.masters_as_of(day.past_moment), title="masters then")
+    output.heading("verify")
+    report = registry.verify()
+    show_report(output, report)
+
+    from mastertrail.timeline import build_timeline, draw_timeline
+
+    draw_timeline(build_timeline(registry.events()), picture)
+    output.heading("timeline")
+    output.say(f"wrote {picture}")
+    db = f"--db {runtime.db}"
+    output.say(
+        "Next, try:\n"
+        f"  mastertrail {db} history {day.crashed!r}\n"
+        f"  mastertrail {db} masters --as-of '12h ago'\n"
+        f"  mastertrail {db} log --after {max(report.events_checked - 10, 0)}\n"
+        f"  mastertrail {db} verify"
+    )
+    if not report.ok:
+        ctx.exit(1)
+
+
+def sqlite_file(url: str) -> Path:
+    """The file of a SQLite URL; any other database is bad input for the demo."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise click.BadParameter(str(error), param_hint="--db") from error
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        raise click.BadParameter(
+            "the demo runs on a SQLite file, e.g. --db sqlite:///demo.sqlite", param_hint="--db"
+        )
+    return Path(database)

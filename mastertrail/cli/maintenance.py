@@ -1,0 +1,171 @@
+"""Commands that write or check: ``upgrade``, ``expire``, ``rebuild``, ``verify``, ``adopt``
+and ``replay``."""
+
+from __future__ import annotations
+
+import click
+
+from eventstore.errors import SchemaMissing
+from mastertrail.cli import replay as sandbox
+from mastertrail.cli.app import WHEN, Runtime, cli, json_option, open_registry, redact
+from mastertrail.cli.render import Output
+from mastertrail.registry import Registry, VerifyReport
+from mastertrail.when import When
+from projections.model import MasterModel
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+
+@cli.command()
+@json_option
+@pass_runtime
+def upgrade(runtime: Runtime, json_flag: bool) -> None:
+    """Create or migrate the schema (log and view); adopts rows that have no history."""
+    runtime.registry(create=True).upgrade()
+    output = runtime.output(json_flag)
+    if output.json_mode:
+        output.json({"upgraded": True, "db": redact(runtime.db)})
+    output.say(f"schema of {redact(runtime.db)} is up to date")
+
+
+@cli.command()
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=0),
+    default=600,
+    show_default=True,
+    metavar="S",
+    help="Expire active masters silent for more than S seconds.",
+)
+@json_option
+@pass_runtime
+def expire(runtime: Runtime, timeout: int, json_flag: bool) -> None:
+    """Deactivate the active masters that stopped checking in; you are recorded as the
+    actor (see --actor)."""
+    expired = runtime.registry().expire_masters(timeout=timeout)
+    output = runtime.output(json_flag)
+    if expired:
+        output.masters(expired, title=f"expired {len(expired)} master(s)")
+    else:
+        output.say(f"no active master has been silent for more than {timeout} s")
+
+
+@cli.command()
+@json_option
+@pass_runtime
+def rebuild(runtime: Runtime, json_flag: bool) -> None:
+    """Rebuild the masters view from the log (rows are updated or restored, never deleted)."""
+    output = runtime.output(json_flag)
+    with output.progress("replaying the log") as progress:
+        replayed = runtime.registry().rebuild(progress=progress)
+    if output.json_mode:
+        output.json({"events_replayed": replayed})
+    output.say(f"rebuilt the view from {replayed} events")
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, json_flag: bool) -> None:
+    """Check the log's hash chain and compare the view with a fresh fold of the log.
+    Exits 1 when anything is wrong."""
+    runtime = ctx.find_object(Runtime)
+    assert runtime is not None
+    output = runtime.output(json_flag)
+    with output.progress("verifying the log") as progress:
+        report = runtime.registry().verify(progress=progress)
+    show_report(output, report)
+    if not report.ok:
+        ctx.exit(1)
+
+
+@cli.command()
+@json_option
+@pass_runtime
+def adopt(runtime: Runtime, json_flag: bool) -> None:
+    """Import an existing Buildbot database: record every masters row that has no history
+    with an adoption event (creating the log's tables first when they are missing)."""
+    registry = runtime.registry()
+    output = runtime.output(json_flag)
+    with output.progress("adopting masters"):
+        adopted = _adopt(registry)
+    if adopted:
+        output.masters(adopted, title=f"adopted {len(adopted)} master(s)")
+    else:
+        output.say("every master already has a history; nothing to adopt")
+
+
+@cli.command()
+@click.option("--until", required=True, type=WHEN, help="Copy the log up to WHEN (inclusive).")
+@click.option(
+    "--into", "into", required=True, metavar="URL", help="An empty database to copy into."
+)
+@json_option
+@pass_runtime
+def replay(runtime: Runtime, until: When, into: str, json_flag: bool) -> None:
+    """Copy the log up to WHEN into another, empty database and build its view there: a
+    sandbox for debugging. The source is only read."""
+    source = runtime.registry()
+    if redact(into) == redact(runtime.db):
+        raise click.BadParameter("must name another database than --db", param_hint="--into")
+    target = open_registry(into, clock=runtime.clock, actor=runtime.actor, create=True)
+    output = runtime.output(json_flag)
+    try:
+        with output.progress("copying the log") as progress:
+            result = sandbox.replay(source, target, until=until, progress=progress)
+    finally:
+        target.close()
+    if output.json_mode:
+        output.json(
+            {
+                "into": redact(into),
+                "events": result.events,
+                "until_position": result.until_position,
+                "masters": result.masters,
+                "ok": result.report.ok,
+            }
+        )
+    else:
+        output.say(
+            f"copied {result.events} events (up to position {result.until_position}) into "
+            f"{redact(into)}; its view holds {result.masters} master(s)"
+        )
+        show_report(output, result.report)
+
+
+def show_report(output: Output, report: VerifyReport) -> None:
+    """A verify report: one JSON object, or a verdict and its problems."""
+    if output.json_mode:
+        output.json(
+            {
+                "ok": report.ok,
+                "events_checked": report.events_checked,
+                "problems": [
+                    {
+                        "kind": p.kind,
+                        "detail": p.detail,
+                        "position": p.position,
+                        "master_id": p.master_id,
+                    }
+                    for p in report.problems
+                ],
+            }
+        )
+        return
+    if report.ok:
+        output.say(f"verified: {report.events_checked} events, hash chain intact, view matches")
+        return
+    output.say(f"verify found {len(report.problems)} problem(s):")
+    for problem in report.problems:
+        output.say(f"  {problem}")
+
+
+def _adopt(registry: Registry) -> list[MasterModel]:
+    try:
+        return registry.adopt()
+    except SchemaMissing:
+        # No log yet: creating it records every row found, as adoption events.
+        registry.upgrade()
+    adopted = [e.master_id for e in registry.events() if e.type == "master.adopted"]
+    masters = [registry.get_master(master_id) for master_id in adopted]
+    return [master for master in masters if master is not None]
