@@ -3,13 +3,14 @@ so a changed, removed or reordered row breaks every hash after it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Iterator
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import READ_ONLY, translate_errors
 from eventstore.schema import HEAD_ROW_ID, events, head
@@ -70,12 +71,17 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     """Recompute every hash of the log in position order and compare with the stored ones.
 
     Reports the first position whose hash does not match (every later hash is then
-    suspect and not reported again), a missing position, and a head row that does not
-    point at the last event.
+    suspect and not reported again), a missing position, a head row that does not point
+    at the last event, and rows past the head row. The log is checked up to the head as it
+    stood when verification began, so appends committed meanwhile are not problems.
     """
+    with translate_errors(), _reading(engine) as conn:
+        stored = conn.execute(
+            sa.select(head.c.position, head.c.hash).where(head.c.id == HEAD_ROW_ID)
+        ).one()
     problems: list[ChainProblem] = []
     previous, expected_position, checked = GENESIS, 1, 0
-    for row in _rows(engine, batch_size):
+    for row in _rows(engine, batch_size, stored.position):
         checked += 1
         if row.position != expected_position:
             problems.append(
@@ -101,29 +107,32 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
             problems.append(ChainProblem(row.position, "hash does not match the event"))
             break
         previous, expected_position = computed, expected_position + 1
-    if not problems:
-        with translate_errors(), engine.connect() as conn:
-            stored = conn.execute(
-                sa.select(head.c.position, head.c.hash).where(head.c.id == HEAD_ROW_ID)
-            ).one()
-        if stored.position != expected_position - 1 or bytes(stored.hash) != previous:
-            problems.append(
-                ChainProblem(
-                    expected_position,
-                    f"the head row says position {stored.position}, the log ends at "
-                    f"{expected_position - 1}",
-                )
+    if not problems and (
+        stored.position != expected_position - 1 or bytes(stored.hash) != previous
+    ):
+        problems.append(
+            ChainProblem(
+                expected_position,
+                f"the head row says position {stored.position}, the log ends at "
+                f"{expected_position - 1}",
             )
+        )
+    if not problems:
+        problems.extend(_rows_past_head(engine))
     return ChainReport(checked, problems)
 
 
-def _rows(engine: Engine, batch_size: int) -> Iterator[sa.Row[tuple[object, ...]]]:
+def _reading(engine: Engine) -> contextlib.AbstractContextManager[Connection]:
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def _rows(engine: Engine, batch_size: int, last: int) -> Iterator[sa.Row[tuple[object, ...]]]:
     after = 0
     while True:
-        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        with translate_errors(), _reading(engine) as conn:
             rows = conn.execute(
                 sa.select(events)
-                .where(events.c.position > after)
+                .where(events.c.position > after, events.c.position <= last)
                 .order_by(events.c.position)
                 .limit(batch_size)
             ).all()
@@ -131,3 +140,24 @@ def _rows(engine: Engine, batch_size: int) -> Iterator[sa.Row[tuple[object, ...]
         if len(rows) < batch_size:
             return
         after = rows[-1].position
+
+
+def _rows_past_head(engine: Engine) -> list[ChainProblem]:
+    """The rows stored past the head row, which only a write bypassing append makes.
+
+    One statement reads both, so it sees one snapshot: an append commits its rows and the
+    head together, and never makes them disagree.
+    """
+    newest = sa.select(sa.func.max(events.c.position)).scalar_subquery()
+    with translate_errors(), _reading(engine) as conn:
+        row = conn.execute(
+            sa.select(head.c.position, newest.label("newest")).where(head.c.id == HEAD_ROW_ID)
+        ).one()
+    if row.newest is None or row.newest <= row.position:
+        return []
+    return [
+        ChainProblem(
+            row.position + 1,
+            f"positions {row.position + 1}..{row.newest} are stored past the head row",
+        )
+    ]

@@ -68,9 +68,10 @@ class Codec:
     def encode(self, event: Any) -> tuple[str, int, dict[str, Any]]:
         """``(type name, schema version, data)`` of a registered event."""
         cls = type(event)
-        if self._classes.get(cls.type_name) is not cls:
-            raise UnknownEventType(getattr(cls, "type_name", cls.__qualname__))
-        return cls.type_name, cls.schema_version, attrs.asdict(event)
+        name = getattr(cls, "type_name", None)
+        if not isinstance(name, str) or self._classes.get(name) is not cls:
+            raise UnknownEventType(name if isinstance(name, str) else cls.__qualname__)
+        return name, cls.schema_version, attrs.asdict(event)
 
     def decode(self, recorded: RecordedEvent) -> Any:
         """The domain event of ``recorded``, upcast to its current schema version."""

@@ -61,14 +61,16 @@ def append(
     ``expected_version``; the events get versions ``expected_version + 1``, ... .
 
     Raises :class:`ConcurrencyError` when the stream moved on, unless this very batch is
-    what moved it (then its original positions are returned and nothing is written).
+    what moved it (then its original positions are returned and nothing is written), and
+    :class:`EventIdConflict` when an event id of the batch is stored, but not as this very
+    batch of this stream at these versions.
     """
     if not batch:
         raise ValueError("append needs at least one event")
     locked = lock_head(conn)
     actual = stream_version(conn, master_id, locking=True)
     if actual != expected_version:
-        stored = _stored_positions(conn, batch)
+        stored = _stored_positions(conn, master_id, expected_version, batch)
         if stored is not None:
             return AppendResult(stored, duplicate=True)
         raise ConcurrencyError(master_id, expected_version, actual)
@@ -133,15 +135,27 @@ def stream_version(conn: Connection, master_id: int, *, locking: bool = False) -
     return conn.execute(query).scalar() or 0
 
 
-def _stored_positions(conn: Connection, batch: Sequence[NewEvent]) -> tuple[int, ...] | None:
+def _stored_positions(
+    conn: Connection, master_id: int, expected_version: int, batch: Sequence[NewEvent]
+) -> tuple[int, ...] | None:
+    """The positions of ``batch`` if it is stored exactly as appending it now would store
+    it (same stream, same versions, same order); None if none of its ids is stored."""
     ids = [new.event_id for new in batch]
-    found = dict(
-        conn.execute(
-            sa.select(events.c.event_id, events.c.position).where(events.c.event_id.in_(ids))
-        ).tuples()
-    )
+    found = {
+        row.event_id: row
+        for row in conn.execute(
+            sa.select(
+                events.c.event_id, events.c.position, events.c.master_id, events.c.version
+            ).where(events.c.event_id.in_(ids))
+        )
+    }
     if not found:
         return None
-    if len(found) != len(ids):
+    same_batch = len(found) == len(ids) and all(
+        (found[event_id].master_id, found[event_id].version)
+        == (master_id, expected_version + 1 + offset)
+        for offset, event_id in enumerate(ids)
+    )
+    if not same_batch:
         raise EventIdConflict([str(i) for i in ids if i in found])
-    return tuple(found[i] for i in ids)
+    return tuple(found[event_id].position for event_id in ids)

@@ -1,0 +1,622 @@
+"""The event store's contract, written once and run on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+import eventstore
+from eventstore import (
+    ConcurrencyError,
+    EventIdConflict,
+    NewEvent,
+    RecordedEvent,
+    StoreUnavailable,
+)
+from eventstore.engine import READ_ONLY
+from eventstore.schema import events
+
+#: 2023-11-14T22:13:20.123456Z in microseconds since the epoch.
+T0 = 1_700_000_000_123_456
+
+
+def new_event(
+    type: str = "test.happened",
+    data: dict[str, Any] | None = None,
+    *,
+    recorded_at: int = T0,
+    event_id: uuid.UUID | None = None,
+    metadata: dict[str, Any] | None = None,
+    schema_version: int = 1,
+) -> NewEvent:
+    """An encoded event ready to append."""
+    return NewEvent(
+        event_id=event_id or uuid.uuid4(),
+        type=type,
+        schema_version=schema_version,
+        data={} if data is None else data,
+        metadata={"actor": "tester", "reason": "test"} if metadata is None else metadata,
+        recorded_at=recorded_at,
+    )
+
+
+def append(
+    engine: Engine, master_id: int, expected: int, batch: Sequence[NewEvent]
+) -> eventstore.AppendResult:
+    """Append ``batch`` in a transaction of its own."""
+    with engine.begin() as conn:
+        return eventstore.append(conn, master_id, expected, batch)
+
+
+def read_only(engine: Engine) -> Connection:
+    """A connection for reading (SQLite then begins DEFERRED, beside the writer)."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def head(engine: Engine) -> int:
+    with read_only(engine) as conn:
+        return eventstore.head_position(conn)
+
+
+def count_events(engine: Engine) -> int:
+    with read_only(engine) as conn:
+        return int(conn.execute(sa.text("SELECT COUNT(*) FROM mastertrail_events")).scalar_one())
+
+
+def all_events(engine: Engine) -> list[RecordedEvent]:
+    with read_only(engine) as conn:
+        return eventstore.read_after(conn, 0, limit=1_000_000)
+
+
+def micros(when: dt.datetime) -> int:
+    return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+class TestRoundTrip:
+    """What is appended reads back exactly, through every reader."""
+
+    @pytest.fixture
+    def appended(self, engine: Engine) -> dict[int, list[NewEvent]]:
+        """Two streams written in three interleaved batches (positions 1..6)."""
+        first = [
+            new_event(
+                "master.registered",
+                {"name": "héllo:/srv/master ✓", "last_active": 1_700_000_000},
+                recorded_at=T0,
+                metadata={"actor": "a", "host": "h", "pid": 1, "reason": "started"},
+            ),
+            new_event(
+                "master.activated",
+                {"last_active": 1_700_000_060, "nested": {"list": [1, 2.5, None, True]}},
+                recorded_at=T0 + 60_000_000,
+            ),
+        ]
+        second = [new_event("master.registered", {"name": "other"}, recorded_at=T0 + 1)]
+        third = [
+            new_event("master.checked_in", {"last_active": n}, recorded_at=T0 + 120_000_000 + n)
+            for n in range(3)
+        ]
+        assert append(engine, 1, 0, first).positions == (1, 2)
+        assert append(engine, 2, 0, second).positions == (3,)
+        assert append(engine, 1, 2, third).positions == (4, 5, 6)
+        return {1: first + third, 2: second}
+
+    @staticmethod
+    def assert_same(recorded: RecordedEvent, new: NewEvent, master_id: int, version: int) -> None:
+        assert recorded.event_id == new.event_id
+        assert recorded.master_id == master_id
+        assert recorded.version == version
+        assert recorded.type == new.type
+        assert recorded.schema_version == new.schema_version
+        assert recorded.data == new.data
+        assert recorded.metadata == new.metadata
+        assert recorded.recorded_at.utcoffset() == dt.timedelta(0)
+        assert micros(recorded.recorded_at) == new.recorded_at
+        assert len(bytes.fromhex(recorded.hash)) == 32
+
+    def test_read_stream_returns_each_stream_in_version_order(
+        self, engine: Engine, appended: dict[int, list[NewEvent]]
+    ) -> None:
+        """read_stream returns one master's events with versions 1..n, exactly as appended."""
+        with read_only(engine) as conn:
+            for master_id, batch in appended.items():
+                stream = eventstore.read_stream(conn, master_id)
+                assert [e.version for e in stream] == list(range(1, len(batch) + 1))
+                for version, (recorded, new) in enumerate(zip(stream, batch, strict=True), 1):
+                    self.assert_same(recorded, new, master_id, version)
+            assert [e.position for e in eventstore.read_stream(conn, 1)] == [1, 2, 4, 5, 6]
+            assert [e.version for e in eventstore.read_stream(conn, 1, from_version=3)] == [3, 4, 5]
+            assert [e.version for e in eventstore.read_stream(conn, 1, limit=2)] == [1, 2]
+            assert eventstore.read_stream(conn, 99) == []
+
+    def test_read_after_returns_the_log_gap_free_in_position_order(
+        self, engine: Engine, appended: dict[int, list[NewEvent]]
+    ) -> None:
+        """read_after returns the events after a position, at most limit, positions gap-free."""
+        with read_only(engine) as conn:
+            log = eventstore.read_after(conn, 0)
+            assert [e.position for e in log] == [1, 2, 3, 4, 5, 6]
+            assert [e.event_id for e in log] == [
+                appended[1][0].event_id,
+                appended[1][1].event_id,
+                appended[2][0].event_id,
+                *(new.event_id for new in appended[1][2:]),
+            ]
+            assert [e.position for e in eventstore.read_after(conn, 2, limit=2)] == [3, 4]
+            assert eventstore.read_after(conn, 6) == []
+
+    def test_read_range_selects_by_recorded_at_and_master(
+        self, engine: Engine, appended: dict[int, list[NewEvent]]
+    ) -> None:
+        """read_range returns the events recorded in [since, until], both ends inclusive."""
+        with read_only(engine) as conn:
+            assert [e.position for e in eventstore.read_range(conn)] == [1, 2, 3, 4, 5, 6]
+            assert [e.position for e in eventstore.read_range(conn, since=T0 + 1)] == [
+                2,
+                3,
+                4,
+                5,
+                6,
+            ]
+            assert [e.position for e in eventstore.read_range(conn, until=T0 + 1)] == [1, 3]
+            window = eventstore.read_range(conn, since=T0 + 1, until=T0 + 120_000_001)
+            assert [e.position for e in window] == [2, 3, 4, 5]
+            assert [e.position for e in eventstore.read_range(conn, master_id=2)] == [3]
+            assert eventstore.read_range(conn, since=T0 + 10**12) == []
+
+    def test_iter_log_streams_every_event_in_batches(
+        self, engine: Engine, appended: dict[int, list[NewEvent]]
+    ) -> None:
+        """iter_log yields the whole log in position order across batch boundaries."""
+        every = list(eventstore.iter_log(engine, batch_size=2))
+        assert [e.position for e in every] == [1, 2, 3, 4, 5, 6]
+        assert every == all_events(engine)
+        assert [e.position for e in eventstore.iter_log(engine, after=2, batch_size=3)] == [
+            3,
+            4,
+            5,
+            6,
+        ]
+        assert [e.position for e in eventstore.iter_log(engine, after=1, limit=3)] == [2, 3, 4]
+        assert list(eventstore.iter_log(engine, after=6)) == []
+
+    def test_head_position_is_the_newest_position(
+        self, engine: Engine, appended: dict[int, list[NewEvent]]
+    ) -> None:
+        """head_position is the position of the newest event, and verify_chain accepts the log."""
+        assert head(engine) == 6
+        assert eventstore.verify_chain(engine).ok
+
+    def test_empty_log_reads_empty(self, engine: Engine) -> None:
+        """A fresh log has head 0 and every reader returns nothing."""
+        assert head(engine) == 0
+        assert list(eventstore.iter_log(engine)) == []
+        with read_only(engine) as conn:
+            assert eventstore.read_after(conn) == []
+            assert eventstore.stream_version(conn, 1) == 0
+        report = eventstore.verify_chain(engine)
+        assert report.ok
+        assert report.checked == 0
+
+    def test_stored_event_decodes_with_the_catalogue(self, engine: Engine) -> None:
+        """An event encoded with the catalogue's codec decodes back equal after storage."""
+        event = eventstore.events.MasterDeactivated(last_active=1_700_000_000, timeout=600)
+        type_name, schema_version, data = eventstore.CODEC.encode(event)
+        append(engine, 7, 0, [new_event(type_name, data, schema_version=schema_version)])
+        with read_only(engine) as conn:
+            (recorded,) = eventstore.read_stream(conn, 7)
+        assert eventstore.CODEC.decode(recorded) == event
+
+    def test_append_refuses_an_empty_batch(self, engine: Engine) -> None:
+        """Appending no events is a ValueError and writes nothing."""
+        with pytest.raises(ValueError, match="at least one"):
+            append(engine, 1, 0, [])
+        assert head(engine) == 0
+
+
+class TestConcurrencyConflict:
+    """A stale expected version is refused."""
+
+    @pytest.mark.parametrize("expected", [0, 1, 3])
+    def test_stale_expected_version_raises_and_writes_nothing(
+        self, engine: Engine, expected: int
+    ) -> None:
+        """Appending at a stale or future version raises ConcurrencyError and writes nothing."""
+        append(engine, 1, 0, [new_event(), new_event()])
+        with pytest.raises(ConcurrencyError) as caught:
+            append(engine, 1, expected, [new_event()])
+        assert (caught.value.master_id, caught.value.expected, caught.value.actual) == (
+            1,
+            expected,
+            2,
+        )
+        assert isinstance(caught.value, eventstore.RegistryError)
+        assert head(engine) == 2
+        assert count_events(engine) == 2
+        with read_only(engine) as conn:
+            assert eventstore.stream_version(conn, 1) == 2
+
+    def test_other_streams_do_not_conflict(self, engine: Engine) -> None:
+        """The expected version is per master: another master's appends do not make it stale."""
+        append(engine, 1, 0, [new_event()])
+        append(engine, 2, 0, [new_event()])
+        assert append(engine, 1, 1, [new_event()]).positions == (3,)
+
+
+class TestIdempotentRetry:
+    """Re-appending what is stored is safe; reusing an id for something else is not."""
+
+    def test_reappending_a_stored_batch_returns_its_positions(self, engine: Engine) -> None:
+        """A retried batch returns its original positions, marked duplicate, and writes nothing."""
+        batch = [new_event(), new_event()]
+        first = append(engine, 1, 0, batch)
+        append(engine, 2, 0, [new_event()])
+        retry = append(engine, 1, 0, batch)
+        assert retry.positions == first.positions == (1, 2)
+        assert retry.duplicate is True
+        assert first.duplicate is False
+        assert head(engine) == 3
+        assert count_events(engine) == 3
+
+    def test_retry_after_the_stream_moved_on_returns_original_positions(
+        self, engine: Engine
+    ) -> None:
+        """A batch retried after later appends to its stream still returns its own positions."""
+        batch = [new_event()]
+        append(engine, 1, 0, batch)
+        append(engine, 1, 1, [new_event()])
+        assert append(engine, 1, 0, batch).positions == (1,)
+        assert head(engine) == 2
+
+    @pytest.mark.parametrize("expected", [0, 1], ids=["stale", "current"])
+    def test_batch_mixing_stored_and_new_ids_conflicts(self, engine: Engine, expected: int) -> None:
+        """A batch holding a stored event id next to a new one raises EventIdConflict."""
+        stored = new_event()
+        append(engine, 1, 0, [stored])
+        fresh = new_event()
+        with pytest.raises(EventIdConflict) as caught:
+            append(engine, 1, expected, [stored, fresh])
+        assert str(stored.event_id) in caught.value.event_ids
+        assert isinstance(caught.value, ValueError)
+        assert head(engine) == 1
+        assert count_events(engine) == 1
+
+    def test_event_id_reused_on_another_stream_conflicts(self, engine: Engine) -> None:
+        """An event id stored on one master cannot be appended to another master."""
+        event = new_event()
+        append(engine, 1, 0, [event])
+        with pytest.raises(EventIdConflict):
+            append(engine, 2, 0, [event])
+        assert head(engine) == 1
+        with read_only(engine) as conn:
+            assert eventstore.read_stream(conn, 2) == []
+
+    def test_stored_batch_retried_on_another_stream_conflicts(self, engine: Engine) -> None:
+        """A stored batch sent to another master at a stale version is a conflict, not a retry."""
+        batch = [new_event()]
+        append(engine, 1, 0, batch)
+        append(engine, 2, 0, [new_event()])
+        with pytest.raises(EventIdConflict):
+            append(engine, 2, 0, batch)
+        assert head(engine) == 2
+
+    def test_stored_batch_retried_at_another_version_conflicts(self, engine: Engine) -> None:
+        """A stored batch offered at a different expected version is not its retry."""
+        append(engine, 1, 0, [new_event()])
+        batch = [new_event()]
+        append(engine, 1, 1, batch)
+        with pytest.raises(EventIdConflict):
+            append(engine, 1, 0, batch)
+        assert head(engine) == 2
+
+    def test_stored_batch_retried_in_another_order_conflicts(self, engine: Engine) -> None:
+        """The same event ids in another order are not the stored batch."""
+        batch = [new_event(), new_event()]
+        append(engine, 1, 0, batch)
+        with pytest.raises(EventIdConflict):
+            append(engine, 1, 0, batch[::-1])
+        assert head(engine) == 2
+
+
+class TestBatchAtomicity:
+    """A batch is written whole or not at all, and a failed one costs no position."""
+
+    def test_duplicate_id_inside_a_batch_writes_nothing(self, engine: Engine) -> None:
+        """A batch failing part-way (its third event repeats the first id) leaves no event."""
+        append(engine, 1, 0, [new_event()])
+        first = new_event()
+        with pytest.raises(EventIdConflict), engine.begin() as conn:
+            eventstore.append(conn, 2, 0, [first, new_event(), first])
+        assert head(engine) == 1
+        assert count_events(engine) == 1
+        with read_only(engine) as conn:
+            assert eventstore.read_stream(conn, 2) == []
+        assert eventstore.verify_chain(engine).ok
+
+    def test_rolled_back_transaction_leaves_no_event_and_no_gap(self, engine: Engine) -> None:
+        """A rolled-back transaction's batches vanish; the next append takes the next position."""
+        append(engine, 1, 0, [new_event()])
+        with engine.connect() as conn, conn.begin() as transaction:
+            assert eventstore.append(conn, 1, 1, [new_event(), new_event()]).positions == (2, 3)
+            assert eventstore.append(conn, 2, 0, [new_event()]).positions == (4,)
+            transaction.rollback()
+        assert head(engine) == 1
+        assert count_events(engine) == 1
+        assert append(engine, 2, 0, [new_event()]).positions == (2,)
+        assert eventstore.verify_chain(engine).ok
+
+    def test_several_batches_in_one_transaction_commit_together(self, engine: Engine) -> None:
+        """Two batches appended in one transaction are numbered consecutively and chain."""
+        with engine.begin() as conn:
+            eventstore.append(conn, 1, 0, [new_event()])
+            eventstore.append(conn, 1, 1, [new_event()])
+            eventstore.append(conn, 2, 0, [new_event()])
+        assert [(e.master_id, e.version) for e in all_events(engine)] == [(1, 1), (1, 2), (2, 1)]
+        assert eventstore.verify_chain(engine).ok
+
+
+class TestMasterIds:
+    """Master ids handed out by the head row are never in use."""
+
+    def test_allocated_ids_are_above_every_recorded_master(self, engine: Engine) -> None:
+        """allocate_master_id returns ids above every master with events, and above ``above``."""
+        append(engine, 5, 0, [new_event()])
+        with engine.begin() as conn:
+            assert eventstore.allocate_master_id(conn) == 6
+            assert eventstore.allocate_master_id(conn) == 7
+            assert eventstore.allocate_master_id(conn, above=20) == 21
+        with engine.begin() as conn:
+            assert eventstore.allocate_master_id(conn) == 22
+
+
+class TestImmutability:
+    """The database itself refuses to change or remove a stored event."""
+
+    @pytest.fixture
+    def log(self, engine: Engine) -> list[RecordedEvent]:
+        append(engine, 1, 0, [new_event(data={"n": n}) for n in range(3)])
+        return all_events(engine)
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE mastertrail_events SET data = '{}' WHERE position = 2",
+            "UPDATE mastertrail_events SET master_id = 9",
+            "DELETE FROM mastertrail_events WHERE position = 3",
+            "DELETE FROM mastertrail_events",
+        ],
+    )
+    def test_raw_update_and_delete_are_refused(
+        self, engine: Engine, log: list[RecordedEvent], statement: str
+    ) -> None:
+        """Raw-SQL UPDATE and DELETE on mastertrail_events fail, and the log stays intact."""
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(sa.text(statement))
+        assert all_events(engine) == log
+        assert head(engine) == 3
+        assert eventstore.verify_chain(engine).ok
+
+    def test_truncate_is_refused_on_postgresql(
+        self, engine: Engine, log: list[RecordedEvent]
+    ) -> None:
+        """TRUNCATE of the log is refused on PostgreSQL, whose triggers can fire on it."""
+        if engine.dialect.name != "postgresql":
+            pytest.skip("only PostgreSQL has TRUNCATE triggers")
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE mastertrail_events"))
+        assert all_events(engine) == log
+        assert eventstore.verify_chain(engine).ok
+
+    def test_truncate_on_mariadb_is_found_by_verify(
+        self, engine: Engine, log: list[RecordedEvent]
+    ) -> None:
+        """On MariaDB, where TRUNCATE fires no trigger, an emptied log fails verify_chain."""
+        if engine.dialect.name != "mysql":
+            pytest.skip("SQLite has no TRUNCATE; PostgreSQL refuses it")
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE mastertrail_events"))
+        assert eventstore.verify_chain(engine).first_bad_position == 1
+
+    def test_appends_still_work_after_a_refused_change(
+        self, engine: Engine, log: list[RecordedEvent]
+    ) -> None:
+        """A refused UPDATE does not disturb later appends or the chain."""
+        with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
+            conn.execute(sa.text("UPDATE mastertrail_events SET type = 'x.y'"))
+        assert append(engine, 1, 3, [new_event()]).positions == (4,)
+        assert eventstore.verify_chain(engine).ok
+
+
+def drop_immutability_triggers(conn: Connection) -> None:
+    """Remove the triggers that refuse UPDATE and DELETE, as a hostile operator could."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("DROP TRIGGER mastertrail_events_no_change ON mastertrail_events"))
+    else:
+        for action in ("update", "delete"):
+            conn.execute(sa.text(f"DROP TRIGGER mastertrail_events_no_{action}"))
+
+
+class TestTamperDetection:
+    """verify_chain finds a changed or removed row, at the exact first bad position."""
+
+    @pytest.fixture
+    def tamperable(self, engine: Engine) -> Engine:
+        """Five events on two streams, with the immutability triggers dropped."""
+        append(engine, 1, 0, [new_event(data={"n": 1}), new_event(data={"n": 2})])
+        append(engine, 2, 0, [new_event(data={"n": 3})])
+        append(engine, 1, 2, [new_event(data={"n": 4}), new_event(data={"n": 5})])
+        assert eventstore.verify_chain(engine).ok
+        with engine.begin() as conn:
+            drop_immutability_triggers(conn)
+        return engine
+
+    @pytest.mark.parametrize(
+        ("assignment", "position"),
+        [
+            ("data = '{\"n\": 33}'", 3),
+            ("metadata = '{}'", 2),
+            ("type = 'test.forged'", 4),
+            ("recorded_at = recorded_at + 1", 1),
+            ("master_id = 3", 5),
+        ],
+    )
+    def test_updated_row_is_the_first_bad_position(
+        self, tamperable: Engine, assignment: str, position: int
+    ) -> None:
+        """A row changed behind the log's back is reported at its own position, first."""
+        with tamperable.begin() as conn:
+            conn.execute(
+                sa.text(f"UPDATE mastertrail_events SET {assignment} WHERE position = :p"),
+                {"p": position},
+            )
+        report = eventstore.verify_chain(tamperable)
+        assert not report.ok
+        assert report.first_bad_position == position
+        assert report.checked == position
+
+    def test_deleted_middle_row_is_the_first_bad_position(self, tamperable: Engine) -> None:
+        """A row removed from the middle of the log is reported at its position."""
+        with tamperable.begin() as conn:
+            conn.execute(sa.text("DELETE FROM mastertrail_events WHERE position = 3"))
+        report = eventstore.verify_chain(tamperable)
+        assert report.first_bad_position == 3
+        assert "missing" in report.problems[0].problem
+
+    def test_deleted_newest_row_is_the_first_bad_position(self, tamperable: Engine) -> None:
+        """Removing the newest row is found: the head row still names it."""
+        with tamperable.begin() as conn:
+            conn.execute(sa.text("DELETE FROM mastertrail_events WHERE position = 5"))
+        report = eventstore.verify_chain(tamperable)
+        assert report.first_bad_position == 5
+        assert report.checked == 4
+
+    def test_positions_of_removed_newest_rows_are_never_reused(self, tamperable: Engine) -> None:
+        """After the newest rows are removed, appends continue after the old head."""
+        with tamperable.begin() as conn:
+            conn.execute(sa.text("DELETE FROM mastertrail_events WHERE position >= 4"))
+        assert append(tamperable, 2, 1, [new_event()]).positions == (6,)
+        assert [e.position for e in all_events(tamperable)] == [1, 2, 3, 6]
+        assert eventstore.verify_chain(tamperable).first_bad_position == 4
+
+    def test_row_written_past_the_head_is_found(self, tamperable: Engine) -> None:
+        """A row inserted behind append's back, after the newest event, is reported."""
+        with tamperable.begin() as conn:
+            conn.execute(
+                events.insert().values(
+                    position=6,
+                    event_id=uuid.uuid4(),
+                    master_id=3,
+                    version=1,
+                    type="test.forged",
+                    schema_version=1,
+                    data="{}",
+                    metadata="{}",
+                    recorded_at=T0,
+                    hash=bytes(32),
+                )
+            )
+        report = eventstore.verify_chain(tamperable)
+        assert report.first_bad_position == 6
+        assert report.checked == 5
+
+    def test_swapped_rows_are_found(self, tamperable: Engine) -> None:
+        """Exchanging the contents of two rows (each hash kept) is found at the earlier one."""
+        with tamperable.begin() as conn:
+            rows = {
+                row.position: row.data
+                for row in conn.execute(
+                    sa.text(
+                        "SELECT position, data FROM mastertrail_events WHERE position IN (2, 4)"
+                    )
+                )
+            }
+            for position, other in ((2, 4), (4, 2)):
+                conn.execute(
+                    sa.text("UPDATE mastertrail_events SET data = :d WHERE position = :p"),
+                    {"d": rows[other], "p": position},
+                )
+        assert eventstore.verify_chain(tamperable).first_bad_position == 2
+
+
+class TestVerifyChainWhileWriting:
+    """verify_chain on a log that other transactions keep appending to."""
+
+    def test_appends_committed_during_verification_are_not_problems(self, engine: Engine) -> None:
+        """Events committed while verify_chain reads (before each of its queries) are no problem."""
+        append(engine, 1, 0, [new_event() for _ in range(5)])
+        appended: list[eventstore.AppendResult] = []
+        appending = False
+
+        def commit_an_append(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            nonlocal appending
+            if appending or not statement.lstrip().startswith("SELECT"):
+                return  # the append's own statements, and BEGIN
+            appending = True
+            try:
+                appended.append(append(engine, 2, len(appended), [new_event()]))
+            finally:
+                appending = False
+
+        sa.event.listen(engine, "before_cursor_execute", commit_an_append)
+        try:
+            report = eventstore.verify_chain(engine, batch_size=2)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", commit_an_append)
+        assert len(appended) >= 3
+        assert report.ok, report.problems
+        assert report.checked >= 5
+        assert eventstore.verify_chain(engine).checked == 5 + len(appended)
+
+
+class TestStoreUnavailable:
+    """An unreachable database is a StoreUnavailable, never a raw driver error."""
+
+    @pytest.fixture(
+        params=[
+            "postgresql+psycopg://root@127.0.0.1:1/test",
+            "mysql+pymysql://root@127.0.0.1:1/test",
+            "sqlite:////nonexistent-directory/mastertrail.sqlite",
+        ],
+        ids=["postgresql", "mysql", "sqlite"],
+    )
+    def unreachable(self, request: pytest.FixtureRequest) -> Engine:
+        return eventstore.create_engine(str(request.param))
+
+    def test_upgrade_raises_store_unavailable(self, unreachable: Engine) -> None:
+        """upgrade on an unreachable database raises StoreUnavailable."""
+        with pytest.raises(StoreUnavailable) as caught:
+            eventstore.upgrade(unreachable)
+        assert isinstance(caught.value, eventstore.RegistryError)
+        assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+
+    def test_readers_raise_store_unavailable(self, unreachable: Engine) -> None:
+        """iter_log and verify_chain on an unreachable database raise StoreUnavailable."""
+        with pytest.raises(StoreUnavailable):
+            list(eventstore.iter_log(unreachable))
+        with pytest.raises(StoreUnavailable):
+            eventstore.verify_chain(unreachable)
+
+    def test_translate_errors_covers_a_caller_transaction(self, unreachable: Engine) -> None:
+        """A transaction opened under translate_errors fails with StoreUnavailable."""
+        with (
+            pytest.raises(StoreUnavailable),
+            eventstore.translate_errors(),
+            unreachable.begin() as conn,
+        ):
+            eventstore.append(conn, 1, 0, [new_event()])
+
+    def test_query_errors_are_not_unavailability(self, engine: Engine) -> None:
+        """A wrong query on a reachable database stays a driver error, not StoreUnavailable."""
+        with (
+            pytest.raises(sa.exc.DBAPIError) as caught,
+            eventstore.translate_errors(),
+            engine.begin() as conn,
+        ):
+            conn.execute(sa.text("SELECT no_such_column FROM mastertrail_events"))
+        assert not isinstance(caught.value, StoreUnavailable)
