@@ -65,6 +65,8 @@ def downgrade() -> None:
     if dialect == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS mastertrail_refuse_change() CASCADE")
     else:
+        if dialect in ("mysql", "mariadb"):
+            op.execute("DROP TABLE IF EXISTS mastertrail_truncate_guard")
         for action in ("update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS mastertrail_events_no_{action}")
     op.drop_table("mastertrail_head")
@@ -89,7 +91,13 @@ def _trigger_ddl(dialect: str) -> list[str]:
             "ON mastertrail_events FOR EACH STATEMENT EXECUTE FUNCTION mastertrail_refuse_change()",
         ]
     if dialect in ("mysql", "mariadb"):
+        # TRUNCATE fires no trigger on MariaDB, but InnoDB refuses to truncate a table that
+        # a foreign key references: the guard table is that reference, and stays empty.
         return [
+            "CREATE TABLE mastertrail_truncate_guard (position BIGINT NULL, "
+            "CONSTRAINT mastertrail_truncate_guard_fk FOREIGN KEY (position) "
+            "REFERENCES mastertrail_events (position)) ENGINE=InnoDB",
+        ] + [
             f"CREATE TRIGGER mastertrail_events_no_{action} BEFORE {action.upper()} "
             f"ON mastertrail_events FOR EACH ROW "
             f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{REFUSAL}'"
