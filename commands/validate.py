@@ -32,6 +32,16 @@ def master_name(name: object) -> str:
     return name
 
 
+def actor(value: object) -> str:
+    """Who acts, as recorded in the events' metadata: the same rules as a master name."""
+    if not isinstance(value, str):
+        raise InvalidArgumentType("by", "a str", value)
+    try:
+        return master_name(value)
+    except InvalidArgument as error:
+        raise InvalidArgument("by", error.reason, value) from None
+
+
 def master_id(value: object, argument: str = "masterid") -> int:
     """A positive int that fits an SQL INTEGER (a bool is not accepted)."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -8,6 +8,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+import attrs
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
@@ -17,12 +18,19 @@ import eventstore
 from commands import Actor, Now, Outcome, validate
 from eventstore.engine import READ_ONLY, begin_write, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
+from eventstore.migrate import _schema_lock as schema_lock
 from eventstore.recorded import RecordedEvent, to_micros
 from projections import MasterModel, Problem, VerifyReport, queries, view
 from projections.rebuild import rebuild as rebuild_view
 from projections.rebuild import verify as verify_view
 
 log = structlog.get_logger("mastertrail")
+
+
+def system_clock() -> float:
+    """``time.time()``, looked up at every call (so a frozen or patched clock applies)."""
+    return time.time()
+
 
 Progress = Callable[[int, int], None]
 
@@ -38,7 +46,7 @@ class Registry:
         self,
         db: str | sa.URL | Engine,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = system_clock,
         actor: str | None = None,
     ) -> None:
         if not callable(clock):
@@ -56,9 +64,10 @@ class Registry:
         """Create or migrate the schema (log and view) and adopt rows with no history.
         Idempotent, and safe when several processes run it at once."""
         eventstore.upgrade(self.engine)
-        with translate_errors(), self.engine.begin() as conn:
+        # The log's schema lock, not the head row: MariaDB's DDL commits implicitly, which
+        # would release a row lock before a concurrent creator's inspection of the table.
+        with translate_errors(), schema_lock(self.engine) as conn:
             begin_write(conn)
-            eventstore.lock_head(conn)  # serialises concurrent creators of the view
             view.create(conn)
         self._schema_checked = True
         self.adopt()
@@ -126,20 +135,21 @@ class Registry:
         outcomes = self._write(
             lambda conn: commands.force_housekeeping_attempt(conn, self.actor, now)
         )
-        log.info("housekeeping_forced", masters=len(outcomes))
+        self._log_many("housekeeping_forced", outcomes)
 
     # -- beyond Buildbot ---------------------------------------------------------------------
 
-    def expire_masters(self, *, timeout: int = 600) -> list[MasterModel]:
+    def expire_masters(self, *, timeout: int = 600, by: str | None = None) -> list[MasterModel]:
         """Deactivate every active master silent for more than ``timeout`` seconds and
-        return them; the actor is recorded as the one who expired them."""
+        return them; ``by`` (default: this registry's actor) is recorded as the one who
+        expired them."""
         seconds = validate.timeout(timeout)
+        actor = self.actor if by is None else attrs.evolve(self.actor, name=validate.actor(by))
         now = Now.read(self.clock)
         outcomes = self._write(
-            lambda conn: commands.expire_masters_attempt(conn, self.actor, seconds, now)
+            lambda conn: commands.expire_masters_attempt(conn, actor, seconds, now)
         )
-        for outcome in outcomes:
-            self._log("master_expired", outcome)
+        self._log_many("masters_expired", outcomes, timeout=seconds, actor=actor.name)
         return [outcome.state.to_model() for outcome in outcomes]
 
     def adopt(self) -> list[MasterModel]:
@@ -147,8 +157,7 @@ class Registry:
         database) with an adoption event; returns the adopted masters."""
         now = Now.read(self.clock)
         outcomes = self._write(lambda conn: commands.adopt_attempt(conn, self.actor, now))
-        for outcome in outcomes:
-            self._log("master_adopted", outcome)
+        self._log_many("masters_adopted", outcomes)
         return [outcome.state.to_model() for outcome in outcomes]
 
     def history(
@@ -226,6 +235,17 @@ class Registry:
                 eventstore.check_schema(conn)
             self._schema_checked = True
 
+    def _log_many(self, event: str, outcomes: list[Outcome], **values: object) -> None:
+        """One line for a command that acted on several masters."""
+        positions = [position for outcome in outcomes for position in outcome.positions]
+        values.setdefault("actor", self.actor.name)
+        log.info(
+            event,
+            master_ids=[outcome.state.id for outcome in outcomes],
+            position=max(positions, default=None),
+            **values,
+        )
+
     def _log(self, event: str, outcome: Outcome) -> None:
         log.info(
             event,
@@ -245,11 +265,17 @@ def _aware(argument: str, when: object) -> dt.datetime:
     return when
 
 
+#: The largest count, offset or position a 64-bit SQL integer holds.
+MAX_SQL_BIGINT = 2**63 - 1
+
+
 def _non_negative(argument: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentType(argument, "an int", value)
     if value < 0:
         raise InvalidArgument(argument, "must not be negative", value)
+    if value > MAX_SQL_BIGINT:
+        raise InvalidArgument(argument, f"must be at most {MAX_SQL_BIGINT}", value)
     return value
 
 

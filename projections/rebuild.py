@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.chain import verify_chain
-from eventstore.engine import translate_errors
+from eventstore.engine import begin_write, translate_errors
 from eventstore.reads import head_position, iter_log, read_after
 from eventstore.store import lock_head
 from projections import view
 from projections.fold import apply_recorded
-from projections.model import MasterState
+from projections.model import MasterState, name_hash
 
 #: ``progress(events_done, events_total)``, called every batch.
 Progress = Callable[[int, int], None]
@@ -65,6 +65,7 @@ def rebuild(engine: Engine, *, progress: Progress | None = None) -> int:
     """
     states, replayed, last = _fold_log(engine, progress)
     with translate_errors(), engine.begin() as conn:
+        begin_write(conn)
         replayed += _catch_up(conn, states, last)
         for state in states.values():
             view.save_row(conn, state)
@@ -80,8 +81,10 @@ def verify(engine: Engine, *, progress: Progress | None = None) -> VerifyReport:
         return VerifyReport(chain.checked, problems)
     states, folded, last = _fold_log(engine, progress)
     with translate_errors(), engine.begin() as conn:
+        begin_write(conn)
         folded += _catch_up(conn, states, last)
         rows = {state.id: state for state in view.load_states(conn)}
+        hashes = view.load_name_hashes(conn)
     for master_id, state in sorted(states.items()):
         row = rows.pop(master_id, None)
         if row is None:
@@ -95,6 +98,14 @@ def verify(engine: Engine, *, progress: Progress | None = None) -> VerifyReport:
                         "view", f"{field} is {have!r}, the log says {want!r}", master_id=master_id
                     )
                 )
+        if hashes[master_id] != name_hash(state.name):
+            problems.append(
+                Problem(
+                    "view",
+                    f"name_hash is {hashes[master_id]!r}, not the SHA-1 of the name in the log",
+                    master_id=master_id,
+                )
+            )
     for master_id in sorted(rows):
         problems.append(
             Problem(

@@ -93,9 +93,23 @@ def update_row(conn: Connection, state: MasterState) -> bool:
 
 
 def save_row(conn: Connection, state: MasterState) -> None:
-    """Update the master's row in place, or insert it when it went missing."""
-    if not update_row(conn, state):
+    """Update the master's row in place (``name_hash`` included), or insert it when it went
+    missing."""
+    result = conn.execute(
+        masters.update()
+        .where(masters.c.id == state.id)
+        .values(name_hash=name_hash(state.name), **_columns(state))
+    )
+    if result.rowcount == 0:
         insert_row(conn, state)
+
+
+def load_name_hashes(conn: Connection) -> dict[int, str]:
+    """The stored ``name_hash`` of every row, by id."""
+    return {
+        int(row.id): row.name_hash
+        for row in conn.execute(sa.select(masters.c.id, masters.c.name_hash))
+    }
 
 
 def existing_link_tables(conn: Connection) -> tuple[str, ...]:
