@@ -5,12 +5,16 @@ starts with ``BEGIN IMMEDIATE`` (it takes the write lock at once, so two writers
 deadlock upgrading a read lock), WAL lets readers run beside the writer, and a busy
 timeout turns "database is locked" into a bounded wait. PostgreSQL and MariaDB: a connect
 timeout, and a ping before a pooled connection is reused, so a restarted server costs one
-failed call, not a broken process.
+failed call, not a broken process; a server that stops answering, or a client that stops
+half-way through a transaction, is given up on after a bounded time (see
+``docs/reliability.rst``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,37 +22,97 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.errors import StoreUnavailable
+from eventstore.errors import InvalidArgument, InvalidArgumentType, StoreUnavailable
 
 #: Seconds a SQLite writer waits for the lock before the call fails with StoreUnavailable.
 SQLITE_BUSY_TIMEOUT = 30.0
-#: Seconds to wait for a TCP connection to PostgreSQL or MariaDB.
+#: Seconds to wait for a connection to PostgreSQL or MariaDB (TCP and handshake).
 CONNECT_TIMEOUT = 5
+#: Seconds a MariaDB server may take to answer one request, or to accept one, before the
+#: connection is given up on; longer than InnoDB's own lock wait (50 s by default), so a
+#: lock wait ends with the server's error first.
+MYSQL_READ_TIMEOUT = 60
+#: Seconds sent data may stay unacknowledged by PostgreSQL's host (a dead network) before
+#: the connection is given up on; TCP keepalives probe an idle one as often.
+PG_TCP_TIMEOUT = 30
+#: Seconds PostgreSQL lets a session sit idle inside a transaction before ending it, so a
+#: client that stops half-way (hung, or stopped in a debugger) releases the log's head lock.
+PG_IDLE_IN_TRANSACTION_TIMEOUT = 60
 #: Execution option marking a connection that only reads (SQLite then begins DEFERRED).
 READ_ONLY = "mastertrail_read_only"
 
+_DRIVERS = {"postgresql": "mastertrail[postgres]", "mysql": "mastertrail[mysql]"}
+
 
 def create_engine(url: str | sa.URL) -> Engine:
-    """An engine for ``url`` configured as the log needs it."""
-    url = sa.make_url(url)
+    """An engine for ``url`` configured as the log needs it.
+
+    A URL that cannot be parsed, names another database, or needs a driver that is not
+    installed is bad input: :class:`InvalidArgumentType` or :class:`InvalidArgument`.
+    """
+    if not isinstance(url, str | sa.URL):
+        raise InvalidArgumentType("db", "a database URL (str) or a SQLAlchemy Engine", url)
+    try:
+        url = sa.make_url(url)
+    except exc.ArgumentError as error:
+        raise InvalidArgument("db", "is not a database URL", _redacted(url)) from error
     backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
+        raise InvalidArgument(
+            "db", "names an unsupported database: use sqlite, postgresql or mysql", _redacted(url)
+        )
+    try:
+        return _create_engine(url, backend)
+    except (exc.NoSuchModuleError, ImportError) as error:
+        hint = _DRIVERS.get("mysql" if backend == "mariadb" else backend)
+        reason = f"needs a driver that is not installed ({error}"
+        reason += f"; install {hint})" if hint else ")"
+        raise InvalidArgument("db", reason, _redacted(url)) from error
+
+
+def _create_engine(url: sa.URL, backend: str) -> Engine:
     if backend == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         configure_sqlite(engine, wal=url.database not in (None, "", ":memory:"))
         return engine
     if backend == "postgresql":
-        return sa.create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT}
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=_pg_connect_args(url))
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        isolation_level="READ COMMITTED",
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT,
+            "read_timeout": MYSQL_READ_TIMEOUT,
+            "write_timeout": MYSQL_READ_TIMEOUT,
+            "charset": "utf8mb4",
+        },
+    )
+
+
+def _pg_connect_args(url: sa.URL) -> dict[str, Any]:
+    """libpq settings for psycopg (a URL's own query parameters win)."""
+    args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+    if url.get_driver_name() == "psycopg":
+        args.update(
+            keepalives=1,
+            keepalives_idle=PG_TCP_TIMEOUT,
+            keepalives_interval=5,
+            keepalives_count=3,
+            tcp_user_timeout=PG_TCP_TIMEOUT * 1000,
+            options=f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_TIMEOUT}s",
         )
-    if backend in ("mysql", "mariadb"):
-        return sa.create_engine(
-            url,
-            pool_pre_ping=True,
-            pool_recycle=3600,
-            isolation_level="READ COMMITTED",
-            connect_args={"connect_timeout": CONNECT_TIMEOUT, "charset": "utf8mb4"},
-        )
-    raise ValueError(f"unsupported database {backend!r}: use sqlite, postgresql or mysql")
+    for key in list(args):
+        if key in url.query:
+            del args[key]
+    return args
+
+
+def _redacted(url: object) -> object:
+    if isinstance(url, sa.URL):
+        return url.render_as_string(hide_password=True)
+    return url
 
 
 def configure_sqlite(engine: Engine, *, wal: bool) -> None:
@@ -58,9 +122,9 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        if wal:
-            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        if wal:
+            _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -68,6 +132,20 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch to WAL. SQLite does not apply the busy timeout to a journal-mode change, so
+    processes opening a new file at once retry here, within the same bound."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def begin_write(conn: Connection) -> None:
@@ -101,20 +179,24 @@ def is_unavailable(error: exc.DBAPIError) -> bool:
     if error.connection_invalidated or isinstance(error, exc.InterfaceError):
         return True
     orig = error.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    if isinstance(code, int):  # PyMySQL: (code, message), and a SQLSTATE from the server
+        return 2000 <= code < 3000 or code in _MYSQL_UNAVAILABLE
     sqlstate = getattr(orig, "sqlstate", None)  # psycopg
     if sqlstate:
         return str(sqlstate).startswith("08") or sqlstate in _PG_UNAVAILABLE
-    code = orig.args[0] if orig is not None and orig.args else None
-    if isinstance(code, int):  # PyMySQL: (code, message)
-        return 2000 <= code < 3000 or code in _MYSQL_UNAVAILABLE
     text = str(orig).lower()
     return isinstance(error, exc.OperationalError) and any(m in text for m in _UNAVAILABLE_TEXT)
 
 
-# admin shutdown, crash shutdown, cannot connect now, too many connections
-_PG_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "53300"})
-# too many connections, server shutdown, connection killed, disconnected by server
-_MYSQL_UNAVAILABLE = frozenset({1040, 1053, 1927, 4031})
+# admin shutdown, crash shutdown, cannot connect now, too many connections, the session
+# idled in a transaction too long, the database does not exist, authentication failed
+_PG_UNAVAILABLE = frozenset(
+    {"57P01", "57P02", "57P03", "53300", "25P03", "3D000", "28000", "28P01"}
+)
+# too many connections, no access to the database, authentication failed, unknown
+# database, server shutdown, connection killed, disconnected by the server
+_MYSQL_UNAVAILABLE = frozenset({1040, 1044, 1045, 1049, 1053, 1927, 4031})
 # SQLite locked or unopenable; a psycopg connect failure carries no SQLSTATE
 _UNAVAILABLE_TEXT = (
     "database is locked",
@@ -122,6 +204,7 @@ _UNAVAILABLE_TEXT = (
     "disk i/o error",
     "connection",
     "server closed",
+    "failed to resolve host",
 )
 
 

@@ -29,8 +29,14 @@ _MYSQL_LOCK_TIMEOUT = 120
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the log's schema to the newest revision; a no-op when it is already there."""
-    with translate_errors(), _schema_lock(engine) as conn:
+    """Bring the log's schema to the newest revision; a no-op when it is already there.
+
+    Raises :class:`SchemaTooNew`, touching nothing, when a newer mastertrail wrote it.
+    """
+    with translate_errors(), schema_lock(engine) as conn:
+        revision = current_revision(conn)
+        if revision is not None and revision not in _known_revisions():
+            raise SchemaTooNew(_too_new(revision))
         config = _config()
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
@@ -58,9 +64,11 @@ def check_schema(conn: Connection) -> None:
         return
     if revision in _known_revisions():
         raise SchemaMissing(f"schema revision {revision} is old: run `mastertrail upgrade`")
-    raise SchemaTooNew(
-        f"schema revision {revision} was written by a newer mastertrail; upgrade mastertrail"
-    )
+    raise SchemaTooNew(_too_new(revision))
+
+
+def _too_new(revision: str) -> str:
+    return f"schema revision {revision} was written by a newer mastertrail; upgrade mastertrail"
 
 
 @cache
@@ -77,7 +85,8 @@ def _config() -> Config:
 
 
 @contextlib.contextmanager
-def _schema_lock(engine: Engine) -> Iterator[Connection]:
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection holding the lock that serialises schema changes across processes."""
     backend = engine.dialect.name
     if backend == "sqlite":
         with engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock, held to commit

@@ -18,7 +18,7 @@ import eventstore
 from commands import Actor, Now, Outcome, validate
 from eventstore.engine import READ_ONLY, begin_write, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
-from eventstore.migrate import _schema_lock as schema_lock
+from eventstore.migrate import schema_lock
 from eventstore.recorded import RecordedEvent, to_micros
 from projections import MasterModel, Problem, VerifyReport, queries, view
 from projections.rebuild import rebuild as rebuild_view
