@@ -44,37 +44,47 @@ def position_at(conn: Connection, when: int) -> int:
 
 
 def masters_as_of(conn: Connection, position: int) -> list[MasterModel]:
-    """Every master as the log stood right after ``position`` (inclusive), by id."""
+    """Every master as the log stood right after ``position`` (inclusive), by id.
+
+    One statement lists the masters (a skip scan of the ``(master_id, position)`` index),
+    then one per master fetches its first event (its name) and its newest event at or
+    before ``position`` (its state): index seeks, whatever the length of the log.
+    """
     models = []
-    master_id = _next_master_id(conn, 0)
-    while master_id is not None:
-        first = _event(
-            conn, master_id, sa.and_(events.c.version == 1, events.c.position <= position)
+    for master_id in _master_ids(conn):
+        first = sa.select(sa.func.min(events.c.position)).where(events.c.master_id == master_id)
+        newest = sa.select(sa.func.max(events.c.position)).where(
+            events.c.master_id == master_id, events.c.position <= position
         )
-        if first is not None:
-            last = _event(conn, master_id, events.c.position <= position, newest=True)
-            assert last is not None
-            state = apply_recorded(None, first)
-            if last.version != first.version:
-                state = apply_recorded(state, last)
-            models.append(state.to_model())
-        master_id = _next_master_id(conn, master_id)
+        # A UNION of two primary-key lookups: an OR of the two made MariaDB scan the log.
+        pair = sa.union_all(
+            sa.select(events).where(events.c.position == first.scalar_subquery()),
+            sa.select(events).where(events.c.position == newest.scalar_subquery()),
+        ).subquery()
+        rows = conn.execute(sa.select(pair).order_by(pair.c.position)).all()
+        if not rows or rows[0].position > position:
+            continue  # registered after ``position``
+        state = apply_recorded(None, to_recorded(rows[0]))
+        if rows[-1].position != rows[0].position:
+            state = apply_recorded(state, to_recorded(rows[-1]))
+        models.append(state.to_model())
     return models
 
 
-def _next_master_id(conn: Connection, after: int) -> int | None:
-    """Skip scan over the ``(master_id, position)`` index: one seek per master."""
-    found = conn.execute(
-        sa.select(sa.func.min(events.c.master_id)).where(events.c.master_id > after)
-    ).scalar()
-    return None if found is None else int(found)
-
-
-def _event(
-    conn: Connection, master_id: int, condition: sa.ColumnElement[bool], *, newest: bool = False
-) -> RecordedEvent | None:
-    query = sa.select(events).where(events.c.master_id == master_id, condition)
-    if newest:
-        query = query.order_by(events.c.position.desc()).limit(1)
-    row = conn.execute(query).first()
-    return None if row is None else to_recorded(row)
+def _master_ids(conn: Connection) -> list[int]:
+    """Every master id of the log, ascending, one index seek per master: MariaDB's loose
+    index scan does it for DISTINCT; elsewhere a recursive skip scan (MariaDB would scan the
+    whole index for the recursive form's correlated min())."""
+    if conn.dialect.name in ("mysql", "mariadb"):
+        distinct = sa.select(events.c.master_id).distinct().order_by(events.c.master_id)
+        return [int(master_id) for master_id in conn.execute(distinct).scalars()]
+    later = events.alias("later")
+    ids = sa.select(sa.func.min(events.c.master_id).label("id")).cte("ids", recursive=True)
+    ids = ids.union_all(
+        sa.select(
+            sa.select(sa.func.min(later.c.master_id))
+            .where(later.c.master_id > ids.c.id)
+            .scalar_subquery()
+        ).where(ids.c.id.is_not(None))
+    )
+    return [int(row.id) for row in conn.execute(sa.select(ids.c.id).where(ids.c.id.is_not(None)))]
