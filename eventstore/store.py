@@ -55,7 +55,12 @@ def lock_head(conn: Connection) -> Head:
 
 
 def append(
-    conn: Connection, master_id: int, expected_version: int, batch: Sequence[NewEvent]
+    conn: Connection,
+    master_id: int,
+    expected_version: int,
+    batch: Sequence[NewEvent],
+    *,
+    locked: Head | None = None,
 ) -> AppendResult:
     """Append ``batch`` to the stream of ``master_id``, whose version must be
     ``expected_version``; the events get versions ``expected_version + 1``, ... .
@@ -64,11 +69,18 @@ def append(
     what moved it (then its original positions are returned and nothing is written), and
     :class:`EventIdConflict` when an event id of the batch is stored, but not as this very
     batch of this stream at these versions.
+
+    ``locked`` is the head as :func:`lock_head` returned it earlier in this transaction,
+    with nothing appended since, from a caller that read ``expected_version`` after taking
+    that lock (so it cannot be stale): the append then skips locking and checking again.
     """
     if not batch:
         raise ValueError("append needs at least one event")
-    locked = lock_head(conn)
-    actual = stream_version(conn, master_id, locking=True)
+    if locked is None:
+        locked = lock_head(conn)
+        actual = stream_version(conn, master_id, locking=True)
+    else:
+        actual = expected_version
     if actual != expected_version:
         stored = _stored_positions(conn, master_id, expected_version, batch)
         if stored is not None:

@@ -24,8 +24,9 @@ from buildbot.util import epoch2datetime
 from twisted.internet import defer
 from twisted.python import log
 
+from commands.validate import master_id as validate_id
 from mastertrail.registry import Registry
-from projections.model import MasterModel
+from projections import view
 
 T = TypeVar("T")
 
@@ -61,10 +62,13 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         return self._call(lambda registry: registry.set_master_state(masterid, active))
 
     def getMaster(self, masterid: int) -> defer.Deferred[Any]:
-        return self._call(lambda registry: _buildbot_model(registry.get_master(masterid)))
+        async def read() -> Any:  # validated inside, so bad input fails the Deferred
+            return await self._read(_master_rows, validate_id(masterid))
+
+        return defer.ensureDeferred(read())
 
     def getMasters(self) -> defer.Deferred[list[Any]]:
-        return self._call(lambda registry: [_buildbot_model(m) for m in registry.get_masters()])
+        return defer.ensureDeferred(self._read(_master_rows))
 
     def setAllMastersActiveLongTimeAgo(self) -> defer.Deferred[None]:
         return self._call(lambda registry: registry.set_all_masters_active_long_time_ago())
@@ -75,8 +79,15 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         return defer.ensureDeferred(self._run(operation))
 
     async def _run(self, operation: Callable[[Registry], T]) -> T:
-        registry = await self._ensure_registry()
+        registry = self._registry or await self._ensure_registry()
         result: T = await self.db.pool.do_with_engine(lambda _engine: operation(registry))
+        return result
+
+    async def _read(self, query: Callable[..., T], *args: Any) -> T:
+        """A read of the view on Buildbot's pool, as Buildbot's own component does it."""
+        if self._registry is None:
+            await self._ensure_registry()
+        result: T = await self.db.pool.do(query, *args)
         return result
 
     async def _ensure_registry(self) -> Registry:
@@ -114,13 +125,14 @@ def _masters_storage_engine(conn: Any) -> str | None:
     return None if found is None else str(found)
 
 
-def _buildbot_model(model: MasterModel | None) -> Any:
-    """Buildbot's own ``MasterModel`` for ours (None stays None)."""
-    if model is None:
-        return None
-    return buildbot_masters.MasterModel(
-        id=model.id,
-        name=model.name,
-        active=model.active,
-        last_active=epoch2datetime(int(model.last_active.timestamp())),
-    )
+def _master_rows(conn: Any, master_id: int | None = None) -> Any:
+    """Buildbot's own ``MasterModel`` of one master (or None), or of every master."""
+    models = [
+        buildbot_masters.MasterModel(
+            id=id_, name=name, active=active, last_active=epoch2datetime(last_active)
+        )
+        for id_, name, active, last_active in view.read_rows(conn, master_id)
+    ]
+    if master_id is None:
+        return models
+    return models[0] if models else None

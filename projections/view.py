@@ -124,6 +124,15 @@ def delete_links(conn: Connection, master_id: int, tables: Sequence[str]) -> Non
         conn.execute(sa.text(f"DELETE FROM {name} WHERE masterid = :id"), {"id": master_id})
 
 
+def read_rows(conn: Connection, master_id: int | None = None) -> list[tuple[int, str, bool, int]]:
+    """``(id, name, active, last_active epoch seconds)`` of one master (by id) or of every
+    master: for adapters that build their own model objects."""
+    query = sa.select(masters.c.id, masters.c.name, masters.c.active, masters.c.last_active)
+    if master_id is not None:
+        query = query.where(masters.c.id == master_id)
+    return [(int(i), str(n), bool(a), int(t)) for i, n, a, t in conn.execute(query)]
+
+
 def get_master(conn: Connection, master_id: int) -> MasterModel | None:
     """The master with this id, or None."""
     row = conn.execute(sa.select(masters).where(masters.c.id == master_id)).first()
