@@ -9,12 +9,14 @@ know is a :class:`~eventstore.errors.DecodeError`.
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import attrs
 
-from eventstore.errors import UnknownEventType, UnsupportedSchemaVersion
+from eventstore.errors import DecodeError, UnknownEventType, UnsupportedSchemaVersion
 from eventstore.recorded import RecordedEvent
 from eventstore.schema import TYPE_NAME_LENGTH
 
@@ -91,6 +93,69 @@ class Codec:
                 raise UnsupportedSchemaVersion(type_name, schema_version, current)
             data = step(dict(data))
         try:
-            return cls(**data)
+            event = cls(**data)
         except TypeError as error:
-            raise UnsupportedSchemaVersion(type_name, schema_version, current) from error
+            _check_names(type_name, schema_version, current, cls, data, error)
+            raise DecodeError(f"event type {type_name!r}: {error}") from error
+        except ValueError as error:
+            raise DecodeError(f"event type {type_name!r}: {error}") from error
+        _check_field_types(type_name, event)
+        return event
+
+
+def _check_names(
+    type_name: str,
+    schema_version: int,
+    current: int,
+    cls: type[Any],
+    data: dict[str, Any],
+    error: TypeError,
+) -> None:
+    """Raise :class:`UnsupportedSchemaVersion` when ``data`` does not have the fields of
+    ``cls`` (missing or unknown ones): it was written in another shape."""
+    fields = attrs.fields_dict(cls)
+    required = {name for name, field in fields.items() if field.default is attrs.NOTHING}
+    if set(data) - set(fields) or required - set(data):
+        raise UnsupportedSchemaVersion(type_name, schema_version, current) from error
+
+
+def _check_field_types(type_name: str, event: Any) -> None:
+    """Raise :class:`DecodeError` unless every field holds a value of its declared type
+    (stored data may have been written outside mastertrail). Checks ``int``, ``str``,
+    ``bool``, ``float`` and their unions with ``None``; a ``bool`` is not an ``int``."""
+    for field, hint in _field_types(type(event)).items():
+        value = getattr(event, field)
+        allowed = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+        if not all(kind in _SCALARS for kind in allowed):
+            continue
+        if not any(_is(value, kind) for kind in allowed):
+            raise DecodeError(
+                f"event type {type_name!r}: field {field!r} holds {type(value).__name__} "
+                f"{value!r:.40}, not {hint}"
+            )
+
+
+_SCALARS = (int, str, bool, float, type(None))
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def _is(value: Any, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+_FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
+
+
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    """The declared types of ``cls``'s fields (none when they cannot be resolved)."""
+    if cls not in _FIELD_TYPES:
+        try:
+            hints = typing.get_type_hints(cls)
+        except (NameError, TypeError):
+            hints = {}
+        _FIELD_TYPES[cls] = {f.name: hints[f.name] for f in attrs.fields(cls) if f.name in hints}
+    return _FIELD_TYPES[cls]

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.errors import DecodeError
 from eventstore.recorded import RecordedEvent, from_micros
 from eventstore.schema import HEAD_ROW_ID, events, head
 
@@ -23,7 +24,8 @@ BATCH_SIZE = 1000
 
 
 def to_recorded(row: Any) -> RecordedEvent:
-    """The :class:`RecordedEvent` of a row of ``mastertrail_events``."""
+    """The :class:`RecordedEvent` of a row of ``mastertrail_events``; a row whose data or
+    metadata is not a JSON object (written outside mastertrail) is a :class:`DecodeError`."""
     return RecordedEvent(
         position=row.position,
         event_id=row.event_id,
@@ -31,11 +33,23 @@ def to_recorded(row: Any) -> RecordedEvent:
         version=row.version,
         type=row.type,
         schema_version=row.schema_version,
-        data=json.loads(row.data),
-        metadata=json.loads(row.metadata),
+        data=_json_object(row, "data"),
+        metadata=_json_object(row, "metadata"),
         recorded_at=from_micros(row.recorded_at),
         hash=bytes(row.hash).hex(),
     )
+
+
+def _json_object(row: Any, column: str) -> dict[str, Any]:
+    try:
+        value = json.loads(getattr(row, column))
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise DecodeError(
+            f"the {column} of the event at position {row.position} is not a JSON object"
+        )
+    return value
 
 
 def read_stream(
