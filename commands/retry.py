@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from eventstore.engine import begin_write, translate_errors
 from eventstore.errors import ConcurrencyError
+from eventstore.store import lock_head
 
 T = TypeVar("T")
 
@@ -35,6 +36,10 @@ def run(conn: Connection, attempt: Callable[[Connection], T]) -> T:
         try:
             with translate_errors():
                 begin_write(conn)
+                if number > 1:
+                    # A retry reads under the log's lock: its state cannot be stale again,
+                    # so a busy log cannot starve a command that reads many masters.
+                    lock_head(conn)
                 result = attempt(conn)
                 conn.commit()
             return result
@@ -53,11 +58,10 @@ def is_conflict(error: Exception) -> bool:
     if not isinstance(error, exc.DBAPIError):
         return False
     orig = error.orig
-    sqlstate = getattr(orig, "sqlstate", None)
-    if sqlstate:
-        return sqlstate in _PG_RETRY
     code = orig.args[0] if orig is not None and orig.args else None
-    return code in _MYSQL_RETRY
+    if isinstance(code, int):  # PyMySQL: (errno, message), whatever SQLSTATE it carries
+        return code in _MYSQL_RETRY
+    return getattr(orig, "sqlstate", None) in _PG_RETRY
 
 
 def _rollback(conn: Connection) -> None:

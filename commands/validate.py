@@ -11,6 +11,8 @@ from eventstore.errors import InvalidArgument, InvalidArgumentType
 MAX_NAME_LENGTH = 1024
 #: Master ids are SQL INTEGERs.
 MAX_MASTER_ID = 2**31 - 1
+#: ``last_active`` is an SQL INTEGER of epoch seconds (Buildbot's column): until 2038-01-19.
+MAX_EPOCH_SECONDS = 2**31 - 1
 #: Longest expiry timeout accepted, in seconds (ten years).
 MAX_TIMEOUT = 10 * 365 * 86_400
 
@@ -32,14 +34,14 @@ def master_name(name: object) -> str:
     return name
 
 
-def actor(value: object) -> str:
+def actor(value: object, argument: str = "by") -> str:
     """Who acts, as recorded in the events' metadata: the same rules as a master name."""
     if not isinstance(value, str):
-        raise InvalidArgumentType("by", "a str", value)
+        raise InvalidArgumentType(argument, "a str", value)
     try:
         return master_name(value)
     except InvalidArgument as error:
-        raise InvalidArgument("by", error.reason, value) from None
+        raise InvalidArgument(argument, error.reason, value) from None
 
 
 def master_id(value: object, argument: str = "masterid") -> int:
@@ -71,6 +73,8 @@ def clock_reading(value: object) -> float:
     """What a clock returned: finite POSIX seconds, not before the epoch."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgumentType("clock()", "POSIX seconds as a number", value)
-    if not math.isfinite(value) or value < 0:
-        raise InvalidArgument("clock()", "must return finite seconds since the epoch", value)
+    if not math.isfinite(value) or not 0 <= value <= MAX_EPOCH_SECONDS:
+        raise InvalidArgument(
+            "clock()", f"must return seconds since the epoch, 0 to {MAX_EPOCH_SECONDS}", value
+        )
     return float(value)

@@ -24,7 +24,7 @@ from buildbot.util import epoch2datetime
 from twisted.internet import defer
 from twisted.python import log
 
-from commands.validate import master_id as validate_id
+from commands import validate
 from mastertrail.registry import Registry
 from projections import view
 
@@ -56,39 +56,53 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
     # -- the five operations of buildbot.db.masters ------------------------------------------
 
     def findMasterId(self, name: str) -> defer.Deferred[int]:
-        return self._call(lambda registry: registry.find_master_id(name))
+        return self._call(
+            lambda: validate.master_name(name),
+            lambda registry: registry.find_master_id(name),
+        )
 
     def setMasterState(self, masterid: int, active: bool) -> defer.Deferred[bool]:
-        return self._call(lambda registry: registry.set_master_state(masterid, active))
+        return self._call(
+            lambda: (validate.master_id(masterid), validate.active_flag(active)),
+            lambda registry: registry.set_master_state(masterid, active),
+        )
 
     def getMaster(self, masterid: int) -> defer.Deferred[Any]:
-        async def read() -> Any:  # validated inside, so bad input fails the Deferred
-            return await self._read(_master_rows, validate_id(masterid))
-
-        return defer.ensureDeferred(read())
+        return self._call(lambda: validate.master_id(masterid), None, _master_rows, masterid)
 
     def getMasters(self) -> defer.Deferred[list[Any]]:
-        return defer.ensureDeferred(self._read(_master_rows))
+        return self._call(lambda: None, None, _master_rows)
 
     def setAllMastersActiveLongTimeAgo(self) -> defer.Deferred[None]:
-        return self._call(lambda registry: registry.set_all_masters_active_long_time_ago())
+        return self._call(
+            lambda: None, lambda registry: registry.set_all_masters_active_long_time_ago()
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _call(self, operation: Callable[[Registry], T]) -> defer.Deferred[T]:
-        return defer.ensureDeferred(self._run(operation))
+    def _call(
+        self,
+        check: Callable[[], object],
+        command: Callable[[Registry], T] | None,
+        query: Callable[..., T] | None = None,
+        *args: Any,
+    ) -> defer.Deferred[T]:
+        """Check the arguments in the reactor thread (bad input fails the Deferred with a
+        typed error and never reaches the DB pool), then run ``command`` through the
+        registry, or the view ``query`` on a connection of Buildbot's pool as Buildbot's own
+        component does."""
 
-    async def _run(self, operation: Callable[[Registry], T]) -> T:
-        registry = self._registry or await self._ensure_registry()
-        result: T = await self.db.pool.do_with_engine(lambda _engine: operation(registry))
-        return result
+        async def run() -> T:
+            check()
+            registry = self._registry or await self._ensure_registry()
+            if command is not None:
+                done: T = await self.db.pool.do_with_engine(lambda _engine: command(registry))
+                return done
+            assert query is not None
+            read: T = await self.db.pool.do(query, *args)
+            return read
 
-    async def _read(self, query: Callable[..., T], *args: Any) -> T:
-        """A read of the view on Buildbot's pool, as Buildbot's own component does it."""
-        if self._registry is None:
-            await self._ensure_registry()
-        result: T = await self.db.pool.do(query, *args)
-        return result
+        return defer.ensureDeferred(run())
 
     async def _ensure_registry(self) -> Registry:
         """Build the registry on Buildbot's engine, creating the log's tables and adopting

@@ -51,8 +51,8 @@ class Registry:
     ) -> None:
         if not callable(clock):
             raise InvalidArgumentType("clock", "a callable returning POSIX seconds", clock)
-        if actor is not None and not isinstance(actor, str):
-            raise InvalidArgumentType("actor", "a str", actor)
+        if actor is not None:
+            actor = validate.actor(actor, "actor")
         self.engine = db if isinstance(db, Engine) else eventstore.create_engine(db)
         self.clock = clock
         self.actor = Actor() if actor is None else Actor(name=actor)
@@ -231,7 +231,10 @@ class Registry:
 
     def _check_schema(self) -> None:
         if not self._schema_checked:
-            with translate_errors(), self.engine.connect() as conn:
+            with (
+                translate_errors(),
+                self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+            ):
                 eventstore.check_schema(conn)
             self._schema_checked = True
 

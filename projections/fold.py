@@ -26,8 +26,18 @@ class FoldError(DecodeError):
     """The events of a stream do not make a master (e.g. a check-in before registration)."""
 
 
+#: ``masters.last_active`` is an SQL INTEGER of epoch seconds.
+MAX_LAST_ACTIVE = 2**31 - 1
+
+
 def apply(state: MasterState | None, master_id: int, version: int, event: Any) -> MasterState:
     """The state after ``event`` (the stream's event number ``version``) on ``state``."""
+    last_active = getattr(event, "last_active", 0)
+    if not 0 <= last_active <= MAX_LAST_ACTIVE:
+        raise FoldError(
+            f"master {master_id}: version {version} has last_active {last_active}, outside "
+            f"0..{MAX_LAST_ACTIVE} (the masters table's INTEGER)"
+        )
     if isinstance(event, MasterRegistered | MasterAdopted):
         if state is not None:
             raise FoldError(f"master {master_id}: {event.type_name} at version {version}")

@@ -198,11 +198,6 @@ class TestLockHeldPastTheBusyTimeout:
         assert registry.verify().ok
         registry.close()
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="mastertrail/registry.py Registry._check_schema opens a write transaction "
-        "(BEGIN IMMEDIATE), so a new registry's first read waits for the writer",
-    )
     def test_reads_are_not_blocked_by_a_writer(
         self,
         sqlite_path: Path,

@@ -161,7 +161,7 @@ def resolve_master(registry: Registry, text: str) -> tuple[int, str]:
     for master in every:
         if master.name == text:
             return master.id, master.name
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         found = registry.get_master(int(text))
         if found is not None:
             return found.id, found.name
