@@ -30,6 +30,15 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The reliability suite with larger sizes (more calls, more kills): the same tests as in
+# `make test`, run longer.
+SOAK_TESTS := tests/test_reliability_races.py tests/test_reliability_kill.py \
+	tests/test_reliability_restart.py tests/test_reliability_sqlite.py \
+	tests/test_bad_input.py tests/test_tampering.py
+
+soak: $(STAMP)
+	MASTERTRAIL_SOAK=1 $(BIN)/python -m pytest $(PYTEST_ARGS) $(SOAK_TESTS)
+
 docs: $(STAMP)
 	$(BIN)/python -m pip install --quiet --group docs
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

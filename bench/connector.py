@@ -1,0 +1,180 @@
+"""Sections 1 and 2: Buildbot's masters operations through mastertrail's component and
+through Buildbot 4.3's own, each in its own real Buildbot DB connector on its own
+database, alternating call by call on the same reactor."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench.databases import Backend, Database
+from bench.harness import close_connector, open_connector
+from bench.history import master_name
+from bench.stats import alternate_async, comparison
+
+OURS, ANCHOR = "mastertrail", "buildbot"
+OPERATIONS = ("heartbeat", "findMasterId", "getMaster", "getMasters")
+
+
+class Pair:
+    """The two contenders: mastertrail's component and Buildbot's, on their own databases."""
+
+    def __init__(self, ours: Any, anchor: Any) -> None:
+        self.dbs = {OURS: ours, ANCHOR: anchor}
+        self.ids: dict[str, list[int]] = {OURS: [], ANCHOR: []}
+
+    async def grow(self, masters: int) -> None:
+        """Register masters until each side has ``masters``; the first one is active."""
+        for side, db in self.dbs.items():
+            ids = self.ids[side]
+            while len(ids) < masters:
+                ids.append(await db.masters.findMasterId(master_name(len(ids) + 1)))
+                if len(ids) == 1:
+                    await db.masters.setMasterState(ids[0], True)
+
+    def calls(self, operation: str) -> dict[str, Callable[[], Awaitable[object]]]:
+        """The call each side makes for ``operation``, on its first master."""
+        return {
+            side: _call(db.masters, operation, self.ids[side][0], master_name(1))
+            for side, db in self.dbs.items()
+        }
+
+    async def round_trips(self, operation: str, calls: int = 5) -> dict[str, dict[str, float]]:
+        """Statements, commits and new connections per call of ``operation``, per side."""
+        counts: dict[str, dict[str, float]] = {}
+        for side, call in self.calls(operation).items():
+            engine = self.dbs[side].pool.engine
+            tally = {"statements": 0.0, "commits": 0.0, "connects": 0.0}
+            listeners: list[tuple[Any, str, Callable[..., None]]] = [
+                (engine, "before_cursor_execute", _bump(tally, "statements")),
+                (engine, "commit", _bump(tally, "commits")),
+                (engine.pool, "connect", _bump(tally, "connects")),
+            ]
+            for target, name, listener in listeners:
+                sa.event.listen(target, name, listener)
+            try:
+                for _ in range(calls):
+                    await call()
+            finally:
+                for target, name, listener in listeners:
+                    sa.event.remove(target, name, listener)
+            counts[side] = {key: value / calls for key, value in tally.items()}
+        return counts
+
+    async def compare(
+        self, operation: str, iterations: int, warmup: int, **labels: object
+    ) -> dict[str, Any]:
+        samples = await alternate_async(self.calls(operation), iterations, warmup)
+        result = {"operation": operation, **labels, **comparison(samples, OURS, ANCHOR)}
+        result["round_trips"] = await self.round_trips(operation)
+        return result
+
+
+def _call(
+    masters: Any, operation: str, master_id: int, name: str
+) -> Callable[[], Awaitable[object]]:
+    if operation == "heartbeat":
+        return functools.partial(masters.setMasterState, master_id, True)
+    if operation == "findMasterId":
+        return functools.partial(masters.findMasterId, name)
+    if operation == "getMaster":
+        return functools.partial(masters.getMaster, master_id)
+    if operation == "getMasters":
+        return functools.partial(masters.getMasters)
+    raise ValueError(f"unknown operation {operation!r}")
+
+
+def _bump(tally: dict[str, float], key: str) -> Callable[..., None]:
+    def listener(*_args: Any, **_kwargs: Any) -> None:
+        tally[key] += 1
+
+    return listener
+
+
+async def open_pair(
+    reactor: Any, ours: Database, anchor: Database, workdir: Path
+) -> tuple[Pair, list[Any]]:
+    opened = [
+        await open_connector(
+            reactor,
+            ours.buildbot_url,
+            workdir / "ours",
+            mastertrail_component=True,
+            name=master_name(1),
+        ),
+        await open_connector(
+            reactor,
+            anchor.buildbot_url,
+            workdir / "anchor",
+            mastertrail_component=False,
+            name=master_name(1),
+        ),
+    ]
+    return Pair(*opened), opened
+
+
+async def no_history(
+    reactor: Any, backend: Backend, sizes: tuple[int, ...], iterations: int, warmup: int
+) -> list[dict[str, Any]]:
+    """Section 1: each operation at each number of masters, on two fresh databases."""
+    ours, anchor = backend.new_database("connector"), backend.new_database("anchor")
+    pair, opened = await open_pair(reactor, ours, anchor, backend.workdir / "connector")
+    results = []
+    try:
+        for masters in sizes:
+            await pair.grow(masters)
+            for operation in OPERATIONS:
+                results.append(
+                    await pair.compare(
+                        operation,
+                        iterations,
+                        warmup,
+                        backend=backend.name,
+                        masters=masters,
+                        history_events=0,
+                    )
+                )
+    finally:
+        for db in opened:
+            await close_connector(db)
+        backend.drop(ours)
+        backend.drop(anchor)
+    return results
+
+
+async def long_history(
+    reactor: Any,
+    backend: Backend,
+    history: Database,
+    events: int,
+    masters: int,
+    iterations: int,
+    warmup: int,
+) -> list[dict[str, Any]]:
+    """Section 2: the same operations on a database holding a long log, against Buildbot's
+    component on a database with the same masters and no history."""
+    anchor = backend.new_database("anchor_long")
+    pair, opened = await open_pair(reactor, history, anchor, backend.workdir / "long")
+    results = []
+    try:
+        await pair.grow(masters)
+        for operation in OPERATIONS:
+            results.append(
+                await pair.compare(
+                    operation,
+                    iterations,
+                    warmup,
+                    backend=backend.name,
+                    masters=masters,
+                    history_events=events,
+                )
+            )
+    finally:
+        for db in opened:
+            await close_connector(db)
+        backend.drop(anchor)
+    return results

@@ -1,0 +1,109 @@
+"""``docs/performance.rst``: what ``make bench`` measures, and the table of its latest run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.report import Line, machine_line, rst_table
+
+PAGE = """\
+Performance
+===========
+
+mastertrail keeps every check-in of every master, yet a buildmaster should pay no more for
+it than for Buildbot's own connector, which keeps one row per master. ``make bench`` measures
+that, side by side with two anchors, and this page shows its latest full run.
+
+Running it
+----------
+
+.. code-block:: sh
+
+    make bench                          # every section, every configured database
+    make bench BENCH_ARGS=--quick       # tiny sizes: a smoke run, well under a minute
+    make bench BENCH_ARGS="--backends sqlite"
+
+SQLite always runs (files under ``bench-results/``). PostgreSQL and MariaDB run when
+``MASTERTRAIL_BENCH_POSTGRES_URL`` / ``MASTERTRAIL_BENCH_MYSQL_URL`` (or the test suite's
+``MASTERTRAIL_TEST_POSTGRES_URL`` / ``MASTERTRAIL_TEST_MYSQL_URL``) name a server; the
+benchmark creates databases of its own there and drops them at the end. The results are
+written to ``bench-results/latest.json`` and printed as a table; a full run also rewrites
+this page. The generated long SQLite log is cached in ``bench-results/`` between runs
+(``--fresh`` makes it again).
+
+What is measured
+----------------
+
+Contenders are measured in one loop, call by call and in alternating order, so that the
+noise of the machine falls on both. Times are the median and the 99th percentile of the
+calls; the ratio is mastertrail's median over the anchor's.
+
+Every contender's clock moves a minute per reading, as from one heartbeat to the next.
+Heartbeats timed back to back inside one real second would otherwise write the same
+``last_active`` again, and SQLite and InnoDB skip writing a row that did not change: the
+anchor's heartbeat would then commit nothing, which no real heartbeat does.
+
+Connector
+    ``setMasterState(id, True)`` on an active master (a heartbeat), ``findMasterId`` of an
+    existing name, ``getMaster`` and ``getMasters`` with 10, 100 and 1,000 masters, through
+    ``mastertrail.buildbot.MastersConnectorComponent`` and through Buildbot 4.3's own
+    ``buildbot.db.masters.MastersConnectorComponent``. Each runs inside a real Buildbot
+    ``DBConnector`` with its thread pool, on the real Twisted reactor, on a database of its
+    own with Buildbot's schema made by Buildbot's own upgrade. The target is at most 1.0x.
+
+Connector, long log
+    The same calls with a long history behind mastertrail's component: one year of ten
+    masters checking in every minute ({sqlite_events} events on SQLite, {server_events} on
+    PostgreSQL and MariaDB), against Buildbot's component on a database with the same masters
+    and no history. The log is written in bulk exactly as appends write it (same hash chain,
+    ``verify`` passes) and the view is made by ``Registry.rebuild()``.
+
+Core heartbeat
+    ``Registry.set_master_state(id, True)`` against the `eventsourcing
+    <https://eventsourcing.readthedocs.io>`_ library recording a heartbeat event on an
+    aggregate with its SQLite and PostgreSQL persistence modules: ``repository.get`` (from
+    its aggregate cache, fast-forwarded from the database), the event, ``save``. Its bare
+    ``save`` of an aggregate held in memory is shown as a floor. The target is at most 1.0x
+    the ``get`` + ``save`` heartbeat.
+
+Rebuild
+    ``Registry.rebuild()`` of the view from the long log, in events per second, against a
+    bare driver scan (``sqlite3``, ``psycopg``, ``PyMySQL``) of the same table in position
+    order, in the same run; with the growth of the process's resident memory during the
+    rebuild. The target is at least 0.5x the scan, in constant memory.
+
+masters_as_of
+    The state of every master at a moment in the middle of the long log, against the same
+    question on a log a hundred times shorter: under 20 ms, and flat as the log grows
+    (at most 1.5x the short log's time).
+
+Storage
+    Bytes on disk per event of the log table with all its indexes (``dbstat`` on SQLite,
+    ``pg_total_relation_size`` on PostgreSQL, InnoDB's data and index length on MariaDB).
+    The target is at most 100 bytes per check-in event on SQLite.
+
+Latest results
+--------------
+
+{title}, measured on {date} on {machine}; load average {load} (1, 5, 15 min) at the end of
+the run. Times are median / p99.
+
+{table}
+"""
+
+
+def write_page(path: Path, results: dict[str, Any], rows: list[Line]) -> None:
+    """Rewrite the performance page with the table of ``results``."""
+    sizes = results["config"]["history_events"]
+    mode = "A quick run (tiny sizes)" if results["quick"] else "A full run"
+    page = PAGE.format(
+        sqlite_events=f"{sizes.get('sqlite', 5_256_000):,}",
+        server_events=f"{sizes.get('postgresql', 1_000_000):,}",
+        title=mode,
+        date=results["date"][:10],
+        machine=machine_line(results["machine"]),
+        load=" / ".join(f"{value:.1f}" for value in results["machine"]["load_average"]),
+        table=rst_table(rows),
+    )
+    path.write_text(page)

@@ -1,0 +1,118 @@
+"""The benchmark's smoke run: ``python -m bench --quick`` on SQLite, in a temporary
+directory. Only the shape of its output is checked, never its timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mastertrail import Registry
+
+pytest.importorskip("buildbot")
+pytest.importorskip("eventsourcing")
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("connector", "long_history", "core", "rebuild", "as_of", "storage")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The output directory and the printed table of one quick SQLite run."""
+    out = tmp_path_factory.mktemp("bench")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--backends", "sqlite", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result.stdout
+
+
+@pytest.fixture(scope="module")
+def results(quick_run: tuple[Path, str]) -> dict[str, Any]:
+    return json.loads((quick_run[0] / "latest.json").read_text())
+
+
+def positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+class TestQuickRun:
+    def test_every_section_has_results(self, results: dict[str, Any]) -> None:
+        """The JSON holds a non-empty list of SQLite results for every section."""
+        for section in SECTIONS:
+            assert results[section], section
+            assert {item["backend"] for item in results[section]} == {"sqlite"}
+
+    def test_connector_sections_compare_both_components(self, results: dict[str, Any]) -> None:
+        """Every connector operation has positive times for both components and a ratio,
+        with and without the long log."""
+        operations = {"heartbeat", "findMasterId", "getMaster", "getMasters"}
+        for section in ("connector", "long_history"):
+            assert {item["operation"] for item in results[section]} == operations
+            for item in results[section]:
+                for side in ("mastertrail", "buildbot"):
+                    assert positive(item[side]["median_ms"])
+                    assert positive(item[side]["p99_ms"])
+                    assert 0 < item[side]["n"] <= results["config"]["iterations"]
+                assert positive(item["ratio"])
+                assert positive(item["p99_ratio"])
+        assert {item["masters"] for item in results["connector"]} == set(
+            results["config"]["masters"]
+        )
+        assert all(positive(item["history_events"]) for item in results["long_history"])
+
+    def test_core_heartbeat_against_the_library(self, results: dict[str, Any]) -> None:
+        """The core heartbeat has positive times for mastertrail and the library and ratios."""
+        (item,) = results["core"]
+        for side in ("mastertrail", "eventsourcing", "eventsourcing_save_only"):
+            assert positive(item[side]["median_ms"])
+        assert positive(item["ratio"])
+        assert positive(item["ratio_save_only"])
+
+    def test_rebuild_as_of_and_storage(self, results: dict[str, Any]) -> None:
+        """Rebuild and scan rates, masters_as_of times and bytes per event are positive."""
+        (rebuild,) = results["rebuild"]
+        assert positive(rebuild["rebuild_events_per_s"])
+        assert positive(rebuild["scan_rows_per_s"])
+        assert positive(rebuild["ratio"])
+        assert rebuild["events"] >= results["config"]["history_events"]["sqlite"]
+        (as_of,) = results["as_of"]
+        assert positive(as_of["long"]["median_ms"])
+        assert positive(as_of["short"]["median_ms"])
+        (storage,) = results["storage"]
+        assert positive(storage["bytes_per_event"])
+        assert positive(storage["file_bytes_per_event"])
+
+    def test_table_is_printed(self, quick_run: tuple[Path, str]) -> None:
+        """The printed table has a line for every benchmark."""
+        table = quick_run[1]
+        for name in ("connector", "core heartbeat", "rebuild", "masters_as_of", "storage"):
+            assert name in table
+
+    def test_cached_history_verifies(self, quick_run: tuple[Path, str]) -> None:
+        """The generated long log, cached for later runs, has an intact hash chain and a
+        view equal to a fold of the log."""
+        (cached,) = quick_run[0].glob("history-*.sqlite")
+        registry = Registry(f"sqlite:///{cached}")
+        try:
+            report = registry.verify()
+            assert report.ok, report.problems
+            assert report.events_checked == results_events(quick_run[0])
+            assert len(registry.get_masters(active=True)) == 10
+        finally:
+            registry.close()
+
+
+def results_events(out: Path) -> int:
+    return int(json.loads((out / "latest.json").read_text())["config"]["history_events"]["sqlite"])
