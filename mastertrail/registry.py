@@ -78,6 +78,11 @@ class Registry:
         """The id of the master ``name``; a new name is registered, inactive."""
         name = validate.master_name(name)
         now = Now.read(self.clock)
+        with self._read() as conn:  # the usual case: a known name, no write transaction
+            known = view.find_id(conn, name)
+        if known is not None:
+            log.info("master_found", master_id=known, name=name, actor=self.actor.name)
+            return known
         outcome = self._write(
             lambda conn: commands.find_master_id_attempt(conn, self.actor, name, now)
         )

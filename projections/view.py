@@ -64,6 +64,14 @@ def load_state_by_name(conn: Connection, name: str) -> MasterState | None:
     return None if row is None or row.name != name else _state(row)
 
 
+def find_id(conn: Connection, name: str) -> int | None:
+    """The id of the master called exactly ``name``, or None (one index lookup)."""
+    row = conn.execute(
+        sa.select(masters.c.id, masters.c.name).where(masters.c.name_hash == name_hash(name))
+    ).first()
+    return None if row is None or row.name != name else int(row.id)
+
+
 def load_states(conn: Connection, *, active: bool | None = None) -> list[MasterState]:
     """The states of every master (or only the active or inactive ones), by id."""
     query = sa.select(masters, _stream_version.label("version")).order_by(masters.c.id)
