@@ -7,24 +7,27 @@ and the view is written or compared while no writer can move it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.chain import verify_chain
-from eventstore.engine import begin_write, translate_errors
-from eventstore.reads import head_position, iter_log, read_after
+from eventstore.engine import READ_ONLY, begin_write, translate_errors
+from eventstore.errors import DecodeError
+from eventstore.events import CODEC, MasterCheckedIn
+from eventstore.reads import head_position
+from eventstore.schema import events
 from eventstore.store import lock_head
 from projections import view
-from projections.fold import apply_recorded
+from projections.fold import apply
 from projections.model import MasterState, name_hash
 
 #: ``progress(events_done, events_total)``, called every batch.
 Progress = Callable[[int, int], None]
-
-_PROGRESS_EVERY = 10_000
 
 
 @attrs.frozen
@@ -63,10 +66,11 @@ def rebuild(engine: Engine, *, progress: Progress | None = None) -> int:
     Rows are updated in place, rows that went missing are inserted again with their
     recorded ids, and no row is ever deleted.
     """
-    states, replayed, last = _fold_log(engine, progress)
+    folder, replayed = _fold_log(engine, progress)
     with translate_errors(), engine.begin() as conn:
         begin_write(conn)
-        replayed += _catch_up(conn, states, last)
+        replayed += _catch_up(conn, folder)
+        states = folder.states()
         for state in states.values():
             view.save_row(conn, state)
         align_id_sequence(conn)
@@ -79,10 +83,11 @@ def verify(engine: Engine, *, progress: Progress | None = None) -> VerifyReport:
     problems = [Problem("chain", p.problem, position=p.position) for p in chain.problems]
     if not chain.ok:
         return VerifyReport(chain.checked, problems)
-    states, folded, last = _fold_log(engine, progress)
+    folder, folded = _fold_log(engine, progress)
     with translate_errors(), engine.begin() as conn:
         begin_write(conn)
-        folded += _catch_up(conn, states, last)
+        folded += _catch_up(conn, folder)
+        states = folder.states()
         rows = {state.id: state for state in view.load_states(conn)}
         hashes = view.load_name_hashes(conn)
     for master_id, state in sorted(states.items()):
@@ -134,33 +139,97 @@ def align_id_sequence(conn: Connection) -> None:
     )
 
 
-def _fold_log(engine: Engine, progress: Progress | None) -> tuple[dict[int, MasterState], int, int]:
-    """Every master folded from the whole log; with the count and the last position."""
-    states: dict[int, MasterState] = {}
-    total = last = 0
+def _fold_log(engine: Engine, progress: Progress | None) -> tuple[_Folder, int]:
+    """Every master folded from the whole log, streamed; with the count of events."""
+    folder = _Folder()
+    total = 0
     if progress is not None:
-        with translate_errors(), engine.connect() as conn:
+        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             total = head_position(conn)
-    count = 0
-    for recorded in iter_log(engine, batch_size=5000):
-        states[recorded.master_id] = apply_recorded(states.get(recorded.master_id), recorded)
-        count, last = count + 1, recorded.position
-        if progress is not None and count % _PROGRESS_EVERY == 0:
-            progress(count, max(total, count))
-    if progress is not None:
-        progress(count, max(total, count))
-    return states, count, last
+    while True:
+        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            batch = _rows_after(conn, folder.last, _BATCH)
+        for row in batch:
+            folder.feed(row)
+        if progress is not None and batch:
+            progress(folder.count, max(total, folder.count))
+        if len(batch) < _BATCH:
+            return folder, folder.count
 
 
-def _catch_up(conn: Connection, states: dict[int, MasterState], last: int) -> int:
-    """Lock the head and fold what committed after position ``last``; returns how many."""
+def _catch_up(conn: Connection, folder: _Folder) -> int:
+    """Lock the head and fold what committed after the streamed part; returns how many."""
     head = lock_head(conn)
-    caught = 0
-    while last < head.position:
-        batch = read_after(conn, last)
+    before = folder.count
+    while folder.last < head.position:
+        batch = _rows_after(conn, folder.last, _BATCH)
         if not batch:
             break
-        for recorded in batch:
-            states[recorded.master_id] = apply_recorded(states.get(recorded.master_id), recorded)
-        caught, last = caught + len(batch), batch[-1].position
-    return caught
+        for row in batch:
+            folder.feed(row)
+    return folder.count - before
+
+
+_BATCH = 10_000
+_FOLD_COLUMNS = (
+    events.c.position,
+    events.c.master_id,
+    events.c.version,
+    events.c.type,
+    events.c.schema_version,
+    events.c.data,
+)
+
+
+def _rows_after(conn: Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
+    """The columns a fold needs, of at most ``limit`` events after position ``after``."""
+    query = sa.select(*_FOLD_COLUMNS).where(events.c.position > after)
+    return list(conn.execute(query.order_by(events.c.position).limit(limit)).tuples())
+
+
+class _Folder:
+    """A streaming fold of every master. A check-in only sets ``active``, ``last_active``
+    and the version, so of a run of one master's check-ins only the newest is decoded and
+    applied (when the master's next other event arrives, or at the end): the states are
+    those of applying every event, at a fraction of the decoding."""
+
+    def __init__(self) -> None:
+        self._states: dict[int, MasterState] = {}
+        self._pending: dict[int, Any] = {}
+        self.count = 0
+        self.last = 0
+
+    def feed(self, row: tuple[Any, ...]) -> None:
+        """Fold one ``(position, master_id, version, type, schema_version, data)`` row."""
+        self.count += 1
+        self.last = row[0]
+        if row[3] == _CHECKED_IN:
+            self._pending[row[1]] = row
+            return
+        self._flush(row[1])
+        self._apply(row)
+
+    def states(self) -> dict[int, MasterState]:
+        """The folded states, with every pending check-in applied."""
+        for master_id in list(self._pending):
+            self._flush(master_id)
+        return self._states
+
+    def _flush(self, master_id: int) -> None:
+        row = self._pending.pop(master_id, None)
+        if row is not None:
+            self._apply(row)
+
+    def _apply(self, row: tuple[Any, ...]) -> None:
+        position, master_id, version, type_name, schema_version, text = row
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise DecodeError(f"position {position}: data is not JSON") from error
+        if not isinstance(data, dict):
+            raise DecodeError(f"position {position}: data is not a JSON object")
+        event = CODEC.decode_data(type_name, schema_version, data)
+        self._states[master_id] = apply(self._states.get(master_id), master_id, version, event)
+
+
+_CHECKED_IN = MasterCheckedIn.type_name
