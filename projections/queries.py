@@ -46,39 +46,41 @@ def position_at(conn: Connection, when: int) -> int:
 def masters_as_of(conn: Connection, position: int) -> list[MasterModel]:
     """Every master as the log stood right after ``position`` (inclusive), by id.
 
-    One statement lists the masters (a skip scan of the ``(master_id, position)`` index),
-    then one per master fetches its first event (its name) and its newest event at or
-    before ``position`` (its state): index seeks, whatever the length of the log.
+    Two statements, index seeks only, whatever the length of the log: one finds, for every
+    master, the position of its first event (its name) and of its newest event at or before
+    ``position`` (its state); the other fetches those events.
     """
+    pairs = _first_and_newest(conn, position)
+    wanted = sorted({p for pair in pairs for p in pair})
+    if not wanted:
+        return []
+    found = {
+        row.position: to_recorded(row)
+        for row in conn.execute(sa.select(events).where(events.c.position.in_(wanted)))
+    }
     models = []
-    for master_id in _master_ids(conn):
-        first = sa.select(sa.func.min(events.c.position)).where(events.c.master_id == master_id)
-        newest = sa.select(sa.func.max(events.c.position)).where(
-            events.c.master_id == master_id, events.c.position <= position
-        )
-        # A UNION of two primary-key lookups: an OR of the two made MariaDB scan the log.
-        pair = sa.union_all(
-            sa.select(events).where(events.c.position == first.scalar_subquery()),
-            sa.select(events).where(events.c.position == newest.scalar_subquery()),
-        ).subquery()
-        rows = conn.execute(sa.select(pair).order_by(pair.c.position)).all()
-        if not rows or rows[0].position > position:
-            continue  # registered after ``position``
-        state = apply_recorded(None, to_recorded(rows[0]))
-        if rows[-1].position != rows[0].position:
-            state = apply_recorded(state, to_recorded(rows[-1]))
+    for first, newest in pairs:
+        state = apply_recorded(None, found[first])
+        if newest != first:
+            state = apply_recorded(state, found[newest])
         models.append(state.to_model())
-    return models
+    return sorted(models, key=lambda model: model.id)
 
 
-def _master_ids(conn: Connection) -> list[int]:
-    """Every master id of the log, ascending, one index seek per master: MariaDB's loose
-    index scan does it for DISTINCT; elsewhere a recursive skip scan (MariaDB would scan the
-    whole index for the recursive form's correlated min())."""
+def _first_and_newest(conn: Connection, position: int) -> list[tuple[int, int]]:
+    """``(first, newest)`` event positions at or before ``position`` of every master that
+    existed then. MariaDB answers the GROUP BY with a loose index scan of
+    ``(master_id, position)``; SQLite and PostgreSQL, which have none, get a recursive skip
+    scan over the master ids with a correlated seek for each end (MariaDB would scan the
+    whole index for that form)."""
     if conn.dialect.name in ("mysql", "mariadb"):
-        distinct = sa.select(events.c.master_id).distinct().order_by(events.c.master_id)
-        return [int(master_id) for master_id in conn.execute(distinct).scalars()]
-    later = events.alias("later")
+        grouped = (
+            sa.select(sa.func.min(events.c.position), sa.func.max(events.c.position))
+            .where(events.c.position <= position)
+            .group_by(events.c.master_id)
+        )
+        return [(int(first), int(newest)) for first, newest in conn.execute(grouped)]
+    later, seek = events.alias("later"), events.alias("seek")
     ids = sa.select(sa.func.min(events.c.master_id).label("id")).cte("ids", recursive=True)
     ids = ids.union_all(
         sa.select(
@@ -87,4 +89,9 @@ def _master_ids(conn: Connection) -> list[int]:
             .scalar_subquery()
         ).where(ids.c.id.is_not(None))
     )
-    return [int(row.id) for row in conn.execute(sa.select(ids.c.id).where(ids.c.id.is_not(None)))]
+    in_range = sa.and_(seek.c.master_id == ids.c.id, seek.c.position <= position)
+    ends = sa.select(
+        sa.select(sa.func.min(seek.c.position)).where(in_range).scalar_subquery().label("first"),
+        sa.select(sa.func.max(seek.c.position)).where(in_range).scalar_subquery().label("newest"),
+    ).where(ids.c.id.is_not(None))
+    return [(int(first), int(newest)) for first, newest in conn.execute(ends) if first is not None]
