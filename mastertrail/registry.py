@@ -4,6 +4,7 @@ method is called."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -229,10 +230,16 @@ class Registry:
         with translate_errors(), self.engine.connect() as conn:
             return commands.run(conn, attempt)
 
-    def _read(self) -> Connection:
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only connection; a database lost during the reads (not only while
+        connecting) raises :class:`StoreUnavailable`, like a write."""
         self._check_schema()
-        with translate_errors():
-            return self.engine.connect().execution_options(**{READ_ONLY: True})
+        with (
+            translate_errors(),
+            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+        ):
+            yield conn
 
     def _check_schema(self) -> None:
         if not self._schema_checked:

@@ -8,7 +8,7 @@ import math
 import os
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -243,6 +243,53 @@ class TestStoreUnavailable:
         with pytest.raises(RegistryError):
             registry.find_master_id("host:/srv/a")
         registry.close()
+
+    CALLS: ClassVar[dict[str, Callable[[Registry], object]]] = {
+        "find_master_id": lambda r: r.find_master_id("host:/srv/a"),
+        "set_master_state": lambda r: r.set_master_state(1, True),
+        "get_master": lambda r: r.get_master(1),
+        "get_masters": lambda r: r.get_masters(),
+        "history": lambda r: r.history(1),
+        "masters_as_of": lambda r: r.masters_as_of(1),
+    }
+
+    @pytest.mark.parametrize("call", sorted(CALLS))
+    @pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "sqlite"], indirect=True)
+    def test_a_connection_killed_mid_call_raises_store_unavailable_then_recovers(
+        self, registry: Registry, servers: dict[str, Server | str], backend: str, call: str
+    ) -> None:
+        """The server drops the connection between checkout and the call's first query (a
+        restart, an administrator's kill): StoreUnavailable, never a raw driver error, for
+        reads as for writes; the next call on the same registry succeeds."""
+        registry.find_master_id("host:/srv/a")
+        server = servers[backend]
+        assert isinstance(server, Server)
+        admin = sa.create_engine(server.url)
+        armed = [True]
+
+        def kill_own_connection(conn: sa.Connection, *_: object) -> None:
+            if not armed[0]:
+                return
+            armed[0] = False
+            dbapi = conn.connection.dbapi_connection
+            with admin.connect() as other:
+                if backend == "postgresql":
+                    pid = dbapi.info.backend_pid  # type: ignore[union-attr]
+                    other.execute(sa.text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+                else:
+                    other.exec_driver_sql(f"KILL {int(dbapi.thread_id())}")  # type: ignore[union-attr]
+
+        before = snapshot(registry)
+        sa.event.listen(registry.engine, "before_cursor_execute", kill_own_connection)
+        try:
+            with pytest.raises(StoreUnavailable):
+                self.CALLS[call](registry)
+            assert not armed[0]
+        finally:
+            sa.event.remove(registry.engine, "before_cursor_execute", kill_own_connection)
+            admin.dispose()
+        assert snapshot(registry) == before
+        self.CALLS[call](registry)
 
 
 class TestTables:
