@@ -25,9 +25,10 @@ T = TypeVar("T")
 #: Attempts per command before a conflict is given up on (and re-raised).
 MAX_ATTEMPTS = 25
 
-# PostgreSQL: serialization failure, deadlock. MariaDB: lock wait timeout, deadlock.
+# PostgreSQL: serialization failure, deadlock. MariaDB: record changed since read (with
+# innodb_snapshot_isolation), lock wait timeout, deadlock.
 _PG_RETRY = frozenset({"40001", "40P01"})
-_MYSQL_RETRY = frozenset({1205, 1213})
+_MYSQL_RETRY = frozenset({1020, 1205, 1213})
 
 
 def run(conn: Connection, attempt: Callable[[Connection], T]) -> T:

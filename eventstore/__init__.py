@@ -23,7 +23,16 @@ from eventstore.events import CODEC
 from eventstore.migrate import check_schema, upgrade
 from eventstore.reads import head_position, iter_log, read_after, read_range, read_stream
 from eventstore.recorded import NewEvent, RecordedEvent
-from eventstore.store import AppendResult, allocate_master_id, append, lock_head, stream_version
+from eventstore.store import (
+    AppendResult,
+    Head,
+    allocate_master_id,
+    append,
+    append_after,
+    lock_head,
+    read_head,
+    stream_version,
+)
 
 __all__ = [
     "CODEC",
@@ -34,6 +43,7 @@ __all__ = [
     "ConcurrencyError",
     "DecodeError",
     "EventIdConflict",
+    "Head",
     "InvalidArgument",
     "InvalidArgumentType",
     "NewEvent",
@@ -46,12 +56,14 @@ __all__ = [
     "UnsupportedSchemaVersion",
     "allocate_master_id",
     "append",
+    "append_after",
     "check_schema",
     "create_engine",
     "head_position",
     "iter_log",
     "lock_head",
     "read_after",
+    "read_head",
     "read_range",
     "read_stream",
     "stream_version",

@@ -47,11 +47,12 @@ class SchemaTooNew(RegistryError):
 class ConcurrencyError(RegistryError):
     """Another writer appended to the stream first: the expected version is stale."""
 
-    def __init__(self, master_id: int, expected: int, actual: int) -> None:
+    def __init__(self, master_id: int, expected: int, actual: int | None) -> None:
         self.master_id = master_id
         self.expected = expected
-        self.actual = actual
-        super().__init__(f"master {master_id}: expected stream version {expected}, found {actual}")
+        self.actual = actual  # None: the log moved on since the stream was read
+        found = "the log moved on since it was read" if actual is None else f"found {actual}"
+        super().__init__(f"master {master_id}: expected stream version {expected}, {found}")
 
 
 class EventIdConflict(RegistryError, ValueError):

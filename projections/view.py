@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore.errors import InvalidArgument, InvalidArgumentType
-from eventstore.schema import events
+from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.store import Head
 from projections.model import MasterModel, MasterState, epoch_to_datetime, name_hash
 
 view_metadata = sa.MetaData()
@@ -54,6 +55,36 @@ def load_state(conn: Connection, master_id: int) -> MasterState | None:
     return None if row is None else _state(row)
 
 
+def load_state_and_head(conn: Connection, master_id: int) -> tuple[MasterState, Head] | None:
+    """The state of one master and the log's head, read in one snapshot without a lock
+    (see :func:`eventstore.store.append_after`), or None for an unknown master."""
+    row = conn.execute(_LOAD_STATE_AND_HEAD, {"master_id": master_id}).first()
+    if row is None:
+        return None
+    return _state(row), Head(row.head_position, bytes(row.head_hash), row.head_last_master_id)
+
+
+# The statements of the calls a master makes all the time are built once, with bound
+# parameters, so each call skips building and hashing a new statement.
+_LOAD_STATE_AND_HEAD = (
+    sa.select(
+        masters,
+        _stream_version.label("version"),
+        head.c.position.label("head_position"),
+        head.c.hash.label("head_hash"),
+        head.c.last_master_id.label("head_last_master_id"),
+    )
+    .select_from(masters.join(head, head.c.id == HEAD_ROW_ID))
+    .where(masters.c.id == sa.bindparam("master_id"))
+)
+_FIND_ID = sa.select(masters.c.id, masters.c.name).where(
+    masters.c.name_hash == sa.bindparam("name_hash")
+)
+_ROWS = sa.select(masters.c.id, masters.c.name, masters.c.active, masters.c.last_active)
+_ROW = _ROWS.where(masters.c.id == sa.bindparam("master_id"))
+_MASTER = sa.select(masters).where(masters.c.id == sa.bindparam("master_id"))
+
+
 def load_state_by_name(conn: Connection, name: str) -> MasterState | None:
     """The state of the master called exactly ``name``, or None."""
     row = conn.execute(
@@ -66,9 +97,7 @@ def load_state_by_name(conn: Connection, name: str) -> MasterState | None:
 
 def find_id(conn: Connection, name: str) -> int | None:
     """The id of the master called exactly ``name``, or None (one index lookup)."""
-    row = conn.execute(
-        sa.select(masters.c.id, masters.c.name).where(masters.c.name_hash == name_hash(name))
-    ).first()
+    row = conn.execute(_FIND_ID, {"name_hash": name_hash(name)}).first()
     return None if row is None or row.name != name else int(row.id)
 
 
@@ -94,10 +123,25 @@ def insert_row(conn: Connection, state: MasterState) -> None:
 
 def update_row(conn: Connection, state: MasterState) -> bool:
     """Set a master's row to ``state``; False when there is no such row."""
-    result = conn.execute(
-        masters.update().where(masters.c.id == state.id).values(**_columns(state))
+    return conn.execute(*update_statement(state)).rowcount > 0
+
+
+def update_statement(state: MasterState) -> tuple[sa.Update, dict[str, object]]:
+    """The update setting a master's row to ``state``, and its parameters (one statement
+    for every state, so that it is compiled once)."""
+    columns = _columns(state)
+    return _UPDATE_ROW, {"view_id": state.id, **{f"view_{k}": v for k, v in columns.items()}}
+
+
+_UPDATE_ROW = (
+    masters.update()
+    .where(masters.c.id == sa.bindparam("view_id"))
+    .values(
+        name=sa.bindparam("view_name"),
+        active=sa.bindparam("view_active"),
+        last_active=sa.bindparam("view_last_active"),
     )
-    return result.rowcount > 0
+)
 
 
 def save_row(conn: Connection, state: MasterState) -> None:
@@ -135,15 +179,15 @@ def delete_links(conn: Connection, master_id: int, tables: Sequence[str]) -> Non
 def read_rows(conn: Connection, master_id: int | None = None) -> list[tuple[int, str, bool, int]]:
     """``(id, name, active, last_active epoch seconds)`` of one master (by id) or of every
     master: for adapters that build their own model objects."""
-    query = sa.select(masters.c.id, masters.c.name, masters.c.active, masters.c.last_active)
-    if master_id is not None:
-        query = query.where(masters.c.id == master_id)
-    return [(int(i), str(n), bool(a), int(t)) for i, n, a, t in conn.execute(query)]
+    rows = (
+        conn.execute(_ROWS) if master_id is None else conn.execute(_ROW, {"master_id": master_id})
+    )
+    return [(int(i), str(n), bool(a), int(t)) for i, n, a, t in rows]
 
 
 def get_master(conn: Connection, master_id: int) -> MasterModel | None:
     """The master with this id, or None."""
-    row = conn.execute(sa.select(masters).where(masters.c.id == master_id)).first()
+    row = conn.execute(_MASTER, {"master_id": master_id}).first()
     return None if row is None else _model(row)
 
 

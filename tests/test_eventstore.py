@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import eventstore
+import eventstore.store
 from eventstore import (
     ConcurrencyError,
     EventIdConflict,
@@ -247,6 +250,143 @@ class TestConcurrencyConflict:
         append(engine, 1, 0, [new_event()])
         append(engine, 2, 0, [new_event()])
         assert append(engine, 1, 1, [new_event()]).positions == (3,)
+
+
+class TestAppendAfter:
+    """``append_after``: the heartbeat's append after an unlocked read of the head."""
+
+    @pytest.fixture
+    def counters(self, engine: Engine) -> Iterator[sa.Table]:
+        """A caller's table for ``also`` (as the view is for the registry)."""
+        table = sa.Table(
+            "test_counters",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("n", sa.Integer, nullable=False),
+        )
+        with engine.begin() as conn:
+            table.create(conn)
+            conn.execute(table.insert().values(id=1, n=0))
+        yield table
+        with engine.begin() as conn:
+            table.drop(conn)
+
+    @staticmethod
+    def bump(table: sa.Table, n: int) -> eventstore.store.Also:
+        statement = (
+            table.update().where(table.c.id == sa.bindparam("c_id")).values(n=sa.bindparam("c_n"))
+        )
+        return statement, {"c_id": 1, "c_n": n}
+
+    @staticmethod
+    def counter(engine: Engine, table: sa.Table) -> int:
+        with read_only(engine) as conn:
+            return int(conn.execute(sa.select(table.c.n)).scalar_one())
+
+    def test_appends_after_the_head_read_and_runs_also(
+        self, engine: Engine, counters: sa.Table
+    ) -> None:
+        """Batches land right after the head read, chained, with the caller's update."""
+        append(engine, 1, 0, [new_event()])
+        for expected, size in ((1, 1), (2, 3)):
+            with engine.begin() as conn:
+                seen = eventstore.read_head(conn)
+                result = eventstore.append_after(
+                    conn,
+                    seen,
+                    1,
+                    expected,
+                    [new_event(data={"k": i}) for i in range(size)],
+                    also=self.bump(counters, expected),
+                )
+            assert result.positions == tuple(range(seen.position + 1, seen.position + 1 + size))
+        assert head(engine) == 5
+        with read_only(engine) as conn:
+            assert [e.version for e in eventstore.read_stream(conn, 1)] == [1, 2, 3, 4, 5]
+            assert eventstore.read_head(conn).position == 5
+        assert self.counter(engine, counters) == 2
+        assert eventstore.verify_chain(engine).ok
+
+    def test_a_head_that_moved_since_the_read_writes_nothing(
+        self, engine: Engine, counters: sa.Table
+    ) -> None:
+        """Another append between the read and append_after: ConcurrencyError, and neither
+        the event, nor the head, nor the caller's update is written."""
+        append(engine, 1, 0, [new_event()])
+        with read_only(engine) as conn:
+            seen = eventstore.read_head(conn)
+        append(engine, 2, 0, [new_event()])
+        with pytest.raises(ConcurrencyError) as caught, engine.begin() as conn:
+            eventstore.append_after(conn, seen, 1, 1, [new_event()], also=self.bump(counters, 9))
+        assert caught.value.actual is None
+        assert "moved on" in str(caught.value)
+        assert (head(engine), count_events(engine), self.counter(engine, counters)) == (2, 2, 0)
+        assert eventstore.verify_chain(engine).ok
+
+    def test_a_head_moved_by_a_writer_it_waited_for_writes_nothing(
+        self, engine: Engine, counters: sa.Table, backend: str
+    ) -> None:
+        """The read happens, another writer takes the lock and appends, the append_after
+        waits for that lock, the writer commits: the waiting append sees the moved head (not
+        its old snapshot) and writes nothing."""
+        if backend == "sqlite":
+            pytest.skip("SQLite's BEGIN IMMEDIATE takes the write lock before any read")
+        append(engine, 1, 0, [new_event()])
+        with engine.connect() as reader, engine.connect() as writer:
+            reader.begin()
+            seen = eventstore.read_head(reader)
+            version = eventstore.stream_version(reader, 1)
+            writer.begin()
+            eventstore.append(writer, 1, 1, [new_event()])  # holds the head lock
+            outcome: list[BaseException | eventstore.AppendResult] = []
+
+            def late_append() -> None:
+                try:
+                    outcome.append(
+                        eventstore.append_after(
+                            reader, seen, 1, version, [new_event()], also=self.bump(counters, 9)
+                        )
+                    )
+                except BaseException as error:
+                    outcome.append(error)
+
+            thread = threading.Thread(target=late_append)
+            thread.start()
+            wait_for_lock_waiter(engine, backend)
+            writer.commit()
+            thread.join(timeout=60)
+            assert not thread.is_alive()
+            reader.rollback()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ConcurrencyError), outcome
+        assert (head(engine), count_events(engine), self.counter(engine, counters)) == (2, 2, 0)
+        assert eventstore.verify_chain(engine).ok
+
+    def test_a_stored_event_id_raises_event_id_conflict(self, engine: Engine) -> None:
+        """An event id already in the log is refused; rolled back, nothing is written."""
+        stored = new_event()
+        append(engine, 1, 0, [stored])
+        with pytest.raises(EventIdConflict), engine.begin() as conn:
+            eventstore.append_after(conn, eventstore.read_head(conn), 2, 0, [stored])
+        assert (head(engine), count_events(engine)) == (1, 1)
+
+    def test_refuses_an_empty_batch(self, engine: Engine) -> None:
+        with pytest.raises(ValueError, match="at least one event"), engine.begin() as conn:
+            eventstore.append_after(conn, eventstore.read_head(conn), 1, 0, [])
+
+
+def wait_for_lock_waiter(engine: Engine, backend: str, deadline: float = 30.0) -> None:
+    """Return once some transaction of the server waits for a row lock."""
+    query = {
+        "postgresql": "SELECT count(*) FROM pg_locks WHERE NOT granted",
+        "mysql": "SELECT count(*) FROM information_schema.innodb_lock_waits",
+    }[backend]
+    give_up = time.monotonic() + deadline
+    with engine.connect() as conn:
+        while not conn.execute(sa.text(query)).scalar():
+            conn.rollback()
+            assert time.monotonic() < give_up, "no transaction ever waited for the lock"
+            time.sleep(0.005)
 
 
 class TestIdempotentRetry:

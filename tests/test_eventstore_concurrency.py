@@ -61,6 +61,28 @@ def write_shared_stream(url: str, worker: int, count: int, start: Barrier) -> No
     engine.dispose()
 
 
+def write_shared_stream_after_reading(url: str, worker: int, count: int, start: Barrier) -> None:
+    """As :func:`write_shared_stream`, but the way a heartbeat appends: the head and the
+    stream version read without a lock, then ``append_after``, which writes only if the
+    head has not moved, in one transaction; retried on ConcurrencyError."""
+    engine = eventstore.create_engine(url)
+    start.wait()
+    for first in range(0, count, SHARED_BATCH):
+        batch = [
+            new_event(data={"w": worker, "seq": seq}) for seq in range(first, first + SHARED_BATCH)
+        ]
+        while True:
+            try:
+                with engine.begin() as conn:
+                    seen = eventstore.read_head(conn)
+                    version = eventstore.stream_version(conn, SHARED_MASTER)
+                    eventstore.append_after(conn, seen, SHARED_MASTER, version, batch)
+            except ConcurrencyError:
+                continue
+            break
+    engine.dispose()
+
+
 Writer = Callable[[str, int, int, Barrier], None]
 
 
@@ -141,14 +163,22 @@ class TestConcurrentAppends:
             assert eventstore.head_position(conn) == total
         assert eventstore.verify_chain(engine).ok
 
+    @pytest.mark.parametrize(
+        "writer",
+        [write_shared_stream, write_shared_stream_after_reading],
+        ids=["append", "append_after"],
+    )
     def test_writers_contending_on_one_stream_are_tailed_gap_free(
-        self, engine: Engine, run_writers: Callable[[Writer], list[SpawnProcess]]
+        self,
+        engine: Engine,
+        run_writers: Callable[[Writer], list[SpawnProcess]],
+        writer: Writer,
     ) -> None:
         """Four processes appending 500 events each to one master in batches, retrying on
         conflicts, give one stream with versions 1..2000, each batch whole and contiguous,
         and a tail that sees every position once."""
         total = WRITERS * EVENTS_PER_WRITER
-        seen = tail(engine, run_writers(write_shared_stream), total)
+        seen = tail(engine, run_writers(writer), total)
         assert [e.position for e in seen] == list(range(1, total + 1))
         assert [e.version for e in seen] == list(range(1, total + 1))
         assert {e.master_id for e in seen} == {SHARED_MASTER}

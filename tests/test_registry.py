@@ -1127,7 +1127,7 @@ class TestRetries:
     ) -> None:
         """A stale-version conflict on the first attempt is retried; the caller never sees it,
         the clock is still read once and exactly one event is written."""
-        real_append = eventstore.append
+        real_append = eventstore.append_after
         calls = []
 
         def conflicting_once(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
@@ -1136,7 +1136,7 @@ class TestRetries:
                 raise ConcurrencyError(active_master, 2, 3)
             return real_append(conn, *args, **kwargs)
 
-        monkeypatch.setattr(commands.masters, "append", conflicting_once)
+        monkeypatch.setattr(commands.masters, "append_after", conflicting_once)
         clock.advance(5)
         clock.readings = 0
         assert registry.set_master_state(active_master, True) is False
@@ -1155,7 +1155,7 @@ class TestRetries:
             calls.append(args)
             raise ConcurrencyError(active_master, 2, 3)
 
-        monkeypatch.setattr(commands.masters, "append", always_conflicting)
+        monkeypatch.setattr(commands.masters, "append_after", always_conflicting)
         monkeypatch.setattr(commands.retry, "MAX_ATTEMPTS", 3)
         before = snapshot(registry)
         with pytest.raises(ConcurrencyError):
