@@ -56,10 +56,20 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
     # -- the five operations of buildbot.db.masters ------------------------------------------
 
     def findMasterId(self, name: str) -> defer.Deferred[int]:
-        return self._call(
-            lambda: validate.master_name(name),
-            lambda registry: registry.find_master_id(name),
-        )
+        async def run() -> int:
+            validate.master_name(name)
+            registry = self._registry or await self._ensure_registry()
+            # A known name is a read, on a connection of Buildbot's pool as getMaster's;
+            # only a new name takes the registering command.
+            known: int | None = await self.db.pool.do(view.find_id, name)
+            if known is not None:
+                return known
+            found: int = await self.db.pool.do_with_engine(
+                lambda _engine: registry.find_master_id(name)
+            )
+            return found
+
+        return defer.ensureDeferred(run())
 
     def setMasterState(self, masterid: int, active: bool) -> defer.Deferred[bool]:
         return self._call(
