@@ -171,20 +171,27 @@ def _catch_up(conn: Connection, folder: _Folder) -> int:
 
 
 _BATCH = 10_000
-_FOLD_COLUMNS = (
-    events.c.position,
-    events.c.master_id,
-    events.c.version,
-    events.c.type,
-    events.c.schema_version,
-    events.c.data,
-)
+_FOLD_COLUMNS = ("position", "master_id", "version", "type", "schema_version", "data")
 
 
 def _rows_after(conn: Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
-    """The columns a fold needs, of at most ``limit`` events after position ``after``."""
-    query = sa.select(*_FOLD_COLUMNS).where(events.c.position > after)
-    return list(conn.execute(query.order_by(events.c.position).limit(limit)).tuples())
+    """The columns a fold needs, of at most ``limit`` events after position ``after``.
+
+    Read with the driver's own cursor, in the connection's transaction: a rebuild reads
+    every row of the log, and SQLAlchemy's row objects would cost more than the fold.
+    """
+    sql = (
+        f"SELECT {', '.join(_FOLD_COLUMNS)} FROM {events.name} "
+        f"WHERE position > {int(after)} ORDER BY position LIMIT {int(limit)}"
+    )
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 class _Folder:
