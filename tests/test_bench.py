@@ -100,6 +100,27 @@ class TestQuickRun:
         for name in ("connector", "core heartbeat", "rebuild", "masters_as_of", "storage"):
             assert name in table
 
+    def test_page_lists_the_statements_per_call(
+        self, results: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """The docs page written from a run lists, per operation, the statements and commits
+        counted on each side, as measured (the heartbeat writes, so it commits)."""
+        from bench.docs_page import write_page
+        from bench.report import lines
+
+        page = tmp_path / "performance.rst"
+        write_page(page, results, list(lines(results)))
+        text = page.read_text()
+        heartbeat = next(
+            line for line in text.splitlines() if line.startswith("* SQLite, ``heartbeat``")
+        )
+        item = next(
+            i for i in results["connector"] if i["operation"] == "heartbeat" and i["masters"] == 10
+        )
+        ours = item["round_trips"]["mastertrail"]
+        assert f"mastertrail {ours['statements']:g} statements, 1 commit;" in heartbeat
+        assert "Where a target is missed" in text
+
     def test_cached_history_verifies(self, quick_run: tuple[Path, str]) -> None:
         """The generated long log, cached for later runs, has an intact hash chain and a
         view equal to a fold of the log."""
