@@ -184,18 +184,7 @@ _MOVE_HEAD = (
     )
 )
 
-_COLUMNS = (
-    "position",
-    "event_id",
-    "master_id",
-    "version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "recorded_at",
-    "hash",
-)
+_COLUMNS = tuple(column.name for column in events.columns)
 
 
 @functools.cache

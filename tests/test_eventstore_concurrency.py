@@ -3,6 +3,7 @@ exactly once, in order, on every backend."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import time
 from collections import defaultdict
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 import eventstore
-from eventstore import ConcurrencyError, RecordedEvent
+from eventstore import ConcurrencyError, NewEvent, RecordedEvent
 from tests.test_eventstore import new_event, read_only
 
 WRITERS = 4
@@ -39,10 +40,32 @@ def write_own_stream(url: str, worker: int, count: int, start: Barrier) -> None:
     engine.dispose()
 
 
-def write_shared_stream(url: str, worker: int, count: int, start: Barrier) -> None:
-    """Append ``count`` events to the shared master in batches of SHARED_BATCH, each
-    read-version-then-append in two transactions, retrying on ConcurrencyError as a command
-    would."""
+def append_after_reading_the_version(engine: Engine, batch: list[NewEvent]) -> None:
+    """Read the stream version, then append in a transaction of its own."""
+    with read_only(engine) as conn:
+        version = eventstore.stream_version(conn, SHARED_MASTER)
+    with engine.begin() as conn:
+        eventstore.append(conn, SHARED_MASTER, version, batch)
+
+
+def append_after_reading_the_head(engine: Engine, batch: list[NewEvent]) -> None:
+    """The way a heartbeat appends: the head and the stream version read without a lock,
+    then ``append_after``, which writes only if the head has not moved, in one transaction."""
+    with engine.begin() as conn:
+        seen = eventstore.read_head(conn)
+        version = eventstore.stream_version(conn, SHARED_MASTER)
+        eventstore.append_after(conn, seen, SHARED_MASTER, version, batch)
+
+
+def write_shared_stream(
+    url: str,
+    worker: int,
+    count: int,
+    start: Barrier,
+    attempt: Callable[[Engine, list[NewEvent]], None] = append_after_reading_the_version,
+) -> None:
+    """Append ``count`` events to the shared master in batches of SHARED_BATCH with
+    ``attempt``, retrying on ConcurrencyError as a command would."""
     engine = eventstore.create_engine(url)
     start.wait()
     for first in range(0, count, SHARED_BATCH):
@@ -50,33 +73,8 @@ def write_shared_stream(url: str, worker: int, count: int, start: Barrier) -> No
             new_event(data={"w": worker, "seq": seq}) for seq in range(first, first + SHARED_BATCH)
         ]
         while True:
-            with read_only(engine) as conn:
-                version = eventstore.stream_version(conn, SHARED_MASTER)
             try:
-                with engine.begin() as conn:
-                    eventstore.append(conn, SHARED_MASTER, version, batch)
-            except ConcurrencyError:
-                continue
-            break
-    engine.dispose()
-
-
-def write_shared_stream_after_reading(url: str, worker: int, count: int, start: Barrier) -> None:
-    """As :func:`write_shared_stream`, but the way a heartbeat appends: the head and the
-    stream version read without a lock, then ``append_after``, which writes only if the
-    head has not moved, in one transaction; retried on ConcurrencyError."""
-    engine = eventstore.create_engine(url)
-    start.wait()
-    for first in range(0, count, SHARED_BATCH):
-        batch = [
-            new_event(data={"w": worker, "seq": seq}) for seq in range(first, first + SHARED_BATCH)
-        ]
-        while True:
-            try:
-                with engine.begin() as conn:
-                    seen = eventstore.read_head(conn)
-                    version = eventstore.stream_version(conn, SHARED_MASTER)
-                    eventstore.append_after(conn, seen, SHARED_MASTER, version, batch)
+                attempt(engine, batch)
             except ConcurrencyError:
                 continue
             break
@@ -165,7 +163,10 @@ class TestConcurrentAppends:
 
     @pytest.mark.parametrize(
         "writer",
-        [write_shared_stream, write_shared_stream_after_reading],
+        [
+            write_shared_stream,
+            functools.partial(write_shared_stream, attempt=append_after_reading_the_head),
+        ],
         ids=["append", "append_after"],
     )
     def test_writers_contending_on_one_stream_are_tailed_gap_free(
