@@ -82,7 +82,7 @@ class Registry:
         with self._read() as conn:  # the usual case: a known name, no write transaction
             known = view.find_id(conn, name)
         if known is not None:
-            log.info("master_found", master_id=known, name=name, actor=self.actor.name)
+            log.debug("master_found", master_id=known, name=name, actor=self.actor.name)
             return known
         outcome = self._write(
             lambda conn: commands.find_master_id_attempt(conn, self.actor, name, now)
@@ -100,7 +100,7 @@ class Registry:
             lambda conn: commands.set_master_state_attempt(conn, self.actor, masterid, active, now)
         )
         if outcome is None:
-            log.info("master_unknown", master_id=masterid, active=active)
+            log.debug("master_unknown", master_id=masterid, active=active)
             return False
         if not outcome.positions:
             event = "master_unchanged"
@@ -262,7 +262,10 @@ class Registry:
         )
 
     def _log(self, event: str, outcome: Outcome) -> None:
-        log.info(
+        # What a master does every minute, or that changes nothing, is routine: DEBUG. A
+        # registration or a change of state is what an operator looks for: INFO.
+        emit = log.info if outcome.changed or event == "master_registered" else log.debug
+        emit(
             event,
             master_id=outcome.state.id,
             name=outcome.state.name,

@@ -1075,19 +1075,57 @@ class TestClockAndLogging:
     def test_a_single_master_line_has_its_key_values(
         self, registry: Registry, active_master: int, clock: FakeClock
     ) -> None:
-        """A check-in's line carries master_id, name, position, changed and actor."""
+        """A check-in's line carries master_id, name, position, changed and actor; it is
+        routine, so DEBUG."""
         with structlog.testing.capture_logs() as logs:
             registry.set_master_state(active_master, True)
         assert logs == [
             {
                 "event": "master_checked_in",
-                "log_level": "info",
+                "log_level": "debug",
                 "master_id": active_master,
                 "name": "host:/srv/active",
                 "position": 3,
                 "changed": False,
                 "actor": "tester",
             }
+        ]
+
+    @pytest.mark.parametrize(
+        ("call", "line", "level"),
+        [
+            (lambda r, m: r.find_master_id("host:/srv/active"), "master_found", "debug"),
+            (lambda r, m: r.set_master_state(m, True), "master_checked_in", "debug"),
+            (lambda r, m: r.set_master_state(m + 1, True), "master_unknown", "debug"),
+            (lambda r, m: r.find_master_id("host:/srv/new"), "master_registered", "info"),
+            (lambda r, m: r.set_master_state(m, False), "master_deactivated", "info"),
+            (lambda r, m: r.expire_masters(timeout=0), "masters_expired", "info"),
+        ],
+        ids=["found", "check-in", "unknown", "registered", "stopped", "expired"],
+    )
+    def test_routine_lines_are_debug_and_changes_info(
+        self,
+        registry: Registry,
+        active_master: int,
+        clock: FakeClock,
+        call: Callable[[Registry, int], object],
+        line: str,
+        level: str,
+    ) -> None:
+        """What a master does every minute (or nothing changing) logs at DEBUG; a
+        registration or a change of state at INFO, for operators."""
+        clock.advance(1)
+        with structlog.testing.capture_logs() as logs:
+            call(registry, active_master)
+        assert [(entry["event"], entry["log_level"]) for entry in logs] == [(line, level)]
+
+    def test_inactive_to_inactive_is_debug(self, registry: Registry) -> None:
+        """A stop of a master that is not active changes nothing: DEBUG."""
+        master = registry.find_master_id("host:/srv/idle")
+        with structlog.testing.capture_logs() as logs:
+            registry.set_master_state(master, False)
+        assert [(entry["event"], entry["log_level"]) for entry in logs] == [
+            ("master_unchanged", "debug")
         ]
 
     def test_one_line_for_several_expired_masters(
