@@ -10,19 +10,19 @@ event that commits later with a lower position.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from eventstore import fused
 from eventstore.chain import link
 from eventstore.errors import ConcurrencyError, EventIdConflict
+from eventstore.fused import MOVE_HEAD, Also
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
-from eventstore.types import UUIDBytes
 
 
 @attrs.frozen
@@ -107,12 +107,8 @@ def append(
     except sa.exc.IntegrityError as error:
         # Versions were checked under the lock, so only an event id can collide.
         raise EventIdConflict([str(new.event_id) for new in batch]) from error
-    conn.execute(_move_head(locked, rows, master_id))
+    conn.execute(MOVE_HEAD, _head_params(locked, rows, master_id))
     return AppendResult(tuple(row["position"] for row in rows))
-
-
-#: A statement of the caller's, with its parameters, to run along with an append.
-Also = tuple[sa.Update, Mapping[str, Any]]
 
 
 def append_after(
@@ -131,128 +127,21 @@ def append_after(
     The head moves only if it is still ``seen`` when this transaction takes its lock; then
     nothing was appended since that snapshot, so ``expected_version`` is current. If it
     moved, :class:`ConcurrencyError` is raised and nothing is written: the caller retries on
-    fresh state. On PostgreSQL the three writes are one statement (data-modifying CTEs):
-    with the reading statement and the commit, as many round trips as Buildbot's own
-    heartbeat.
+    fresh state. On PostgreSQL and MariaDB the three writes are one statement
+    (:mod:`eventstore.fused`): with the reading statement and the commit, as many round
+    trips as Buildbot's own heartbeat. Read ``seen`` before ``expected_version``; if this
+    raises, roll the transaction back.
     """
     if not batch:
         raise ValueError("append needs at least one event")
     rows = _rows(seen, master_id, expected_version, batch)
-    params = {
-        "seen_position": seen.position,
-        "seen_hash": seen.hash,
-        "new_position": rows[-1]["position"],
-        "new_hash": rows[-1]["hash"],
-        "last_master_id": max(seen.last_master_id, master_id),
-    }
     try:
-        if conn.dialect.name == "postgresql":
-            params.update(
-                (f"r{i}_{name}", value) for i, row in enumerate(rows) for name, value in row.items()
-            )
-            if also is not None:
-                params.update(also[1])
-            statement = _one_statement(len(rows), None if also is None else also[0])
-            claimed: int = conn.execute(statement, params).scalar_one()
-        elif conn.dialect.name == "mysql" and getattr(conn.dialect, "is_mariadb", False):
-            claimed = _append_in_one_compound(conn, rows, params, also)
-        else:
-            claimed = conn.execute(_MOVE_HEAD, params).rowcount
-            if claimed:
-                conn.execute(events.insert(), rows)
-                if also is not None:
-                    conn.execute(*also)
+        written = fused.write(conn, rows, _head_params(seen, rows, master_id), also)
     except sa.exc.IntegrityError as error:
         raise EventIdConflict([str(new.event_id) for new in batch]) from error
-    if not claimed:
+    if not written:
         raise ConcurrencyError(master_id, expected_version, None)
     return AppendResult(tuple(row["position"] for row in rows))
-
-
-#: Move the head from the position and hash seen to the new ones, if it is still there.
-_MOVE_HEAD = (
-    head.update()
-    .where(
-        head.c.id == sa.literal_column(str(HEAD_ROW_ID)),
-        head.c.position == sa.bindparam("seen_position"),
-        head.c.hash == sa.bindparam("seen_hash"),
-    )
-    .values(
-        position=sa.bindparam("new_position"),
-        hash=sa.bindparam("new_hash"),
-        last_master_id=sa.bindparam("last_master_id"),
-    )
-)
-
-_COLUMNS = tuple(column.name for column in events.columns)
-
-
-@functools.cache
-def _one_statement(count: int, also: sa.Update | None) -> sa.Select[int]:
-    """PostgreSQL: move the head, insert ``count`` rows (parameters ``r<i>_<column>``) and
-    run ``also``, in one statement; the insert and ``also`` happen only if the head moved.
-    Selects 1 if it did, else 0. Built once per shape, so SQLAlchemy's cache serves it."""
-    claim = _MOVE_HEAD.returning(head.c.id).cte("moved")
-    chosen = [
-        sa.select(
-            *(sa.bindparam(f"r{i}_{name}", type_=events.c[name].type) for name in _COLUMNS)
-        ).select_from(claim)
-        for i in range(count)
-    ]
-    source = chosen[0] if count == 1 else sa.union_all(*chosen)
-    statement = sa.select(sa.func.count()).select_from(claim)
-    statement = statement.add_cte(events.insert().from_select(_COLUMNS, source).cte("appended"))
-    if also is not None:
-        statement = statement.add_cte(also.where(sa.exists(sa.select(claim.c.id))).cte("also"))
-    return statement
-
-
-#: The message of the error a MariaDB compound statement raises when the head had moved.
-_MOVED_ON = "mastertrail: the log moved on since it was read"
-
-
-def _append_in_one_compound(
-    conn: Connection, rows: list[dict[str, Any]], params: dict[str, Any], also: Also | None
-) -> int:
-    """MariaDB: the three writes in one anonymous compound statement (``BEGIN NOT ATOMIC``,
-    one round trip, no multi-statement flag needed on the connection). It signals an error
-    and writes nothing when the head had moved; returns 1 when it wrote, 0 when it did not."""
-    dialect = conn.dialect
-    event_id = UUIDBytes()
-    for i, row in enumerate(rows):
-        for name, value in row.items():
-            params[f"r{i}_{name}"] = (
-                event_id.process_bind_param(value, dialect) if name == "event_id" else value
-            )
-    if also is not None:
-        params.update(also[1])
-    try:
-        conn.exec_driver_sql(
-            _compound(len(rows), None if also is None else also[0], dialect), params
-        )
-    except sa.exc.DBAPIError as error:
-        if _MOVED_ON in str(error.orig):
-            return 0
-        raise
-    return 1
-
-
-@functools.cache
-def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
-    def sql(statement: sa.ClauseElement) -> str:
-        return str(statement.compile(dialect=dialect))
-
-    insert = events.insert().values(
-        [{name: sa.bindparam(f"r{i}_{name}") for name in _COLUMNS} for i in range(count)]
-    )
-    parts = [
-        sql(_MOVE_HEAD),
-        f"IF ROW_COUNT() = 0 THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{_MOVED_ON}'; END IF",
-        sql(insert),
-    ]
-    if also is not None:
-        parts.append(sql(also))
-    return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"
 
 
 def _rows(
@@ -278,17 +167,16 @@ def _rows(
     return rows
 
 
-def _move_head(before: Head, rows: list[dict[str, Any]], master_id: int) -> sa.Update:
-    """The update moving the head from ``before`` past ``rows``."""
-    return (
-        head.update()
-        .where(head.c.id == HEAD_ROW_ID)
-        .values(
-            position=rows[-1]["position"],
-            hash=rows[-1]["hash"],
-            last_master_id=max(before.last_master_id, master_id),
-        )
-    )
+def _head_params(before: Head, rows: list[dict[str, Any]], master_id: int) -> dict[str, Any]:
+    """The parameters of :data:`~eventstore.fused.MOVE_HEAD` moving the head from
+    ``before`` past ``rows``."""
+    return {
+        "seen_position": before.position,
+        "seen_hash": before.hash,
+        "new_position": rows[-1]["position"],
+        "new_hash": rows[-1]["hash"],
+        "last_master_id": max(before.last_master_id, master_id),
+    }
 
 
 def allocate_master_id(conn: Connection, *, above: int = 0) -> int:

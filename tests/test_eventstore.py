@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import eventstore
-import eventstore.store
+import eventstore.fused
 from eventstore import (
     ConcurrencyError,
     EventIdConflict,
@@ -272,7 +272,7 @@ class TestAppendAfter:
             table.drop(conn)
 
     @staticmethod
-    def bump(table: sa.Table, n: int) -> eventstore.store.Also:
+    def bump(table: sa.Table, n: int) -> eventstore.fused.Also:
         statement = (
             table.update().where(table.c.id == sa.bindparam("c_id")).values(n=sa.bindparam("c_n"))
         )
