@@ -264,7 +264,7 @@ class Registry:
     def _log(self, event: str, outcome: Outcome) -> None:
         # What a master does every minute, or that changes nothing, is routine: DEBUG. A
         # registration or a change of state is what an operator looks for: INFO.
-        emit = log.info if outcome.changed or event == "master_registered" else log.debug
+        emit = log.info if outcome.changed else log.debug
         emit(
             event,
             master_id=outcome.state.id,
