@@ -73,7 +73,18 @@ CONTROLS = {
         probe=["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"],
     ),
     "mysql": Control(
-        stop=["mysqladmin", "-h127.0.0.1", "-uroot", "shutdown"],
+        # TERM is mariadbd's clean shutdown; --retry waits until the process has exited, so
+        # that the start below never finds the old server still shutting down (and, with
+        # --oknodo, does nothing).
+        stop=[
+            "start-stop-daemon",
+            "--stop",
+            "--oknodo",
+            "--retry",
+            "TERM/60",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ],
         start=[
             "start-stop-daemon",
             "--start",
