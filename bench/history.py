@@ -22,6 +22,7 @@ import sqlalchemy as sa
 import eventstore
 from eventstore.chain import GENESIS, link
 from eventstore.events import CODEC, MasterActivated, MasterCheckedIn, MasterRegistered
+from eventstore.ids import new_event_id
 from eventstore.recorded import canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
 from mastertrail import Registry
@@ -29,7 +30,7 @@ from mastertrail import Registry
 #: The first event of every generated history: 2025-01-01T00:00:00Z.
 START = int(dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp())
 #: Bump when the generated rows change, so cached histories are made again.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 COLUMNS = (
     "position",
@@ -90,7 +91,6 @@ def rows(plan: HistoryPlan) -> Iterator[Row]:
         {"last_active": 7},
     )
     previous, position = GENESIS, 0
-    randomness, offset = b"", 0
     while position < plan.events:
         round_ = position // plan.masters
         k = position % plan.masters + 1
@@ -106,12 +106,9 @@ def rows(plan: HistoryPlan) -> Iterator[Row]:
         else:
             kind, schema = checked_in, cls_version
             text, meta = f'{{"last_active":{seconds}}}', metadata["heartbeat"][k - 1]
-        if offset == len(randomness):
-            randomness, offset = os.urandom(16 * 4096), 0
-        event_id = uuid.UUID(bytes=randomness[offset : offset + 16], version=4)
-        offset += 16
         position += 1
         recorded_at = seconds * 1_000_000 + 250_000
+        event_id = new_event_id(recorded_at)
         previous = link(
             previous,
             position=position,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Callable
 
 import attrs
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection
 from commands import decide, retry, validate
 from commands.decide import Decision
 from eventstore.events import CODEC, MasterDeactivated
+from eventstore.ids import new_event_id
 from eventstore.recorded import NewEvent
 from eventstore.store import AppendResult, Head, allocate_master_id, append, append_after
 from projections import view
@@ -170,7 +170,7 @@ def _commit_decision(
         type_name, schema_version, data = CODEC.encode(event)
         batch.append(
             NewEvent(
-                event_id=uuid.uuid4(),
+                event_id=new_event_id(now.micros),
                 type=type_name,
                 schema_version=schema_version,
                 data=data,

@@ -20,6 +20,7 @@ from eventstore.errors import (
     UnsupportedSchemaVersion,
 )
 from eventstore.events import CODEC
+from eventstore.ids import new_event_id
 from eventstore.migrate import check_schema, upgrade
 from eventstore.reads import head_position, iter_log, read_after, read_range, read_stream
 from eventstore.recorded import NewEvent, RecordedEvent
@@ -62,6 +63,7 @@ __all__ = [
     "head_position",
     "iter_log",
     "lock_head",
+    "new_event_id",
     "read_after",
     "read_head",
     "read_range",
