@@ -100,6 +100,13 @@ itself), as counted by SQLAlchemy's events during the run, with 10 masters and n
 
 {round_trips}
 
+Bytes per event
+---------------
+
+Each table and index of the log (the events and their texts), in bytes per event:
+
+{storage_parts}
+
 Where a target is missed
 ------------------------
 
@@ -134,6 +141,7 @@ def write_page(path: Path, results: dict[str, Any], rows: list[Line]) -> None:
         load=" / ".join(f"{value:.1f}" for value in results["machine"]["load_average"]),
         table=rst_table(rows),
         round_trips=_round_trips(results),
+        storage_parts=_storage_parts(results),
     )
     path.write_text(page)
 
@@ -149,6 +157,20 @@ def _round_trips(results: dict[str, Any]) -> str:
         lines.append(
             f"* {LABELS[item['backend']]}, ``{item['operation']}``: mastertrail {_count(ours)}; "
             f"Buildbot {_count(anchor)}"
+        )
+    return "\n".join(lines) or "(not measured in this run)"
+
+
+def _storage_parts(results: dict[str, Any]) -> str:
+    """One bullet per database: the bytes per event of each table and index of the log,
+    largest first."""
+    lines = []
+    for item in results["storage"]:
+        parts = sorted(item["parts_bytes_per_event"].items(), key=lambda part: -part[1])
+        listed = ", ".join(f"``{name}`` {size:.1f}" for name, size in parts if size >= 0.05)
+        lines.append(
+            f"* {LABELS[item['backend']]} ({item['events']:,} events, "
+            f"{item['bytes_per_event']:.0f} in all): {listed}"
         )
     return "\n".join(lines) or "(not measured in this run)"
 

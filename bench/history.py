@@ -25,6 +25,7 @@ from eventstore.events import CODEC, MasterActivated, MasterCheckedIn, MasterReg
 from eventstore.ids import new_event_id
 from eventstore.recorded import canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.texts import text_ids
 from mastertrail import Registry
 
 #: The first event of every generated history: 2025-01-01T00:00:00Z.
@@ -37,15 +38,18 @@ COLUMNS = (
     "event_id",
     "master_id",
     "version",
-    "type",
+    "type_id",
     "schema_version",
     "data",
-    "metadata",
+    "metadata_id",
     "recorded_at",
     "hash",
 )
 
+#: An event as the chain sees it: its type name and metadata as texts.
 Row = tuple[int, uuid.UUID, int, int, str, int, str, str, int, bytes]
+#: An event as the log stores it: its type name and metadata as the ids of their texts.
+Stored = tuple[int, uuid.UUID, int, int, int, int, str, int, int, bytes]
 
 
 def master_name(number: int) -> str:
@@ -73,9 +77,9 @@ class HistoryPlan:
         return self.start + int(rounds * self.interval * fraction)
 
 
-def rows(plan: HistoryPlan) -> Iterator[Row]:
-    """Every event of ``plan`` in position order, hashed into the chain."""
-    metadata = {
+def _metadata(plan: HistoryPlan) -> dict[str, list[str]]:
+    """The metadata texts of each master (by number - 1), per reason."""
+    return {
         reason: [
             canonical_json(
                 {"actor": master_name(k), "host": host_name(k), "pid": 4000 + k, "reason": reason}
@@ -84,6 +88,17 @@ def rows(plan: HistoryPlan) -> Iterator[Row]:
         ]
         for reason in ("registered", "started", "heartbeat")
     }
+
+
+def texts(plan: HistoryPlan) -> list[str]:
+    """Every type name and metadata text the events of ``plan`` use."""
+    types = [cls.type_name for cls in (MasterRegistered, MasterActivated, MasterCheckedIn)]
+    return types + [text for per_master in _metadata(plan).values() for text in per_master]
+
+
+def rows(plan: HistoryPlan) -> Iterator[Row]:
+    """Every event of ``plan`` in position order, hashed into the chain."""
+    metadata = _metadata(plan)
     checked_in, cls_version = MasterCheckedIn.type_name, MasterCheckedIn.schema_version
     assert CODEC.encode(MasterCheckedIn(last_active=7)) == (
         checked_in,
@@ -130,11 +145,17 @@ def write(url: str, plan: HistoryPlan, *, batch: int = 50_000) -> None:
     registry = Registry(url, actor="bench")
     registry.upgrade()
     engine = registry.engine
-    last: Row | None = None
+    last: Stored | None = None
+    with engine.begin() as conn:
+        ids = text_ids(conn, texts(plan))
+    stored = (
+        (p, event_id, k, v, ids[kind], schema, data, ids[meta], at, digest)
+        for p, event_id, k, v, kind, schema, data, meta, at, digest in rows(plan)
+    )
     raw = engine.raw_connection()
     try:
         writer = _WRITERS[engine.dialect.name]
-        last = writer(raw, rows(plan), batch)
+        last = writer(raw, stored, batch)
         raw.commit()
     finally:
         raw.close()
@@ -160,8 +181,8 @@ def write(url: str, plan: HistoryPlan, *, batch: int = 50_000) -> None:
     registry.close()
 
 
-def _chunks(source: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
+def _chunks(source: Iterator[Stored], size: int) -> Iterator[list[Stored]]:
+    chunk: list[Stored] = []
     for row in source:
         chunk.append(row)
         if len(chunk) == size:
@@ -171,7 +192,7 @@ def _chunks(source: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _write_sqlite(raw: Any, source: Iterator[Row], batch: int) -> Row | None:
+def _write_sqlite(raw: Any, source: Iterator[Stored], batch: int) -> Stored | None:
     cursor = raw.cursor()
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB while the indexes grow
     insert = f"INSERT INTO {events.name} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 10)})"
@@ -185,7 +206,7 @@ def _write_sqlite(raw: Any, source: Iterator[Row], batch: int) -> Row | None:
     return last
 
 
-def _write_postgresql(raw: Any, source: Iterator[Row], batch: int) -> Row | None:
+def _write_postgresql(raw: Any, source: Iterator[Stored], batch: int) -> Stored | None:
     conn = raw.driver_connection
     last = None
     with conn.cursor() as cursor:
@@ -198,7 +219,7 @@ def _write_postgresql(raw: Any, source: Iterator[Row], batch: int) -> Row | None
     return last
 
 
-def _write_mysql(raw: Any, source: Iterator[Row], batch: int) -> Row | None:
+def _write_mysql(raw: Any, source: Iterator[Stored], batch: int) -> Stored | None:
     insert = f"INSERT INTO {events.name} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * 10)})"
     last = None
     cursor = raw.cursor()

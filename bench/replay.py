@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from bench.databases import Database
 from bench.history import HistoryPlan
 from bench.stats import alternate, summary
-from eventstore.schema import events
+from eventstore.schema import events, texts
 from mastertrail import Registry
 
 SCAN = f"SELECT * FROM {events.name} ORDER BY position"
@@ -198,7 +198,8 @@ def as_of(
 
 
 def storage(database: Database) -> dict[str, Any]:
-    """Bytes on disk per event: the log table with its indexes, and (SQLite) the file."""
+    """Bytes on disk per event: the log table and its texts with their indexes, and
+    (SQLite) the file."""
     engine = sa.create_engine(database.url)
     try:
         with engine.connect() as conn:
@@ -225,8 +226,9 @@ def storage(database: Database) -> dict[str, Any]:
 def _sqlite_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
     names = (
         conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE tbl_name = ? AND type IN ('table', 'index')",
-            (events.name,),
+            "SELECT name FROM sqlite_master WHERE tbl_name IN (?, ?) "
+            "AND type IN ('table', 'index')",
+            (events.name, texts.name),
         )
         .scalars()
         .all()
@@ -242,22 +244,26 @@ def _sqlite_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
 
 
 def _postgres_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
-    rows = conn.exec_driver_sql(
-        "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
-        "JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = %(t)s::regclass "
-        "UNION ALL SELECT 'heap+toast', pg_table_size(%(t)s::regclass)",
-        {"t": events.name},
-    ).all()
-    parts = {str(name): int(size) for name, size in rows}
+    parts = {}
+    for table in (events.name, texts.name):
+        rows = conn.exec_driver_sql(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = %(t)s::regclass "
+            "UNION ALL SELECT %(t)s || ' heap+toast', pg_table_size(%(t)s::regclass)",
+            {"t": table},
+        ).all()
+        parts.update({str(name): int(size) for name, size in rows})
     return sum(parts.values()), parts
 
 
 def _mysql_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
-    conn.exec_driver_sql(f"ANALYZE TABLE {events.name}").all()
-    row = conn.exec_driver_sql(
-        "SELECT data_length, index_length FROM information_schema.tables "
-        "WHERE table_schema = DATABASE() AND table_name = %s",
-        (events.name,),
-    ).one()
-    parts = {"data": int(row[0]), "indexes": int(row[1])}
+    parts = {}
+    for table in (events.name, texts.name):
+        conn.exec_driver_sql(f"ANALYZE TABLE {table}").all()
+        row = conn.exec_driver_sql(
+            "SELECT data_length, index_length FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = %s",
+            (table,),
+        ).one()
+        parts.update({f"{table} data": int(row[0]), f"{table} indexes": int(row[1])})
     return sum(parts.values()), parts

@@ -7,12 +7,14 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.reads import EVENT_ROWS
 from eventstore.schema import HEAD_ROW_ID, events, head
 
 #: The "previous hash" of the first event.
@@ -91,6 +93,9 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
                 )
             )
             break
+        if row.type is None or row.metadata is None:
+            problems.append(ChainProblem(row.position, "its type or metadata text is missing"))
+            break
         computed = link(
             previous,
             position=row.position,
@@ -126,13 +131,12 @@ def _reading(engine: Engine) -> contextlib.AbstractContextManager[Connection]:
     return engine.connect().execution_options(**{READ_ONLY: True})
 
 
-def _rows(engine: Engine, batch_size: int, last: int) -> Iterator[sa.Row[tuple[object, ...]]]:
+def _rows(engine: Engine, batch_size: int, last: int) -> Iterator[Any]:
     after = 0
     while True:
         with translate_errors(), _reading(engine) as conn:
             rows = conn.execute(
-                sa.select(events)
-                .where(events.c.position > after, events.c.position <= last)
+                EVENT_ROWS.where(events.c.position > after, events.c.position <= last)
                 .order_by(events.c.position)
                 .limit(batch_size)
             ).all()

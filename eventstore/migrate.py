@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from eventstore import texts
 from eventstore.engine import begin_write, translate_errors
 from eventstore.errors import SchemaMissing, SchemaTooNew
 from eventstore.schema import VERSION_TABLE
@@ -28,8 +29,9 @@ _PG_LOCK_KEY = 0x6D747261696C  # "mtrail"
 _MYSQL_LOCK_TIMEOUT = 120
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the log's schema to the newest revision; a no-op when it is already there.
+def upgrade(engine: Engine, *, to: str = "head") -> None:
+    """Bring the log's schema to the newest revision (or to revision ``to``); a no-op when
+    it is already there.
 
     Raises :class:`SchemaTooNew`, touching nothing, when a newer mastertrail wrote it.
     """
@@ -39,7 +41,8 @@ def upgrade(engine: Engine) -> None:
             raise SchemaTooNew(_too_new(revision))
         config = _config()
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, to)
+    texts.forget(engine)
 
 
 def head_revision() -> str:

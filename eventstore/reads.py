@@ -17,15 +17,39 @@ from sqlalchemy.engine import Connection, Engine
 from eventstore.engine import READ_ONLY, translate_errors
 from eventstore.errors import DecodeError
 from eventstore.recorded import RecordedEvent, from_micros
-from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.schema import HEAD_ROW_ID, events, head, texts
 
 #: Events fetched per query by the streaming readers.
 BATCH_SIZE = 1000
 
+_type_text, _metadata_text = texts.alias("type_text"), texts.alias("metadata_text")
+
+#: The log's rows with their texts: the columns of a :class:`RecordedEvent`, by name.
+#: Outer joins, so that an event whose text is missing is read (and refused), not skipped.
+EVENT_ROWS = sa.select(
+    events.c.position,
+    events.c.event_id,
+    events.c.master_id,
+    events.c.version,
+    _type_text.c.text.label("type"),
+    events.c.schema_version,
+    events.c.data,
+    _metadata_text.c.text.label("metadata"),
+    events.c.recorded_at,
+    events.c.hash,
+).select_from(
+    events.outerjoin(_type_text, _type_text.c.id == events.c.type_id).outerjoin(
+        _metadata_text, _metadata_text.c.id == events.c.metadata_id
+    )
+)
+
 
 def to_recorded(row: Any) -> RecordedEvent:
-    """The :class:`RecordedEvent` of a row of ``mastertrail_events``; a row whose data or
-    metadata is not a JSON object (written outside mastertrail) is a :class:`DecodeError`."""
+    """The :class:`RecordedEvent` of a row of :data:`EVENT_ROWS`; a row whose data or
+    metadata is not a JSON object, or whose type is missing (written outside mastertrail),
+    is a :class:`DecodeError`."""
+    if row.type is None:
+        raise DecodeError(f"the type of the event at position {row.position} is missing")
     return RecordedEvent(
         position=row.position,
         event_id=row.event_id,
@@ -43,7 +67,7 @@ def to_recorded(row: Any) -> RecordedEvent:
 def _json_object(row: Any, column: str) -> dict[str, Any]:
     try:
         value = json.loads(getattr(row, column))
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: a missing text
         value = None
     if not isinstance(value, dict):
         raise DecodeError(
@@ -57,8 +81,7 @@ def read_stream(
 ) -> list[RecordedEvent]:
     """The events of one master from ``from_version`` on, in version order."""
     query = (
-        sa.select(events)
-        .where(events.c.master_id == master_id, events.c.version >= from_version)
+        EVENT_ROWS.where(events.c.master_id == master_id, events.c.version >= from_version)
         .order_by(events.c.version)
         .limit(limit)
     )
@@ -67,7 +90,7 @@ def read_stream(
 
 def read_after(conn: Connection, after: int = 0, limit: int = BATCH_SIZE) -> list[RecordedEvent]:
     """At most ``limit`` events with a position greater than ``after``, in position order."""
-    query = sa.select(events).where(events.c.position > after).order_by(events.c.position)
+    query = EVENT_ROWS.where(events.c.position > after).order_by(events.c.position)
     return [to_recorded(row) for row in conn.execute(query.limit(limit))]
 
 
@@ -80,7 +103,7 @@ def read_range(
 ) -> list[RecordedEvent]:
     """Events recorded in ``[since, until]`` (microseconds since the epoch; either end may
     be open), optionally of one master, in position order."""
-    query = sa.select(events).order_by(events.c.position)
+    query = EVENT_ROWS.order_by(events.c.position)
     if since is not None:
         query = query.where(events.c.recorded_at >= since)
     if until is not None:

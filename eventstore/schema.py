@@ -4,6 +4,8 @@
 serialises appends: every writer locks it, reads the last position and hash, appends, and
 moves it forward, all in its own transaction. That one lock gives the log a gap-free global
 order equal to commit order, and the hash chain its predecessor (see ``docs/ordering.rst``).
+``mastertrail_texts`` holds each event type name and each metadata document once; events
+refer to them by id (see :mod:`eventstore.texts`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from eventstore.types import UUIDBytes, digest_type, position_type
 
 EVENTS_TABLE = "mastertrail_events"
 HEAD_TABLE = "mastertrail_head"
+TEXTS_TABLE = "mastertrail_texts"
 VERSION_TABLE = "mastertrail_alembic_version"
 
 #: Longest stable event type name.
@@ -28,18 +31,29 @@ events = sa.Table(
     sa.Column("event_id", UUIDBytes(), nullable=False),
     sa.Column("master_id", sa.Integer(), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
-    sa.Column("type", sa.String(TYPE_NAME_LENGTH), nullable=False),
+    sa.Column("type_id", sa.Integer(), nullable=False),  # the type name, in texts
     sa.Column("schema_version", sa.SmallInteger(), nullable=False),
     sa.Column("data", sa.Text(), nullable=False),
-    sa.Column("metadata", sa.Text(), nullable=False),
+    sa.Column("metadata_id", sa.Integer(), nullable=False),  # the metadata JSON, in texts
     # Microseconds since the POSIX epoch, UTC: one integer sorts and compares the same way
     # on every backend, with no time-zone conversion by a driver.
     sa.Column("recorded_at", sa.BigInteger(), nullable=False),
     sa.Column("hash", digest_type(), nullable=False),
     sa.UniqueConstraint("event_id", name="mastertrail_events_event_id"),
     sa.UniqueConstraint("master_id", "version", name="mastertrail_events_stream"),
+    # On SQLite, whose indexes all end with the rowid (the position), these two are made on
+    # recorded_at and master_id alone: the same order, the position stored once.
     sa.Index("mastertrail_events_recorded_at", "recorded_at", "position"),
     sa.Index("mastertrail_events_master_position", "master_id", "position"),
+)
+
+texts = sa.Table(
+    TEXTS_TABLE,
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("digest", digest_type(), nullable=False),  # SHA-256 of the text's UTF-8
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.UniqueConstraint("digest", name="mastertrail_texts_digest"),
 )
 
 head = sa.Table(

@@ -23,6 +23,7 @@ from eventstore.errors import ConcurrencyError, EventIdConflict
 from eventstore.fused import MOVE_HEAD, Also
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.texts import text_ids
 
 
 @attrs.frozen
@@ -101,7 +102,7 @@ def append(
             return AppendResult(stored, duplicate=True)
         raise ConcurrencyError(master_id, expected_version, actual)
 
-    rows = _rows(locked, master_id, expected_version, batch)
+    rows = _rows(conn, locked, master_id, expected_version, batch)
     try:
         conn.execute(events.insert(), rows)
     except sa.exc.IntegrityError as error:
@@ -134,7 +135,7 @@ def append_after(
     """
     if not batch:
         raise ValueError("append needs at least one event")
-    rows = _rows(seen, master_id, expected_version, batch)
+    rows = _rows(conn, seen, master_id, expected_version, batch)
     try:
         written = fused.write(conn, rows, _head_params(seen, rows, master_id), also)
     except sa.exc.IntegrityError as error:
@@ -145,25 +146,43 @@ def append_after(
 
 
 def _rows(
-    after: Head, master_id: int, expected_version: int, batch: Sequence[NewEvent]
+    conn: Connection, after: Head, master_id: int, expected_version: int, batch: Sequence[NewEvent]
 ) -> list[dict[str, Any]]:
-    """The stored rows of ``batch``, numbered and chained after ``after``."""
+    """The stored rows of ``batch``, numbered and chained after ``after``, their type names
+    and metadata stored as texts."""
+    metadata = [canonical_json(new.metadata) for new in batch]
+    ids = text_ids(conn, [new.type for new in batch] + metadata)
     rows, previous, position = [], after.hash, after.position
     for offset, new in enumerate(batch):
         position += 1
-        row: dict[str, Any] = {
-            "position": position,
-            "event_id": new.event_id,
-            "master_id": master_id,
-            "version": expected_version + 1 + offset,
-            "type": new.type,
-            "schema_version": new.schema_version,
-            "data": canonical_json(new.data),
-            "metadata": canonical_json(new.metadata),
-            "recorded_at": new.recorded_at,
-        }
-        previous = row["hash"] = link(previous, **row)
-        rows.append(row)
+        version = expected_version + 1 + offset
+        data = canonical_json(new.data)
+        previous = link(
+            previous,
+            position=position,
+            event_id=new.event_id,
+            master_id=master_id,
+            version=version,
+            type=new.type,
+            schema_version=new.schema_version,
+            data=data,
+            metadata=metadata[offset],
+            recorded_at=new.recorded_at,
+        )
+        rows.append(
+            {
+                "position": position,
+                "event_id": new.event_id,
+                "master_id": master_id,
+                "version": version,
+                "type_id": ids[new.type],
+                "schema_version": new.schema_version,
+                "data": data,
+                "metadata_id": ids[metadata[offset]],
+                "recorded_at": new.recorded_at,
+                "hash": previous,
+            }
+        )
     return rows
 
 

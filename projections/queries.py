@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.reads import to_recorded
+from eventstore.reads import EVENT_ROWS, to_recorded
 from eventstore.recorded import RecordedEvent
 from eventstore.schema import events
 from projections.fold import apply_recorded
@@ -22,7 +22,7 @@ def history(
 ) -> list[RecordedEvent]:
     """The events of one master, optionally within ``[since, until]`` (microseconds since
     the epoch), in order."""
-    query = sa.select(events).where(events.c.master_id == master_id)
+    query = EVENT_ROWS.where(events.c.master_id == master_id)
     if since is not None:
         query = query.where(events.c.recorded_at >= since)
     if until is not None:
@@ -56,7 +56,7 @@ def masters_as_of(conn: Connection, position: int) -> list[MasterModel]:
         return []
     found = {
         row.position: to_recorded(row)
-        for row in conn.execute(sa.select(events).where(events.c.position.in_(wanted)))
+        for row in conn.execute(EVENT_ROWS.where(events.c.position.in_(wanted)))
     }
     models = []
     for first, newest in pairs:

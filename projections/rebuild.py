@@ -20,7 +20,7 @@ from eventstore.engine import READ_ONLY, begin_write, translate_errors
 from eventstore.errors import DecodeError
 from eventstore.events import CODEC, MasterCheckedIn
 from eventstore.reads import head_position
-from eventstore.schema import events
+from eventstore.schema import events, texts
 from eventstore.store import lock_head
 from projections import view
 from projections.fold import apply
@@ -171,7 +171,7 @@ def _catch_up(conn: Connection, folder: _Folder) -> int:
 
 
 _BATCH = 10_000
-_FOLD_COLUMNS = ("position", "master_id", "version", "type", "schema_version", "data")
+_FOLD_COLUMNS = ("position", "master_id", "version", "t.text", "schema_version", "data")
 
 
 def _rows_after(conn: Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
@@ -182,6 +182,7 @@ def _rows_after(conn: Connection, after: int, limit: int) -> list[tuple[Any, ...
     """
     sql = (
         f"SELECT {', '.join(_FOLD_COLUMNS)} FROM {events.name} "
+        f"LEFT JOIN {texts.name} t ON t.id = type_id "
         f"WHERE position > {int(after)} ORDER BY position LIMIT {int(limit)}"
     )
     dbapi_connection = conn.connection.dbapi_connection
@@ -235,6 +236,8 @@ class _Folder:
             raise DecodeError(f"position {position}: data is not JSON") from error
         if not isinstance(data, dict):
             raise DecodeError(f"position {position}: data is not a JSON object")
+        if type_name is None:
+            raise DecodeError(f"position {position}: its type text is missing")
         event = CODEC.decode_data(type_name, schema_version, data)
         self._states[master_id] = apply(self._states.get(master_id), master_id, version, event)
 

@@ -121,6 +121,24 @@ class TestQuickRun:
         assert f"mastertrail {ours['statements']:g} statements, 1 commit;" in heartbeat
         assert "Where a target is missed" in text
 
+    def test_page_lists_the_bytes_of_each_part_of_the_log(
+        self, results: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """The page breaks the storage down by table and index, as measured, and the parts
+        add up to the total."""
+        from bench.docs_page import write_page
+        from bench.report import lines
+
+        page = tmp_path / "performance.rst"
+        write_page(page, results, list(lines(results)))
+        text = page.read_text()
+        item = next(i for i in results["storage"] if i["backend"] == "sqlite")
+        line = next(line for line in text.splitlines() if line.startswith("* SQLite ("))
+        parts = item["parts_bytes_per_event"]
+        assert f"``mastertrail_events`` {parts['mastertrail_events']:.1f}" in line
+        assert f"{item['bytes_per_event']:.0f} in all" in line
+        assert sum(parts.values()) == pytest.approx(item["bytes_per_event"])
+
     def test_cached_history_verifies(self, quick_run: tuple[Path, str]) -> None:
         """The generated long log, cached for later runs, has an intact hash chain and a
         view equal to a fold of the log."""

@@ -528,28 +528,35 @@ class TestImmutability:
         [
             "UPDATE mastertrail_events SET data = '{}' WHERE position = 2",
             "UPDATE mastertrail_events SET master_id = 9",
+            "UPDATE mastertrail_events SET metadata_id = type_id",
             "DELETE FROM mastertrail_events WHERE position = 3",
             "DELETE FROM mastertrail_events",
+            "UPDATE mastertrail_texts SET text = 'test.forged' WHERE text = 'test.happened'",
+            "DELETE FROM mastertrail_texts",
         ],
     )
     def test_raw_update_and_delete_are_refused(
         self, engine: Engine, log: list[RecordedEvent], statement: str
     ) -> None:
-        """Raw-SQL UPDATE and DELETE on mastertrail_events fail, and the log stays intact."""
+        """Raw-SQL UPDATE and DELETE on mastertrail_events and on the texts its events
+        refer to fail, and the log stays intact."""
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(sa.text(statement))
         assert all_events(engine) == log
         assert head(engine) == 3
         assert eventstore.verify_chain(engine).ok
 
-    def test_truncate_is_refused(self, engine: Engine, log: list[RecordedEvent]) -> None:
-        """TRUNCATE of the log is refused: by a trigger on PostgreSQL, and on MariaDB (whose
-        TRUNCATE fires no trigger) by the guard table's foreign key."""
+    @pytest.mark.parametrize("table", ["mastertrail_events", "mastertrail_texts"])
+    def test_truncate_is_refused(
+        self, engine: Engine, log: list[RecordedEvent], table: str
+    ) -> None:
+        """TRUNCATE of the log or its texts is refused: by a trigger on PostgreSQL, and on
+        MariaDB (whose TRUNCATE fires no trigger) by the guard table's foreign keys."""
         if engine.dialect.name == "sqlite":
             pytest.skip("SQLite has no TRUNCATE")
         message = "append-only" if engine.dialect.name == "postgresql" else "foreign key"
         with pytest.raises(sa.exc.DBAPIError, match=message), engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE mastertrail_events"))
+            conn.execute(sa.text(f"TRUNCATE {table}"))
         assert all_events(engine) == log
         assert eventstore.verify_chain(engine).ok
 
@@ -558,18 +565,20 @@ class TestImmutability:
     ) -> None:
         """A refused UPDATE does not disturb later appends or the chain."""
         with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
-            conn.execute(sa.text("UPDATE mastertrail_events SET type = 'x.y'"))
+            conn.execute(sa.text("UPDATE mastertrail_events SET version = 7"))
         assert append(engine, 1, 3, [new_event()]).positions == (4,)
         assert eventstore.verify_chain(engine).ok
 
 
 def drop_immutability_triggers(conn: Connection) -> None:
-    """Remove the triggers that refuse UPDATE and DELETE, as a hostile operator could."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("DROP TRIGGER mastertrail_events_no_change ON mastertrail_events"))
-    else:
-        for action in ("update", "delete"):
-            conn.execute(sa.text(f"DROP TRIGGER mastertrail_events_no_{action}"))
+    """Remove the triggers that refuse UPDATE and DELETE on the log and its texts, as a
+    hostile operator could."""
+    for table in ("mastertrail_events", "mastertrail_texts"):
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"DROP TRIGGER {table}_no_change ON {table}"))
+        else:
+            for action in ("update", "delete"):
+                conn.execute(sa.text(f"DROP TRIGGER {table}_no_{action}"))
 
 
 class TestTamperDetection:
@@ -590,8 +599,8 @@ class TestTamperDetection:
         ("assignment", "position"),
         [
             ("data = '{\"n\": 33}'", 3),
-            ("metadata = '{}'", 2),
-            ("type = 'test.forged'", 4),
+            ("metadata_id = type_id", 2),
+            ("type_id = metadata_id", 4),
             ("recorded_at = recorded_at + 1", 1),
             ("master_id = 3", 5),
         ],
@@ -643,10 +652,10 @@ class TestTamperDetection:
                     event_id=uuid.uuid4(),
                     master_id=3,
                     version=1,
-                    type="test.forged",
+                    type_id=1,
                     schema_version=1,
                     data="{}",
-                    metadata="{}",
+                    metadata_id=1,
                     recorded_at=T0,
                     hash=bytes(32),
                 )
@@ -654,6 +663,27 @@ class TestTamperDetection:
         report = eventstore.verify_chain(tamperable)
         assert report.first_bad_position == 6
         assert report.checked == 5
+
+    def test_changed_text_is_found_at_the_first_event_using_it(self, tamperable: Engine) -> None:
+        """A type name changed in the texts table is found at the first event of that type."""
+        append(tamperable, 2, 1, [new_event("test.rare")])
+        with tamperable.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE mastertrail_texts SET text = 'test.forged' WHERE text = :t"),
+                {"t": "test.rare"},
+            )
+        assert eventstore.verify_chain(tamperable).first_bad_position == 6
+
+    def test_missing_text_is_found_and_its_events_are_refused(self, tamperable: Engine) -> None:
+        """An event whose text was removed is still read, refused, and reported: not skipped."""
+        append(tamperable, 2, 1, [new_event("test.rare")])
+        with tamperable.begin() as conn:
+            conn.execute(sa.text("DELETE FROM mastertrail_texts WHERE text = 'test.rare'"))
+        report = eventstore.verify_chain(tamperable)
+        assert report.first_bad_position == 6
+        assert "missing" in report.problems[0].problem
+        with pytest.raises(eventstore.DecodeError, match="position 6"):
+            all_events(tamperable)
 
     def test_swapped_rows_are_found(self, tamperable: Engine) -> None:
         """Exchanging the contents of two rows (each hash kept) is found at the earlier one."""

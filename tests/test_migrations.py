@@ -3,7 +3,9 @@ and kept apart from any other alembic history in the same database."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import uuid
 from collections.abc import Iterator
 from multiprocessing.synchronize import Barrier
 
@@ -12,15 +14,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import eventstore
-from eventstore import SchemaMissing, SchemaTooNew
+from eventstore import SchemaMissing, SchemaTooNew, schema
+from eventstore.chain import GENESIS, link
 from eventstore.migrate import head_revision
+from eventstore.recorded import canonical_json
+from eventstore.types import UUIDBytes
 from tests.test_eventstore import new_event
 
 SPAWN = multiprocessing.get_context("spawn")
 UPGRADERS = 4
 #: Seconds a process may take to upgrade (never reached when healthy).
 DEADLINE = 120.0
-LOG_TABLES = {"mastertrail_events", "mastertrail_head", "mastertrail_alembic_version"}
+LOG_TABLES = {
+    "mastertrail_events",
+    "mastertrail_texts",
+    "mastertrail_head",
+    "mastertrail_alembic_version",
+}
 
 
 def upgrade_when_released(url: str, start: Barrier) -> None:
@@ -43,17 +53,16 @@ def tables(engine: Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
-def log_triggers(conn: Connection) -> int:
-    """How many triggers guard ``mastertrail_events``."""
+def log_triggers(conn: Connection, table: str = "mastertrail_events") -> int:
+    """How many triggers guard ``table``."""
     query = {
-        "sqlite": "SELECT COUNT(*) FROM sqlite_master "
-        "WHERE type = 'trigger' AND tbl_name = 'mastertrail_events'",
+        "sqlite": "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t",
         "postgresql": "SELECT COUNT(*) FROM pg_trigger "
-        "WHERE tgrelid = 'mastertrail_events'::regclass AND NOT tgisinternal",
+        "WHERE tgrelid = CAST(:t AS regclass) AND NOT tgisinternal",
         "mysql": "SELECT COUNT(*) FROM information_schema.triggers "
-        "WHERE event_object_schema = DATABASE() AND event_object_table = 'mastertrail_events'",
+        "WHERE event_object_schema = DATABASE() AND event_object_table = :t",
     }[conn.dialect.name]
-    return int(conn.execute(sa.text(query)).scalar_one())
+    return int(conn.execute(sa.text(query), {"t": table}).scalar_one())
 
 
 #: Triggers per backend: UPDATE and DELETE (PostgreSQL: one for both, one for TRUNCATE).
@@ -68,7 +77,8 @@ def assert_schema_once(engine: Engine) -> None:
         versions = conn.execute(sa.text("SELECT version_num FROM mastertrail_alembic_version"))
         assert versions.scalars().all() == [head_revision()]
         assert conn.execute(sa.text("SELECT COUNT(*) FROM mastertrail_head")).scalar_one() == 1
-        assert log_triggers(conn) == EXPECTED_TRIGGERS[conn.dialect.name]
+        for table in ("mastertrail_events", "mastertrail_texts"):
+            assert log_triggers(conn, table) == EXPECTED_TRIGGERS[conn.dialect.name]
         eventstore.check_schema(conn)
 
 
@@ -165,3 +175,111 @@ class TestCheckSchema:
         """An upgraded database passes check_schema."""
         with engine.connect() as conn:
             eventstore.check_schema(conn)
+
+
+#: Format-1 rows: texts told apart only by case, a trailing space or non-ASCII letters.
+FORMAT_1_EVENTS = [
+    (1, "master.registered", {"name": "a", "last_active": 1}, {"actor": "Tester"}),
+    (1, "master.activated", {"last_active": 2}, {"actor": "tester"}),
+    (2, "master.registered", {"name": "b", "last_active": 3}, {"actor": "tester "}),
+    (1, "master.checked_in", {"last_active": 4}, {"actor": "tëster 日本"}),
+    (2, "master.activated", {"last_active": 5}, {"actor": "tester"}),
+]
+
+
+def write_format_1_log(engine: Engine) -> list[dict[str, object]]:
+    """The events of :data:`FORMAT_1_EVENTS` written as revision 0001 stored them (type
+    and metadata texts in every row, hashes chained), the head moved after them."""
+    table = sa.table(
+        "mastertrail_events",
+        *(sa.column(name) for name in ("position", "master_id", "version", "type")),
+        sa.column("event_id", UUIDBytes()),
+        *(sa.column(name) for name in ("schema_version", "data", "metadata", "recorded_at")),
+        sa.column("hash", sa.LargeBinary()),
+    )
+    rows: list[dict[str, object]] = []
+    previous, versions = GENESIS, {1: 0, 2: 0}
+    for position, (master_id, type_name, data, metadata) in enumerate(FORMAT_1_EVENTS, 1):
+        versions[master_id] += 1
+        row: dict[str, object] = {
+            "position": position,
+            "event_id": uuid.uuid4(),
+            "master_id": master_id,
+            "version": versions[master_id],
+            "type": type_name,
+            "schema_version": 1,
+            "data": canonical_json(data),
+            "metadata": canonical_json(metadata),
+            "recorded_at": 1_700_000_000_000_000 + position,
+        }
+        previous = row["hash"] = link(previous, **row)  # type: ignore[arg-type]
+        rows.append(row)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), rows)
+        conn.execute(
+            sa.text("UPDATE mastertrail_head SET position = :p, hash = :h, last_master_id = 2"),
+            {"p": len(rows), "h": previous},
+        )
+    return rows
+
+
+class TestLogFormat2:
+    """Revision 0002 moves type names and metadata into ``mastertrail_texts``, keeping
+    every event, id and hash."""
+
+    @pytest.fixture
+    def migrated(self, bare: Engine) -> tuple[Engine, list[dict[str, object]]]:
+        eventstore.upgrade(bare, to="0001")
+        rows = write_format_1_log(bare)
+        eventstore.upgrade(bare)
+        return bare, rows
+
+    def test_every_event_reads_back_as_written(
+        self, migrated: tuple[Engine, list[dict[str, object]]]
+    ) -> None:
+        engine, rows = migrated
+        events = list(eventstore.iter_log(engine))
+        assert [
+            (e.position, e.event_id, e.master_id, e.version, e.type, e.data, e.metadata)
+            for e in events
+        ] == [
+            (
+                r["position"],
+                r["event_id"],
+                r["master_id"],
+                r["version"],
+                r["type"],
+                json.loads(str(r["data"])),
+                json.loads(str(r["metadata"])),
+            )
+            for r in rows
+        ]
+        assert [bytes.fromhex(e.hash) for e in events] == [r["hash"] for r in rows]
+
+    def test_the_chain_verifies_and_each_text_is_stored_once(
+        self, migrated: tuple[Engine, list[dict[str, object]]]
+    ) -> None:
+        engine, rows = migrated
+        assert eventstore.verify_chain(engine).ok
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT text FROM mastertrail_texts")).scalars().all()
+        assert sorted(stored) == sorted(
+            {str(r["type"]) for r in rows} | {str(r["metadata"]) for r in rows}
+        )
+
+    def test_the_schema_is_the_current_one_and_appends_continue_the_chain(
+        self, migrated: tuple[Engine, list[dict[str, object]]]
+    ) -> None:
+        engine, rows = migrated
+        assert_schema_once(engine)
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("mastertrail_events")}
+        assert columns == {c.name for c in schema.events.columns}
+        with engine.begin() as conn:
+            assert eventstore.append(conn, 2, 2, [new_event()]).positions == (len(rows) + 1,)
+        assert eventstore.verify_chain(engine).ok
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                ddl = conn.execute(
+                    sa.text("SELECT sql FROM sqlite_master WHERE name = 'mastertrail_events'")
+                ).scalar_one()
+            assert "AUTOINCREMENT" not in ddl.upper()

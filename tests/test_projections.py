@@ -545,7 +545,7 @@ class TestVerify:
     ) -> None:
         """An event changed behind the log's back breaks the chain at its position."""
         drop_immutability_triggers(registry)
-        execute(registry, "UPDATE mastertrail_events SET metadata = '{}' WHERE position = 3")
+        execute(registry, "UPDATE mastertrail_events SET metadata_id = type_id WHERE position = 3")
         report = registry.verify()
         assert not report.ok
         assert [(p.kind, p.position) for p in report.problems] == [("chain", 3)]

@@ -17,17 +17,20 @@ from eventstore import RegistryError
 from mastertrail import Registry
 from tests.conftest import FakeClock
 
-#: The triggers that refuse UPDATE and DELETE on the log, per dialect.
+_GUARDED = ("mastertrail_events", "mastertrail_texts")
+
+#: The triggers that refuse UPDATE and DELETE on the log and its texts, per dialect.
 TRIGGERS = {
-    "sqlite": [
-        "DROP TRIGGER mastertrail_events_no_update",
-        "DROP TRIGGER mastertrail_events_no_delete",
-    ],
-    "postgresql": ["DROP TRIGGER mastertrail_events_no_change ON mastertrail_events"],
-    "mysql": [
-        "DROP TRIGGER mastertrail_events_no_update",
-        "DROP TRIGGER mastertrail_events_no_delete",
-    ],
+    "sqlite": [f"DROP TRIGGER {t}_no_{a}" for t in _GUARDED for a in ("update", "delete")],
+    "postgresql": [f"DROP TRIGGER {t}_no_change ON {t}" for t in _GUARDED],
+    "mysql": [f"DROP TRIGGER {t}_no_{a}" for t in _GUARDED for a in ("update", "delete")],
+}
+
+#: A new, unique 32-byte text digest, per dialect (``{digest}`` in a tampering statement).
+FRESH_DIGEST = {
+    "sqlite": "randomblob(32)",
+    "postgresql": "sha256(CAST(CAST(random() AS text) AS bytea))",
+    "mysql": "UNHEX(SHA2(RAND(), 256))",
 }
 
 
@@ -57,10 +60,22 @@ def tamper(engine: Engine, *statements: str) -> None:
         for statement in TRIGGERS[engine.dialect.name]:
             conn.exec_driver_sql(statement)
         for statement in statements:
-            conn.exec_driver_sql(statement)
+            conn.exec_driver_sql(statement.replace("{digest}", FRESH_DIGEST[engine.dialect.name]))
 
 
 EVENTS = "mastertrail_events"
+
+
+def forge_text(position: int, column: str, expression: str) -> list[str]:
+    """Point the ``column`` (``type`` or ``metadata``) of the event at ``position`` at a
+    new text: ``expression`` of its current ``text``."""
+    return [
+        f"INSERT INTO mastertrail_texts (id, digest, text) SELECT 9000 + {position}, {{digest}}, "
+        f"{expression} FROM mastertrail_texts "
+        f"WHERE id = (SELECT {column}_id FROM {EVENTS} WHERE position = {position})",
+        f"UPDATE {EVENTS} SET {column}_id = 9000 + {position} WHERE position = {position}",
+    ]
+
 
 OUT_OF_RANGE = [
     f"UPDATE {EVENTS} SET data = '{{\"last_active\":99999999999999}}' WHERE position = 9"
@@ -75,10 +90,7 @@ TAMPERINGS: list[Any] = [
         id="data-changed",
     ),
     pytest.param(
-        [
-            f"UPDATE {EVENTS} SET metadata = REPLACE(metadata, 'tester', 'mallory') "
-            "WHERE position = 10"
-        ],
+        forge_text(10, "metadata", "REPLACE(text, 'tester', 'mallory')"),
         10,
         id="actor-changed",
     ),
@@ -88,7 +100,10 @@ TAMPERINGS: list[Any] = [
         id="time-changed",
     ),
     pytest.param(
-        [f"UPDATE {EVENTS} SET type = 'master.activated' WHERE position = 11"],
+        [
+            f"UPDATE {EVENTS} SET type_id = (SELECT id FROM mastertrail_texts "
+            "WHERE text = 'master.activated') WHERE position = 11"
+        ],
         11,
         id="type-changed",
     ),
@@ -111,11 +126,10 @@ TAMPERINGS: list[Any] = [
         [f"UPDATE {EVENTS} SET data = '[1,2]' WHERE position = 7"], 7, id="data-not-an-object"
     ),
     pytest.param(OUT_OF_RANGE, 9, id="data-out-of-range"),
-    pytest.param([f"UPDATE {EVENTS} SET metadata = '' WHERE position = 3"], 3, id="metadata-empty"),
+    pytest.param(forge_text(3, "metadata", "''"), 3, id="metadata-empty"),
+    pytest.param(forge_text(8, "type", "'master.teleported'"), 8, id="type-unknown"),
     pytest.param(
-        [f"UPDATE {EVENTS} SET type = 'master.teleported' WHERE position = 8"],
-        8,
-        id="type-unknown",
+        [f"UPDATE {EVENTS} SET metadata_id = 9999 WHERE position = 5"], 5, id="metadata-missing"
     ),
     pytest.param(
         [f"UPDATE {EVENTS} SET schema_version = 7 WHERE position = 8"], 8, id="schema-version"

@@ -1,0 +1,121 @@
+"""Interned texts: every event type name and every metadata document is stored once, in
+``mastertrail_texts``, and events refer to it by id.
+
+A process writes the same metadata (actor, host, pid, reason) on every heartbeat; kept in
+each row it was most of the row. Texts are append-only like the log (the same triggers
+refuse UPDATE and DELETE), and the hash chain covers the texts, not their ids, so a changed
+text breaks the chain at the first event that uses it.
+
+Each text is found by the SHA-256 of its UTF-8 (``digest``, unique), computed here, never by
+the database, whose collation may call different texts equal. The ids a process has seen
+committed are cached per engine, so an append whose texts are all known sends no statement
+for them. An id this transaction stored itself is not cached until a later transaction
+finds it committed: a rollback would take it away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections.abc import Collection
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Engine
+
+from eventstore.errors import DecodeError
+from eventstore.schema import texts
+
+#: Committed text ids, per engine: text -> id.
+_KNOWN: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
+#: ``Connection.info`` key of the texts stored by the connection's current transaction.
+_STORED_NOW = "mastertrail_texts_stored"
+
+_FIND = sa.select(texts.c.id, texts.c.digest, texts.c.text).where(
+    texts.c.digest.in_(sa.bindparam("digests", expanding=True))
+)
+
+
+def digest(text: str) -> bytes:
+    """The key a text is stored under: the SHA-256 of its UTF-8."""
+    return hashlib.sha256(text.encode()).digest()
+
+
+def text_ids(conn: Connection, values: Collection[str]) -> dict[str, int]:
+    """The ids of ``values``, storing in the caller's transaction those not stored yet.
+
+    A text another transaction is storing at the same moment is waited for and then taken
+    from it. Raises :class:`~eventstore.errors.DecodeError` when a stored text does not
+    match its digest (it was changed outside mastertrail).
+    """
+    known = _KNOWN.setdefault(conn.engine, {})
+    ids = {value: known[value] for value in values if value in known}
+    missing = {digest(value): value for value in values if value not in ids}
+    if not missing:
+        return ids
+    found = conn.execute(_FIND, {"digests": list(missing)}).all()
+    stored_now = _stored_now(conn)
+    for row in found:
+        value = missing.pop(bytes(row.digest))
+        ids[value] = _checked(row, value)
+        if value not in stored_now:
+            known[value] = row.id  # visible and not ours: committed
+    for key, value in sorted(missing.items()):  # one order for all: no deadlock
+        text_id = _insert(conn, key, value)
+        if text_id is not None:
+            ids[value] = stored_now[value] = text_id
+        else:  # another transaction stored it first, and committed
+            ids[value] = known[value] = _stored_by_another(conn, key, value)
+    return ids
+
+
+def _insert(conn: Connection, key: bytes, value: str) -> int | None:
+    """Store a text; its id, or None when another transaction stored it first (waited for
+    until it committed). SQLite has one writer, so no other transaction can."""
+    if conn.dialect.name == "postgresql":
+        statement = (
+            postgresql.insert(texts)
+            .values(digest=key, text=value)
+            .on_conflict_do_nothing(index_elements=[texts.c.digest])
+            .returning(texts.c.id)
+        )
+        return conn.execute(statement).scalar()
+    try:
+        primary_key = conn.execute(
+            texts.insert().values(digest=key, text=value)
+        ).inserted_primary_key
+    except sa.exc.IntegrityError:
+        if conn.dialect.name != "mysql":
+            raise
+        return None  # InnoDB undid the statement only: the transaction goes on
+    assert primary_key is not None
+    return int(primary_key[0])
+
+
+def _stored_by_another(conn: Connection, key: bytes, value: str) -> int:
+    """The id of a text another transaction just committed: a locking read, which sees the
+    newest committed row even in a MariaDB transaction's older snapshot."""
+    return _checked(conn.execute(_FIND.with_for_update(read=True), {"digests": [key]}).one(), value)
+
+
+def _checked(row: Any, value: str) -> int:
+    """The id of a stored text found by the digest of ``value``, if it holds ``value``."""
+    if row.text != value:
+        raise DecodeError(f"text {row.id} does not match its digest: it was changed")
+    return int(row.id)
+
+
+def forget(engine: Engine) -> None:
+    """Drop the cached ids of ``engine`` (after its schema was made anew)."""
+    _KNOWN.pop(engine, None)
+
+
+def _stored_now(conn: Connection) -> dict[str, int]:
+    """The texts the connection's current transaction stored."""
+    transaction = conn.get_transaction()
+    entry = conn.info.get(_STORED_NOW)
+    if entry is None or entry[0] is not transaction:
+        entry = conn.info[_STORED_NOW] = (transaction, {})
+    stored: dict[str, int] = entry[1]
+    return stored

@@ -1,0 +1,163 @@
+"""Type names and metadata are stored once each, in ``mastertrail_texts``; what an append
+caches of them never outlives a rollback."""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+import eventstore
+from eventstore.texts import digest, text_ids
+from tests.test_eventstore import all_events, append, drop_immutability_triggers, new_event
+
+
+def stored_texts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT text, id FROM mastertrail_texts"))
+        return {row.text: row.id for row in rows}
+
+
+class StatementLog:
+    """The SQL statements an engine sends while this is open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> list[str]:
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self.statements
+
+    def __exit__(self, *_: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def test_each_text_is_stored_once(engine: Engine) -> None:
+    """Many events of one type and one metadata document store two texts."""
+    for version in range(5):
+        append(engine, 1, 2 * version, [new_event(), new_event()])
+    assert set(stored_texts(engine)) == {
+        "test.happened",
+        '{"actor":"tester","reason":"test"}',
+    }
+
+
+def test_texts_differing_only_in_case_or_spaces_are_kept_apart(engine: Engine) -> None:
+    """Texts are told apart by their bytes, whatever the database's collation thinks."""
+    metadata = [{"actor": "Tester"}, {"actor": "tester"}, {"actor": "tester "}, {"actor": "tëster"}]
+    append(engine, 1, 0, [new_event(metadata=m) for m in metadata])
+    assert [event.metadata for event in all_events(engine)] == metadata
+    assert eventstore.verify_chain(engine).ok
+
+
+def test_an_append_of_known_texts_sends_no_statement_for_them(engine: Engine) -> None:
+    """Texts are looked up until found committed (the append that stored them may yet be
+    rolled back), then never again by this process."""
+    append(engine, 1, 0, [new_event()])  # stores them
+    with StatementLog(engine) as statements:
+        append(engine, 1, 1, [new_event()])  # finds them committed
+    assert [s for s in statements if "mastertrail_texts" in s]
+    with StatementLog(engine) as statements:
+        append(engine, 1, 2, [new_event()])
+    assert statements
+    assert not [s for s in statements if "mastertrail_texts" in s]
+
+
+def test_a_text_stored_by_a_rolled_back_append_is_stored_again(engine: Engine) -> None:
+    """The id a rolled-back transaction gave a text is not remembered: the next append
+    stores the text anew, and its event reads back with that text."""
+    with engine.connect() as conn:
+        conn.begin()
+        eventstore.append(conn, 1, 0, [new_event("test.first")])
+        conn.rollback()
+    assert "test.first" not in stored_texts(engine)
+    append(engine, 2, 0, [new_event("test.other")])  # may take the id the rollback freed
+    append(engine, 1, 0, [new_event("test.first")])
+    assert [event.type for event in all_events(engine)] == ["test.other", "test.first"]
+    assert eventstore.verify_chain(engine).ok
+
+
+def test_texts_stored_in_one_transaction_serve_its_later_appends(engine: Engine) -> None:
+    with engine.begin() as conn:
+        eventstore.append(conn, 1, 0, [new_event("test.first")])
+        eventstore.append(conn, 2, 0, [new_event("test.first")])
+    assert list(stored_texts(engine)).count("test.first") == 1
+    assert [event.type for event in all_events(engine)] == ["test.first"] * 2
+
+
+def test_a_text_changed_behind_the_digest_is_refused(engine: Engine) -> None:
+    """A stored text that no longer matches its digest is never handed out as an id."""
+    with engine.begin() as conn:
+        text_ids(conn, ["test.kept"])
+        drop_immutability_triggers(conn)
+        conn.execute(sa.text("UPDATE mastertrail_texts SET text = 'test.forged'"))
+    fresh = eventstore.create_engine(
+        engine.url.render_as_string(hide_password=False)
+    )  # nothing cached
+    try:
+        with fresh.begin() as conn, pytest.raises(eventstore.DecodeError, match="digest"):
+            text_ids(conn, ["test.kept"])
+    finally:
+        fresh.dispose()
+
+
+def test_the_digest_is_the_sha256_of_the_text() -> None:
+    assert digest("abc").hex() == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+
+
+SPAWN = multiprocessing.get_context("spawn")
+STORERS = 4
+SHARED_TEXTS = [f"test.shared_{n}" for n in range(6)]
+
+
+def store_when_released(url: str, order: int, start: Barrier, ids: Queue[dict[str, int]]) -> None:
+    """Store :data:`SHARED_TEXTS` (in an order of this process's own) in one transaction,
+    once every process is ready; report the ids it got."""
+    engine = eventstore.create_engine(url)
+    values = SHARED_TEXTS[order:] + SHARED_TEXTS[:order]
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":  # there BEGIN IMMEDIATE would wait for the others
+            conn.execute(sa.text("SELECT 1"))  # connected, in a transaction already
+        start.wait()
+        got = text_ids(conn, values)
+        conn.commit()
+    ids.put(got)
+    engine.dispose()
+
+
+def test_processes_storing_the_same_new_texts_at_once_share_one_id_each(
+    db_url: str, engine: Engine
+) -> None:
+    """Writers storing the same new texts at the same moment neither fail nor deadlock:
+    each text is stored once and every writer gets its id."""
+    start, results = SPAWN.Barrier(STORERS + 1), SPAWN.Queue()
+    processes = [
+        SPAWN.Process(target=store_when_released, args=(db_url, n, start, results), daemon=True)
+        for n in range(STORERS)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        start.wait(timeout=60)
+        got = [results.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+    assert [process.exitcode for process in processes] == [0] * STORERS
+    stored = stored_texts(engine)
+    assert {text: stored[text] for text in SHARED_TEXTS} == got[0]
+    assert all(ids == got[0] for ids in got)
