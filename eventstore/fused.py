@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from eventstore import prebuilt
 from eventstore.schema import HEAD_ROW_ID, events, head
 
 #: A statement of the caller's, with its parameters, to run along with an append.
@@ -37,6 +38,7 @@ MOVE_HEAD = (
 )
 
 _COLUMNS = tuple(column.name for column in events.columns)
+_INSERT = events.insert()
 
 #: The message of the error a MariaDB compound statement raises when the head had moved.
 _MOVED_ON = "mastertrail: the log moved on since it was read"
@@ -46,7 +48,8 @@ def write(
     conn: Connection, rows: list[dict[str, Any]], head_params: dict[str, Any], also: Also | None
 ) -> bool:
     """Move the head, insert ``rows`` and run ``also``; False (nothing written) if the head
-    had moved. One statement on PostgreSQL and MariaDB, three elsewhere."""
+    had moved. One statement on PostgreSQL and MariaDB; three elsewhere (SQLite), each
+    sent as the driver's own call (:mod:`eventstore.prebuilt`)."""
     statement = None if also is None else also[0]
     params = {
         **head_params,
@@ -65,11 +68,11 @@ def write(
                 return False
             raise
         return True
-    if not conn.execute(MOVE_HEAD, head_params).rowcount:
+    if not prebuilt.execute(conn, MOVE_HEAD, head_params).rowcount:
         return False
-    conn.execute(events.insert(), rows)
+    prebuilt.execute(conn, _INSERT, [{**row, "event_id": row["event_id"].bytes} for row in rows])
     if also is not None:
-        conn.execute(*also)
+        prebuilt.execute(conn, *also)
     return True
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from eventstore import prebuilt
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.store import Head
@@ -58,7 +59,7 @@ def load_state(conn: Connection, master_id: int) -> MasterState | None:
 def load_state_and_head(conn: Connection, master_id: int) -> tuple[MasterState, Head] | None:
     """The state of one master and the log's head, read in one snapshot without a lock
     (see :func:`eventstore.store.append_after`), or None for an unknown master."""
-    row = conn.execute(_LOAD_STATE_AND_HEAD, {"master_id": master_id}).first()
+    row = prebuilt.execute(conn, _LOAD_STATE_AND_HEAD, {"master_id": master_id}).first()
     if row is None:
         return None
     return _state(row), Head(row.head_position, bytes(row.head_hash), row.head_last_master_id)
