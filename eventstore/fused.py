@@ -48,8 +48,8 @@ def write(
     conn: Connection, rows: list[dict[str, Any]], head_params: dict[str, Any], also: Also | None
 ) -> bool:
     """Move the head, insert ``rows`` and run ``also``; False (nothing written) if the head
-    had moved. One statement on PostgreSQL and MariaDB; three elsewhere (SQLite), each
-    sent as the driver's own call (:mod:`eventstore.prebuilt`)."""
+    had moved. One statement on PostgreSQL and MariaDB, three elsewhere (SQLite); all sent
+    as the driver's own call (:mod:`eventstore.prebuilt`)."""
     statement = None if also is None else also[0]
     params = {
         **head_params,
@@ -57,7 +57,8 @@ def write(
         **({} if also is None else also[1]),
     }
     if conn.dialect.name == "postgresql":
-        return bool(conn.execute(_with_ctes(len(rows), statement), params).scalar_one())
+        fused = _with_ctes(len(rows), statement)
+        return bool(prebuilt.execute(conn, fused, params).scalar_one())
     if conn.dialect.name == "mysql" and getattr(conn.dialect, "is_mariadb", False):
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
             params[f"r{i}_event_id"] = row["event_id"].bytes

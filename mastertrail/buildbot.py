@@ -51,6 +51,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
         self._registry: Registry | None = None
+        self._keeper: Any = None
         self._ready = defer.DeferredLock()
 
     # -- the five operations of buildbot.db.masters ------------------------------------------
@@ -132,8 +133,33 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
                         "transactions; the log and the view can only be kept atomic on "
                         "InnoDB (add ?storage_engine=InnoDB to the database URL)"
                     )
+                self._keeper = _hold_sqlite_open(self.db.pool.engine, self.db.master.reactor)
                 self._registry = registry
         return self._registry
+
+
+def _hold_sqlite_open(engine: sa.Engine, reactor: Any) -> Any:
+    """On a SQLite file behind Buildbot's ``NullPool``, a connection kept open (idle, in no
+    transaction) until the reactor shuts down; None elsewhere.
+
+    ``NullPool`` closes the connection after every call, and SQLite checkpoints the whole
+    write-ahead log into the database file, and syncs it, when the last connection that
+    has read the database closes: every call of every component paid for a checkpoint
+    (0.35 ms on this machine). With one such connection open, SQLite checkpoints as it
+    does in any long-running program, every 1,000 pages of log.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if not isinstance(engine.pool, sa.pool.NullPool):
+        return None
+    keeper = engine.raw_connection()
+    cursor = keeper.cursor()
+    cursor.execute("SELECT count(*) FROM sqlite_master")  # opens the log: now it counts
+    cursor.fetchall()
+    cursor.close()
+    reactor.addSystemEventTrigger("during", "shutdown", keeper.close)
+    return keeper
 
 
 def _masters_storage_engine(conn: Any) -> str | None:

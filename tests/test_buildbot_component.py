@@ -8,6 +8,8 @@ reactor for time.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,6 +259,24 @@ class ComponentTests(TestReactorMixin):
 
 class TestComponentSQLite(ComponentTests, unittest.TestCase):
     backend = "sqlite"
+
+    @defer.inlineCallbacks
+    def test_closing_buildbots_connections_no_longer_checkpoints_the_log(self) -> Any:
+        """Buildbot's NullPool closes its connection after every call; the component keeps
+        one open, so SQLite no longer checkpoints and removes the write-ahead log at each
+        close. The kept connection is closed when the reactor shuts down."""
+        wal = Path(f"{sa.make_url(self.db_url).database}-wal")
+        masterid = yield self.db.masters.findMasterId("some:master")
+        for _ in range(3):
+            yield self.db.masters.setMasterState(masterid, True)
+        assert wal.exists()  # every close would have removed it
+        assert wal.stat().st_size > 0
+        keeper = self.db.masters._keeper
+        driver_connection = keeper.dbapi_connection
+        self.reactor.fireSystemEvent("shutdown")
+        assert keeper.dbapi_connection is None
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            driver_connection.cursor()
 
 
 class TestComponentPostgreSQL(ComponentTests, unittest.TestCase):
