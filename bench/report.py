@@ -91,6 +91,17 @@ def lines(results: dict[str, Any]) -> Iterator[Line]:
             f"<= {MAX_RATIO:.1f}x Buildbot",
             item["ratio"] <= MAX_RATIO,
         )
+    for item in results.get("floor", []):
+        yield Line(
+            "heartbeat floor",
+            LABELS[item["backend"]],
+            "its statements, bare driver",
+            _ms(item["mastertrail"]),
+            _ms(item["buildbot"]),
+            f"{item['ratio']:.2f}x",
+            "(the database's share)",
+            None,
+        )
     for item in results["core"]:
         yield Line(
             "core heartbeat",

@@ -13,13 +13,13 @@ from typing import Any
 
 import attrs
 
-from bench import connector, core, history, replay
+from bench import connector, core, floor, history, replay
 from bench.config import Config
 from bench.databases import Backend, Database, remove_sqlite
 from bench.harness import close_connector, open_connector
 from bench.history import HistoryPlan
 
-SECTIONS = ("connector", "long_history", "core", "rebuild", "as_of", "storage")
+SECTIONS = ("connector", "long_history", "floor", "core", "rebuild", "as_of", "storage")
 #: Backends the eventsourcing library has persistence modules for (of ours).
 LIBRARY_BACKENDS = ("sqlite", "postgresql")
 
@@ -91,6 +91,8 @@ async def run_backend(
     results["rebuild"].append(replay.rebuild_vs_scan(long, config.rebuild_repeats))
     backend.drop(short)
     backend.drop(long)
+    progress(name, "heartbeat statements through the bare driver")
+    results["floor"].append(floor.heartbeat_floor(backend, config.core_iterations, config.warmup))
     if name in LIBRARY_BACKENDS:
         progress(name, "core heartbeat vs eventsourcing")
         results["core"].append(core.heartbeat(backend, config.core_iterations, config.warmup))

@@ -29,7 +29,7 @@ def execute(
 ) -> CursorResult[Any]:
     """Run ``statement`` with ``params`` (one set, or a list for many rows) through the
     driver, with its SQL compiled once for the connection's dialect."""
-    sql, names, defaults = _compiled(statement, conn.dialect)
+    sql, names, defaults = compiled(statement, conn.dialect)
     if isinstance(params, Mapping):
         return conn.exec_driver_sql(sql, _bind(names, defaults, params))
     return conn.exec_driver_sql(sql, [_bind(names, defaults, one) for one in params])
@@ -42,15 +42,23 @@ def _bind(names: tuple[str, ...] | None, defaults: Params, params: Params) -> An
     return tuple(params[name] if name in params else defaults[name] for name in names)
 
 
+def bind(statement: sa.Executable, dialect: sa.Dialect, params: Params) -> tuple[str, Any]:
+    """The SQL text of ``statement`` and ``params`` as the driver takes them, for a caller
+    that holds the bare driver connection."""
+    sql, names, defaults = compiled(statement, dialect)
+    return sql, _bind(names, defaults, params)
+
+
 @functools.lru_cache(maxsize=128)
-def _compiled(
+def compiled(
     statement: sa.Executable, dialect: sa.Dialect
 ) -> tuple[str, tuple[str, ...] | None, Params]:
-    """SQL text, the parameter names in order for a positional paramstyle (None for a
-    named one), and the values of the statement's own literals."""
+    """The SQL text ``statement`` is sent as on ``dialect``, its parameter names in order
+    for a positional paramstyle (None for a named one), and the values of its own
+    literals."""
     column_keys = None
     if isinstance(statement, sa.Insert) and statement.table is not None:
         column_keys = [column.key for column in statement.table.columns]
-    compiled = statement.compile(dialect=dialect, column_keys=column_keys)  # type: ignore[attr-defined]
-    names = tuple(compiled.positiontup) if compiled.positional else None
-    return str(compiled), names, dict(compiled.params)
+    form = statement.compile(dialect=dialect, column_keys=column_keys)  # type: ignore[attr-defined]
+    names = tuple(form.positiontup) if form.positional else None
+    return str(form), names, dict(form.params)

@@ -19,7 +19,7 @@ pytest.importorskip("eventsourcing")
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("connector", "long_history", "core", "rebuild", "as_of", "storage")
+SECTIONS = ("connector", "long_history", "floor", "core", "rebuild", "as_of", "storage")
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,17 @@ class TestQuickRun:
         table = quick_run[1]
         for name in ("connector", "core heartbeat", "rebuild", "masters_as_of", "storage"):
             assert name in table
+
+    def test_floor_compares_the_bare_statements_of_both_heartbeats(
+        self, results: dict[str, Any]
+    ) -> None:
+        """The bare-driver floor times mastertrail's heartbeat statements (which wrote a
+        log that verifies, or the run would have failed) against Buildbot's."""
+        (item,) = results["floor"]
+        ours, anchor = item["mastertrail"], item["buildbot"]
+        assert ours["median_ms"] > 0
+        assert anchor["median_ms"] > 0
+        assert item["ratio"] == pytest.approx(ours["median_ms"] / anchor["median_ms"])
 
     def test_page_lists_the_statements_per_call(
         self, results: dict[str, Any], tmp_path: Path
