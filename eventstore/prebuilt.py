@@ -55,10 +55,11 @@ def compiled(
 ) -> tuple[str, tuple[str, ...] | None, Params]:
     """The SQL text ``statement`` is sent as on ``dialect``, its parameter names in order
     for a positional paramstyle (None for a named one), and the values of its own
-    literals."""
+    literals (a parameter the caller must give has none: leaving it out is an error)."""
     column_keys = None
     if isinstance(statement, sa.Insert) and statement.table is not None:
         column_keys = [column.key for column in statement.table.columns]
     form = statement.compile(dialect=dialect, column_keys=column_keys)  # type: ignore[attr-defined]
     names = tuple(form.positiontup) if form.positional else None
-    return str(form), names, dict(form.params)
+    literals = {name: value for name, value in form.params.items() if not form.binds[name].required}
+    return str(form), names, literals

@@ -59,3 +59,8 @@ def test_every_call_is_seen_by_the_engines_statement_events(engine: Engine) -> N
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     assert len([s for s in seen if "mastertrail_head" in s]) == 3
+
+
+def test_a_parameter_left_out_is_an_error_not_a_null(engine: Engine) -> None:
+    with engine.connect() as conn, pytest.raises((KeyError, sa.exc.DBAPIError)):
+        prebuilt.execute(conn, HEAD_AT, {})
