@@ -18,6 +18,7 @@ from eventstore import SchemaMissing, SchemaTooNew, schema
 from eventstore.chain import GENESIS, link
 from eventstore.migrate import head_revision
 from eventstore.recorded import canonical_json
+from eventstore.texts import text_ids
 from eventstore.types import UUIDBytes
 from tests.test_eventstore import new_event
 
@@ -283,3 +284,55 @@ class TestLogFormat2:
                     sa.text("SELECT sql FROM sqlite_master WHERE name = 'mastertrail_events'")
                 ).scalar_one()
             assert "AUTOINCREMENT" not in ddl.upper()
+
+
+#: Where an upgrade to revision 0002 may have stopped: MariaDB commits each DDL statement.
+HALF_WAY = {
+    "texts-stored": [],
+    "columns-added": [
+        "DROP TRIGGER mastertrail_events_no_update",
+        "DROP TRIGGER mastertrail_events_no_delete",
+        "ALTER TABLE mastertrail_events ADD COLUMN type_id INT NULL AFTER version, "
+        "ADD COLUMN metadata_id INT NULL AFTER data",
+    ],
+    "table-rebuilt": [
+        "DROP TRIGGER mastertrail_events_no_update",
+        "DROP TRIGGER mastertrail_events_no_delete",
+        "ALTER TABLE mastertrail_events ADD COLUMN type_id INT NULL AFTER version, "
+        "ADD COLUMN metadata_id INT NULL AFTER data",
+        "UPDATE mastertrail_events e "
+        "JOIN mastertrail_texts t ON BINARY t.text = BINARY e.type "
+        "JOIN mastertrail_texts m ON BINARY m.text = BINARY e.metadata "
+        "SET e.type_id = t.id, e.metadata_id = m.id",
+        "ALTER TABLE mastertrail_events DROP COLUMN type, DROP COLUMN metadata, "
+        "MODIFY type_id INT NOT NULL, MODIFY metadata_id INT NOT NULL",
+    ],
+}
+
+
+@pytest.mark.parametrize("stage", list(HALF_WAY))
+def test_an_upgrade_stopped_half_way_is_finished_by_the_next(bare: Engine, stage: str) -> None:
+    """An upgrade to log format 2 that stopped after any of its steps (which only MariaDB,
+    committing DDL statement by statement, can leave behind) is finished by the next
+    upgrade: every event reads back, the chain verifies, the triggers are all there."""
+    statements = HALF_WAY[stage]
+    if statements and bare.dialect.name != "mysql":
+        pytest.skip("SQLite and PostgreSQL run the whole migration in one transaction")
+    eventstore.upgrade(bare, to="0001")
+    rows = write_format_1_log(bare)
+    everything = [str(r["type"]) for r in rows] + [str(r["metadata"]) for r in rows]
+    with bare.begin() as conn:
+        schema.texts.create(conn)
+        text_ids(conn, everything if stage == "table-rebuilt" else everything[:2])
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    eventstore.upgrade(bare)
+    assert_schema_once(bare)
+    events = list(eventstore.iter_log(bare))
+    assert [(e.position, e.type, e.metadata) for e in events] == [
+        (r["position"], r["type"], json.loads(str(r["metadata"]))) for r in rows
+    ]
+    assert eventstore.verify_chain(bare).ok
+    if bare.dialect.name == "mysql":
+        with bare.begin() as conn, pytest.raises(sa.exc.DBAPIError, match="foreign key"):
+            conn.execute(sa.text("TRUNCATE mastertrail_texts"))

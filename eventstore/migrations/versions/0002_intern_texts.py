@@ -8,6 +8,10 @@ twice. On PostgreSQL one ``ALTER TABLE``
 rewrites the table; on MariaDB the ids are filled in and the table is rebuilt without the
 texts. The triggers refusing change are dropped only while the migration rewrites the log.
 
+SQLite and PostgreSQL run it in one transaction. MariaDB commits each DDL statement, so an
+upgrade stopped half-way leaves part of it done: every step here checks what is already
+there, and the next upgrade finishes the work.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29
@@ -35,23 +39,30 @@ REFUSAL = "{} is append-only: UPDATE and DELETE are refused"
 def upgrade() -> None:
     bind = op.get_bind()
     dialect = bind.dialect.name
-    op.create_table(
-        TEXTS,
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("digest", digest_type(), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
-        sa.UniqueConstraint("digest", name="mastertrail_texts_digest"),
-        mysql_engine="InnoDB",
-    )
-    _store_texts(bind)
-    if dialect == "sqlite":
-        _rebuild_sqlite()
-    elif dialect == "postgresql":
-        _convert_postgresql()
-    else:
-        _convert_mariadb()
-    for statement in _text_triggers(dialect):
-        op.execute(statement)
+    if not sa.inspect(bind).has_table(TEXTS):
+        op.create_table(
+            TEXTS,
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column("digest", digest_type(), nullable=False),
+            sa.Column("text", sa.Text(), nullable=False),
+            sa.UniqueConstraint("digest", name="mastertrail_texts_digest"),
+            mysql_engine="InnoDB",
+        )
+    if "type" in _columns(bind, EVENTS):  # the events still hold their texts
+        _store_texts(bind)
+        if dialect == "sqlite":
+            _rebuild_sqlite()
+        elif dialect == "postgresql":
+            _convert_postgresql()
+        else:
+            _convert_mariadb(bind)
+    if dialect == "mysql":
+        _refuse_change(dialect, EVENTS)  # dropped while the table was rebuilt
+    _guard_texts(bind)
+
+
+def _columns(bind: sa.Connection, table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(bind).get_columns(table)}
 
 
 def downgrade() -> None:
@@ -77,10 +88,11 @@ def _store_texts(bind: sa.Connection) -> None:
         for value in bind.exec_driver_sql(distinct.format(column)).scalars()
     }
     table = sa.table(TEXTS, sa.column("digest", digest_type()), sa.column("text", sa.Text()))
+    stored = {bytes(digest) for digest in bind.execute(sa.select(table.c.digest)).scalars()}
     for value in sorted(values):
-        bind.execute(
-            table.insert().values(digest=hashlib.sha256(value.encode()).digest(), text=value)
-        )
+        digest = hashlib.sha256(value.encode()).digest()
+        if digest not in stored:
+            bind.execute(table.insert().values(digest=digest, text=value))
 
 
 def _rebuild_sqlite() -> None:
@@ -113,11 +125,7 @@ def _rebuild_sqlite() -> None:
     # of (recorded_at, position) and (master_id, position) without storing it twice.
     op.create_index(f"{EVENTS}_recorded_at", EVENTS, ["recorded_at"])
     op.create_index(f"{EVENTS}_master_position", EVENTS, ["master_id"])
-    for action in ("update", "delete"):
-        op.execute(
-            f"CREATE TRIGGER {EVENTS}_no_{action} BEFORE {action.upper()} ON {EVENTS} "
-            f"BEGIN SELECT RAISE(ABORT, '{REFUSAL.format(EVENTS)}'); END"
-        )
+    _refuse_change("sqlite", EVENTS)
 
 
 def _convert_postgresql() -> None:
@@ -137,13 +145,14 @@ def _convert_postgresql() -> None:
     op.execute("DROP FUNCTION pg_temp.mastertrail_text_id(text)")
 
 
-def _convert_mariadb() -> None:
+def _convert_mariadb(bind: sa.Connection) -> None:
     for action in ("update", "delete"):
         op.execute(f"DROP TRIGGER IF EXISTS {EVENTS}_no_{action}")
-    op.execute(
-        f"ALTER TABLE {EVENTS} ADD COLUMN type_id INT NULL AFTER version, "
-        "ADD COLUMN metadata_id INT NULL AFTER data"
-    )
+    if "type_id" not in _columns(bind, EVENTS):
+        op.execute(
+            f"ALTER TABLE {EVENTS} ADD COLUMN type_id INT NULL AFTER version, "
+            "ADD COLUMN metadata_id INT NULL AFTER data"
+        )
     op.execute(
         f"UPDATE {EVENTS} e "
         f"JOIN {TEXTS} t ON t.digest = UNHEX(SHA2(CONVERT(e.type USING utf8mb4), 256)) "
@@ -155,40 +164,47 @@ def _convert_mariadb() -> None:
         f"ALTER TABLE {EVENTS} DROP COLUMN type, DROP COLUMN metadata, "
         "MODIFY type_id INT NOT NULL, MODIFY metadata_id INT NOT NULL, ALGORITHM=COPY"
     )
-    for action in ("update", "delete"):
-        op.execute(
-            f"CREATE TRIGGER {EVENTS}_no_{action} BEFORE {action.upper()} ON {EVENTS} "
-            f"FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{REFUSAL.format(EVENTS)}'"
-        )
 
 
-def _text_triggers(dialect: str) -> list[str]:
+def _guard_texts(bind: sa.Connection) -> None:
     """The texts are append-only like the log: UPDATE and DELETE (and TRUNCATE) refused."""
-    if dialect == "sqlite":
-        return [
-            f"CREATE TRIGGER {TEXTS}_no_{action} BEFORE {action.upper()} ON {TEXTS} "
-            f"BEGIN SELECT RAISE(ABORT, '{REFUSAL.format(TEXTS)}'); END"
-            for action in ("update", "delete")
-        ]
+    dialect = bind.dialect.name
     if dialect == "postgresql":
         # Revision 0001's function, now naming the table it guards.
-        return [
+        op.execute(
             "CREATE OR REPLACE FUNCTION mastertrail_refuse_change() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
             "'% is append-only: UPDATE and DELETE are refused', TG_TABLE_NAME "
-            "USING ERRCODE = 'insufficient_privilege'; END $$",
-            f"CREATE TRIGGER {TEXTS}_no_change BEFORE UPDATE OR DELETE ON {TEXTS} "
-            "FOR EACH ROW EXECUTE FUNCTION mastertrail_refuse_change()",
-            f"CREATE TRIGGER {TEXTS}_no_truncate BEFORE TRUNCATE ON {TEXTS} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION mastertrail_refuse_change()",
-        ]
-    return [
+            "USING ERRCODE = 'insufficient_privilege'; END $$"
+        )
+    if dialect == "mysql" and "text_id" not in _columns(bind, "mastertrail_truncate_guard"):
         # The empty guard table's second foreign key makes InnoDB refuse TRUNCATE here too.
-        "ALTER TABLE mastertrail_truncate_guard ADD COLUMN text_id INT NULL, "
-        "ADD CONSTRAINT mastertrail_truncate_guard_text_fk FOREIGN KEY (text_id) "
-        f"REFERENCES {TEXTS} (id)",
-    ] + [
-        f"CREATE TRIGGER {TEXTS}_no_{action} BEFORE {action.upper()} ON {TEXTS} "
-        f"FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{REFUSAL.format(TEXTS)}'"
-        for action in ("update", "delete")
-    ]
+        op.execute(
+            "ALTER TABLE mastertrail_truncate_guard ADD COLUMN text_id INT NULL, "
+            "ADD CONSTRAINT mastertrail_truncate_guard_text_fk FOREIGN KEY (text_id) "
+            f"REFERENCES {TEXTS} (id)"
+        )
+    _refuse_change(dialect, TEXTS)
+
+
+def _refuse_change(dialect: str, table: str) -> None:
+    """(Re)create the triggers refusing UPDATE and DELETE on ``table`` (and on PostgreSQL
+    TRUNCATE), as revision 0001 made them for the log."""
+    if dialect == "postgresql":
+        for name, when, level in (
+            ("no_change", "UPDATE OR DELETE", "ROW"),
+            ("no_truncate", "TRUNCATE", "STATEMENT"),
+        ):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}")
+            op.execute(
+                f"CREATE TRIGGER {table}_{name} BEFORE {when} ON {table} "
+                f"FOR EACH {level} EXECUTE FUNCTION mastertrail_refuse_change()"
+            )
+        return
+    if dialect == "sqlite":
+        body = f"BEGIN SELECT RAISE(ABORT, '{REFUSAL.format(table)}'); END"
+    else:
+        body = f"FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{REFUSAL.format(table)}'"
+    for action in ("update", "delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+        op.execute(f"CREATE TRIGGER {table}_no_{action} BEFORE {action.upper()} ON {table} {body}")
