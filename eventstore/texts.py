@@ -9,8 +9,15 @@ text breaks the chain at the first event that uses it.
 Each text is found by the SHA-256 of its UTF-8 (``digest``, unique), computed here, never by
 the database, whose collation may call different texts equal. The ids a process has seen
 committed are cached per engine, so an append whose texts are all known sends no statement
-for them. An id this transaction stored itself is not cached until a later transaction
-finds it committed: a rollback would take it away.
+for them.
+
+A new text is stored apart from the caller's transaction on PostgreSQL and MariaDB, in a
+short transaction of its own on another connection, committed at once: the caller then holds
+no lock on a text while it waits for the log's head, and another writer holding the head
+never waits for it (an append locks the head before it stores its texts, a heartbeat after).
+A text whose append is rolled back stays stored, unused. SQLite has one writer at a time,
+so there the text is stored in the caller's transaction, and an id it stored is not cached
+until a later transaction finds it committed: a rollback would take it away.
 """
 
 from __future__ import annotations
@@ -43,24 +50,39 @@ def digest(text: str) -> bytes:
 
 
 def text_ids(conn: Connection, values: Collection[str]) -> dict[str, int]:
-    """The ids of ``values``, storing in the caller's transaction those not stored yet.
+    """The ids of ``values``, storing those not stored yet.
 
-    A text another transaction is storing at the same moment is waited for and then taken
-    from it. Raises :class:`~eventstore.errors.DecodeError` when a stored text does not
-    match its digest (it was changed outside mastertrail).
+    A text another writer is storing at the same moment is waited for and then taken from
+    it. Raises :class:`~eventstore.errors.DecodeError` when a stored text does not match
+    its digest (it was changed outside mastertrail).
     """
     known = _KNOWN.setdefault(conn.engine, {})
     ids = {value: known[value] for value in values if value in known}
     missing = {digest(value): value for value in values if value not in ids}
     if not missing:
         return ids
-    found = conn.execute(_FIND, {"digests": list(missing)}).all()
-    stored_now = _stored_now(conn)
-    for row in found:
+    if conn.dialect.name == "sqlite":
+        ids.update(_store(conn, missing, known, _stored_now(conn)))
+        return ids
+    with conn.engine.connect() as apart:
+        stored = _store(apart, missing, known, {})
+        apart.commit()
+    known.update(stored)
+    ids.update(stored)
+    return ids
+
+
+def _store(
+    conn: Connection, missing: dict[bytes, str], known: dict[str, int], stored_now: dict[str, int]
+) -> dict[str, int]:
+    """The ids of the ``missing`` texts (by digest), stored in ``conn``'s transaction when
+    not found; ``stored_now`` holds what this transaction stored (never cached here)."""
+    ids = {}
+    for row in conn.execute(_FIND, {"digests": list(missing)}).all():
         value = missing.pop(bytes(row.digest))
         ids[value] = _checked(row, value)
         if value not in stored_now:
-            known[value] = row.id  # visible and not ours: committed
+            known[value] = ids[value]  # visible and not ours: committed
     for key, value in sorted(missing.items()):  # one order for all: no deadlock
         text_id = _insert(conn, key, value)
         if text_id is not None:
