@@ -18,7 +18,7 @@ from eventstore import SchemaMissing, SchemaTooNew, schema
 from eventstore.chain import GENESIS, link
 from eventstore.migrate import head_revision
 from eventstore.recorded import canonical_json
-from eventstore.texts import text_ids
+from eventstore.texts import digest, text_ids
 from eventstore.types import UUIDBytes
 from tests.test_eventstore import new_event
 
@@ -183,7 +183,7 @@ FORMAT_1_EVENTS = [
     (1, "master.registered", {"name": "a", "last_active": 1}, {"actor": "Tester"}),
     (1, "master.activated", {"last_active": 2}, {"actor": "tester"}),
     (2, "master.registered", {"name": "b", "last_active": 3}, {"actor": "tester "}),
-    (1, "master.checked_in", {"last_active": 4}, {"actor": "tëster 日本"}),
+    (1, "master.checked_in", {"last_active": 4}, {"actor": "tëster 日本 🛠"}),
     (2, "master.activated", {"last_active": 5}, {"actor": "tester"}),
 ]
 
@@ -323,6 +323,7 @@ def test_an_upgrade_stopped_half_way_is_finished_by_the_next(bare: Engine, stage
     everything = [str(r["type"]) for r in rows] + [str(r["metadata"]) for r in rows]
     with bare.begin() as conn:
         schema.texts.create(conn)
+    with bare.begin() as conn:
         text_ids(conn, everything if stage == "table-rebuilt" else everything[:2])
         for statement in statements:
             conn.execute(sa.text(statement))
@@ -336,3 +337,46 @@ def test_an_upgrade_stopped_half_way_is_finished_by_the_next(bare: Engine, stage
     if bare.dialect.name == "mysql":
         with bare.begin() as conn, pytest.raises(sa.exc.DBAPIError, match="foreign key"):
             conn.execute(sa.text("TRUNCATE mastertrail_texts"))
+
+
+def test_buildbots_utf8_connection_migrates_four_byte_characters_intact(
+    bare: Engine, db_url: str
+) -> None:
+    """Buildbot connects to MariaDB with ``charset=utf8``, which has no 4-byte characters;
+    the texts of a log upgraded through such a connection still hold them exactly."""
+    if bare.dialect.name != "mysql":
+        pytest.skip("a MariaDB connection character set")
+    eventstore.upgrade(bare, to="0001")
+    rows = write_format_1_log(bare)
+    buildbots = sa.create_engine(sa.make_url(db_url).update_query_dict({"charset": "utf8"}))
+    try:
+        eventstore.upgrade(buildbots)
+    finally:
+        buildbots.dispose()
+    events = list(eventstore.iter_log(bare))
+    assert [e.metadata for e in events] == [json.loads(str(r["metadata"])) for r in rows]
+    assert {"actor": "tëster 日本 🛠"} in [e.metadata for e in events]
+    assert eventstore.verify_chain(bare).ok
+
+
+def test_an_event_whose_text_cannot_be_found_stops_the_upgrade(bare: Engine) -> None:
+    """If an event's text is not among the stored texts (here a texts table made beforehand
+    holds another text under its digest), the upgrade stops and drops nothing."""
+    if bare.dialect.name != "sqlite":
+        pytest.skip("SQLite matches events to texts by the text itself")
+    eventstore.upgrade(bare, to="0001")
+    rows = write_format_1_log(bare)
+    with bare.begin() as conn:
+        schema.texts.create(conn)
+        conn.execute(
+            schema.texts.insert().values(
+                digest=digest("master.activated"), text="master.something_else"
+            )
+        )
+    with pytest.raises(RuntimeError, match="found no text"):
+        eventstore.upgrade(bare)
+    with bare.connect() as conn:
+        assert "type" in {c["name"] for c in sa.inspect(conn).get_columns("mastertrail_events")}
+        assert conn.execute(sa.text("SELECT count(*) FROM mastertrail_events")).scalar() == len(
+            rows
+        )

@@ -47,8 +47,12 @@ def upgrade() -> None:
             sa.Column("text", sa.Text(), nullable=False),
             sa.UniqueConstraint("digest", name="mastertrail_texts_digest"),
             mysql_engine="InnoDB",
+            mysql_charset="utf8mb4",
+            mysql_collate="utf8mb4_bin",
         )
     if "type" in _columns(bind, EVENTS):  # the events still hold their texts
+        if dialect == "postgresql":  # no append may slip in between the texts and the rewrite
+            op.execute(f"LOCK TABLE {EVENTS} IN SHARE ROW EXCLUSIVE MODE")
         _store_texts(bind)
         if dialect == "sqlite":
             _rebuild_sqlite()
@@ -73,19 +77,31 @@ def downgrade() -> None:
 
 
 def _store_texts(bind: sa.Connection) -> None:
-    """Every distinct type name and metadata text of the log, in ``mastertrail_texts``.
+    """Every distinct type name and metadata text of the log, in ``mastertrail_texts``,
+    keyed by the SHA-256 of its UTF-8 as :mod:`eventstore.texts` computes it.
 
-    Distinct as strings (on MariaDB compared as bytes, not by the case-blind collation),
-    keyed by the SHA-256 computed here as :mod:`eventstore.texts` computes it.
+    On MariaDB the server computes it, from the texts' own bytes in ``utf8mb4``: read
+    through the client, a text would pass through the connection's character set (Buildbot
+    connects with ``utf8``, which has no 4-byte characters) and its collation (which calls
+    texts differing only in case or trailing spaces equal).
     """
     if bind.dialect.name == "mysql":
-        distinct = "SELECT DISTINCT CONVERT({0} USING utf8mb4) COLLATE utf8mb4_bin FROM " + EVENTS
-    else:
-        distinct = "SELECT DISTINCT {0} FROM " + EVENTS
+        as_utf8mb4 = "CONVERT({0} USING utf8mb4)"
+        distinct = " UNION ".join(
+            f"SELECT DISTINCT UNHEX(SHA2({as_utf8mb4.format(c)}, 256)) AS digest, "
+            f"{as_utf8mb4.format(c)} AS text FROM {EVENTS}"
+            for c in ("type", "metadata")
+        )
+        op.execute(
+            f"INSERT INTO {TEXTS} (digest, text) SELECT found.digest, found.text "
+            f"FROM ({distinct}) found WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {TEXTS} stored WHERE stored.digest = found.digest)"
+        )
+        return
     values = {
         value
         for column in ("type", "metadata")
-        for value in bind.exec_driver_sql(distinct.format(column)).scalars()
+        for value in bind.exec_driver_sql(f"SELECT DISTINCT {column} FROM {EVENTS}").scalars()
     }
     table = sa.table(TEXTS, sa.column("digest", digest_type()), sa.column("text", sa.Text()))
     stored = {bytes(digest) for digest in bind.execute(sa.select(table.c.digest)).scalars()}
@@ -93,6 +109,16 @@ def _store_texts(bind: sa.Connection) -> None:
         digest = hashlib.sha256(value.encode()).digest()
         if digest not in stored:
             bind.execute(table.insert().values(digest=digest, text=value))
+
+
+def _check_all_matched(bind: sa.Connection, unmatched: int) -> None:
+    """Refuse to go on when some events found no text: nothing of theirs is dropped."""
+    if unmatched:
+        raise RuntimeError(
+            f"{unmatched} events of {EVENTS} found no text in {TEXTS} (were they written "
+            "during the upgrade by a master still running an older mastertrail?): the "
+            "upgrade stops here, nothing of them dropped; stop those masters and upgrade again"
+        )
 
 
 def _rebuild_sqlite() -> None:
@@ -119,6 +145,9 @@ def _rebuild_sqlite() -> None:
         f"FROM {EVENTS} e JOIN {TEXTS} t ON t.text = e.type JOIN {TEXTS} m ON m.text = e.metadata "
         "ORDER BY e.position"
     )
+    bind = op.get_bind()
+    count = f"SELECT (SELECT count(*) FROM {EVENTS}) - (SELECT count(*) FROM {EVENTS}_new)"
+    _check_all_matched(bind, int(bind.exec_driver_sql(count).scalar_one()))
     op.execute(f"DROP TABLE {EVENTS}")
     op.execute(f"ALTER TABLE {EVENTS}_new RENAME TO {EVENTS}")
     # Every SQLite index ends with the rowid, here the position: these two keep the order
@@ -159,6 +188,11 @@ def _convert_mariadb(bind: sa.Connection) -> None:
         f"JOIN {TEXTS} m ON m.digest = UNHEX(SHA2(CONVERT(e.metadata USING utf8mb4), 256)) "
         "SET e.type_id = t.id, e.metadata_id = m.id"
     )
+    unmatched = f"SELECT count(*) FROM {EVENTS} WHERE type_id IS NULL OR metadata_id IS NULL"
+    missing = int(bind.exec_driver_sql(unmatched).scalar_one())
+    if missing:
+        _refuse_change("mysql", EVENTS)  # the log keeps its guard until the next try
+    _check_all_matched(bind, missing)
     # A copying ALTER: the dropped texts' space is given back.
     op.execute(
         f"ALTER TABLE {EVENTS} DROP COLUMN type, DROP COLUMN metadata, "
