@@ -36,6 +36,8 @@ from eventstore.schema import texts
 
 #: Committed text ids, per engine: text -> id.
 _KNOWN: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
+#: Engines whose broken connections make them forget their ids.
+_WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
 #: ``Connection.info`` key of the texts stored by the connection's current transaction.
 _STORED_NOW = "mastertrail_texts_stored"
 
@@ -56,7 +58,7 @@ def text_ids(conn: Connection, values: Collection[str]) -> dict[str, int]:
     it. Raises :class:`~eventstore.errors.DecodeError` when a stored text does not match
     its digest (it was changed outside mastertrail).
     """
-    known = _KNOWN.setdefault(conn.engine, {})
+    known = _known(conn.engine)
     ids = {value: known[value] for value in values if value in known}
     missing = {digest(value): value for value in values if value not in ids}
     if not missing:
@@ -131,6 +133,26 @@ def _checked(row: Any, value: str) -> int:
 def forget(engine: Engine) -> None:
     """Drop the cached ids of ``engine`` (after its schema was made anew)."""
     _KNOWN.pop(engine, None)
+
+
+def _known(engine: Engine) -> dict[str, int]:
+    """The cached ids of ``engine``, forgotten whenever one of its connections is found
+    broken: the database it connects to again may have been restored or made anew, with
+    its texts under other ids."""
+    known = _KNOWN.get(engine)
+    if known is None:
+        known = _KNOWN[engine] = {}
+        if engine not in _WATCHED:
+            _WATCHED.add(engine)
+            watched = weakref.ref(engine)
+
+            def forget_on_invalidate(*_: object) -> None:
+                found = watched()
+                if found is not None:
+                    forget(found)
+
+            sa.event.listen(engine, "invalidate", forget_on_invalidate)
+    return known
 
 
 def _stored_now(conn: Connection) -> dict[str, int]:

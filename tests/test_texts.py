@@ -213,3 +213,29 @@ def test_a_heartbeat_and_an_append_storing_one_new_text_do_not_deadlock(
     assert len(outcome) == 1
     assert isinstance(outcome[0], eventstore.ConcurrencyError)
     assert [event.type for event in all_events(engine)] == ["test.happened", "test.new"]
+
+
+def test_a_broken_connection_makes_the_engine_forget_its_ids(engine: Engine, backend: str) -> None:
+    """Ids are cached only while the database is known to be the same: once a connection
+    is found broken (a restart, perhaps of a restored database), they are looked up again."""
+    if backend == "sqlite":
+        pytest.skip("a server connection killed by the server")
+    append(engine, 1, 0, [new_event()])
+    append(engine, 1, 1, [new_event()])  # now known committed, and cached
+    with StatementLog(engine) as statements:
+        append(engine, 1, 2, [new_event()])
+    assert not [s for s in statements if "mastertrail_texts" in s]
+    with engine.connect() as victim, engine.connect() as killer:
+        dbapi: Any = victim.connection.dbapi_connection
+        if backend == "postgresql":
+            killer.execute(
+                sa.text("SELECT pg_terminate_backend(:p, 5000)"), {"p": dbapi.info.backend_pid}
+            )
+        else:
+            killer.exec_driver_sql(f"KILL {int(dbapi.thread_id())}")
+        with pytest.raises(sa.exc.DBAPIError):
+            victim.execute(sa.text("SELECT 1"))
+    with StatementLog(engine) as statements:
+        append(engine, 1, 3, [new_event()])
+    assert [s for s in statements if "mastertrail_texts" in s]
+    assert [e.version for e in all_events(engine)] == [1, 2, 3, 4]
