@@ -51,15 +51,12 @@ def write(
     had moved. One statement on PostgreSQL and MariaDB, three elsewhere (SQLite); all sent
     as the driver's own call (:mod:`eventstore.prebuilt`)."""
     statement = None if also is None else also[0]
-    params = {
-        **head_params,
-        **{f"r{i}_{name}": value for i, row in enumerate(rows) for name, value in row.items()},
-        **({} if also is None else also[1]),
-    }
     if conn.dialect.name == "postgresql":
         fused = _with_ctes(len(rows), statement)
+        params = _one_statement_params(rows, head_params, also)
         return bool(prebuilt.execute(conn, fused, params).scalar_one())
     if conn.dialect.name == "mysql" and getattr(conn.dialect, "is_mariadb", False):
+        params = _one_statement_params(rows, head_params, also)
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
             params[f"r{i}_event_id"] = row["event_id"].bytes
         try:
@@ -75,6 +72,18 @@ def write(
     if also is not None:
         prebuilt.execute(conn, *also)
     return True
+
+
+def _one_statement_params(
+    rows: list[dict[str, Any]], head_params: dict[str, Any], also: Also | None
+) -> dict[str, Any]:
+    """The parameters of the one-statement write: the head's, each row's as ``r{i}_name``,
+    and ``also``'s."""
+    return {
+        **head_params,
+        **{f"r{i}_{name}": value for i, row in enumerate(rows) for name, value in row.items()},
+        **({} if also is None else also[1]),
+    }
 
 
 @functools.cache
