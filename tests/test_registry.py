@@ -1034,27 +1034,30 @@ class TestMetadata:
 
 
 def commands_by_name() -> list[Any]:
-    """Every command as a callable of (registry, active master id), with its log line."""
-    cases: list[tuple[str, Callable[[Registry, int], object], str]] = [
-        ("register", lambda r, m: r.find_master_id("host:/srv/new"), "master_registered"),
-        ("find", lambda r, m: r.find_master_id("host:/srv/active"), "master_found"),
-        ("check-in", lambda r, m: r.set_master_state(m, True), "master_checked_in"),
-        ("stop", lambda r, m: r.set_master_state(m, False), "master_deactivated"),
-        ("unknown", lambda r, m: r.set_master_state(m + 1, False), "master_unknown"),
-        ("expire", lambda r, m: r.expire_masters(timeout=0), "masters_expired"),
-        ("expire-none", lambda r, m: r.expire_masters(), "masters_expired"),
+    """Every command as a callable of (registry, active master id), with its log line and
+    that line's level."""
+    cases: list[tuple[str, Callable[[Registry, int], object], str, str]] = [
+        ("register", lambda r, m: r.find_master_id("host:/srv/new"), "master_registered", "info"),
+        ("find", lambda r, m: r.find_master_id("host:/srv/active"), "master_found", "debug"),
+        ("check-in", lambda r, m: r.set_master_state(m, True), "master_checked_in", "debug"),
+        ("stop", lambda r, m: r.set_master_state(m, False), "master_deactivated", "info"),
+        ("unknown", lambda r, m: r.set_master_state(m + 1, False), "master_unknown", "debug"),
+        ("unknown-up", lambda r, m: r.set_master_state(m + 1, True), "master_unknown", "debug"),
+        ("expire", lambda r, m: r.expire_masters(timeout=0), "masters_expired", "info"),
+        ("expire-none", lambda r, m: r.expire_masters(), "masters_expired", "info"),
         (
             "housekeeping",
             lambda r, m: r.set_all_masters_active_long_time_ago(),
             "housekeeping_forced",
+            "info",
         ),
-        ("adopt", lambda r, m: r.adopt(), "masters_adopted"),
+        ("adopt", lambda r, m: r.adopt(), "masters_adopted", "info"),
     ]
-    return [pytest.param(call, line, id=name) for name, call, line in cases]
+    return [pytest.param(call, line, level, id=name) for name, call, line, level in cases]
 
 
 class TestClockAndLogging:
-    @pytest.mark.parametrize(("call", "line"), commands_by_name())
+    @pytest.mark.parametrize(("call", "line", "level"), commands_by_name())
     def test_each_command_reads_the_clock_once_and_logs_one_line(
         self,
         registry: Registry,
@@ -1062,15 +1065,18 @@ class TestClockAndLogging:
         clock: FakeClock,
         call: Callable[[Registry, int], object],
         line: str,
+        level: str,
     ) -> None:
         """Every command reads the injected clock exactly once and writes exactly one
-        structlog line, named for what it did."""
+        structlog line, named for what it did: at DEBUG for what a master does every minute
+        (or what changes nothing), at INFO for a registration or a change of state, which
+        operators look for."""
         clock.advance(1)
         clock.readings = 0
         with structlog.testing.capture_logs() as logs:
             call(registry, active_master)
         assert clock.readings == 1
-        assert [entry["event"] for entry in logs] == [line]
+        assert [(entry["event"], entry["log_level"]) for entry in logs] == [(line, level)]
 
     def test_a_single_master_line_has_its_key_values(
         self, registry: Registry, active_master: int, clock: FakeClock
@@ -1090,34 +1096,6 @@ class TestClockAndLogging:
                 "actor": "tester",
             }
         ]
-
-    @pytest.mark.parametrize(
-        ("call", "line", "level"),
-        [
-            (lambda r, m: r.find_master_id("host:/srv/active"), "master_found", "debug"),
-            (lambda r, m: r.set_master_state(m, True), "master_checked_in", "debug"),
-            (lambda r, m: r.set_master_state(m + 1, True), "master_unknown", "debug"),
-            (lambda r, m: r.find_master_id("host:/srv/new"), "master_registered", "info"),
-            (lambda r, m: r.set_master_state(m, False), "master_deactivated", "info"),
-            (lambda r, m: r.expire_masters(timeout=0), "masters_expired", "info"),
-        ],
-        ids=["found", "check-in", "unknown", "registered", "stopped", "expired"],
-    )
-    def test_routine_lines_are_debug_and_changes_info(
-        self,
-        registry: Registry,
-        active_master: int,
-        clock: FakeClock,
-        call: Callable[[Registry, int], object],
-        line: str,
-        level: str,
-    ) -> None:
-        """What a master does every minute (or nothing changing) logs at DEBUG; a
-        registration or a change of state at INFO, for operators."""
-        clock.advance(1)
-        with structlog.testing.capture_logs() as logs:
-            call(registry, active_master)
-        assert [(entry["event"], entry["log_level"]) for entry in logs] == [(line, level)]
 
     def test_inactive_to_inactive_is_debug(self, registry: Registry) -> None:
         """A stop of a master that is not active changes nothing: DEBUG."""
