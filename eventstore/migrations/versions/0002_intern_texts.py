@@ -111,7 +111,7 @@ def _store_texts(bind: sa.Connection) -> None:
             bind.execute(table.insert().values(digest=digest, text=value))
 
 
-def _check_all_matched(bind: sa.Connection, unmatched: int) -> None:
+def _check_all_matched(unmatched: int) -> None:
     """Refuse to go on when some events found no text: nothing of theirs is dropped."""
     if unmatched:
         raise RuntimeError(
@@ -147,7 +147,7 @@ def _rebuild_sqlite() -> None:
     )
     bind = op.get_bind()
     count = f"SELECT (SELECT count(*) FROM {EVENTS}) - (SELECT count(*) FROM {EVENTS}_new)"
-    _check_all_matched(bind, int(bind.exec_driver_sql(count).scalar_one()))
+    _check_all_matched(int(bind.exec_driver_sql(count).scalar_one()))
     op.execute(f"DROP TABLE {EVENTS}")
     op.execute(f"ALTER TABLE {EVENTS}_new RENAME TO {EVENTS}")
     # Every SQLite index ends with the rowid, here the position: these two keep the order
@@ -192,7 +192,7 @@ def _convert_mariadb(bind: sa.Connection) -> None:
     missing = int(bind.exec_driver_sql(unmatched).scalar_one())
     if missing:
         _refuse_change("mysql", EVENTS)  # the log keeps its guard until the next try
-    _check_all_matched(bind, missing)
+    _check_all_matched(missing)
     # A copying ALTER: the dropped texts' space is given back.
     op.execute(
         f"ALTER TABLE {EVENTS} DROP COLUMN type, DROP COLUMN metadata, "
