@@ -21,14 +21,15 @@ from eventstore.schema import HEAD_ROW_ID, events, head
 #: A statement of the caller's, with its parameters, to run along with an append.
 Also = tuple[sa.Update, Mapping[str, Any]]
 
-#: Move the head from ``seen_position``/``seen_hash`` to the new position, hash and master
-#: id, if it is still there (the lock of an append that locked first makes it so).
+#: Move the head from ``seen_*`` to the new position, hash and master id, if the whole head
+#: row is still as seen (the lock of an append that locked first makes it so).
 MOVE_HEAD = (
     head.update()
     .where(
         head.c.id == sa.literal_column(str(HEAD_ROW_ID)),
         head.c.position == sa.bindparam("seen_position"),
         head.c.hash == sa.bindparam("seen_hash"),
+        head.c.last_master_id == sa.bindparam("seen_last_master_id"),
     )
     .values(
         position=sa.bindparam("new_position"),

@@ -27,25 +27,26 @@ from eventstore.texts import text_ids
 
 
 @attrs.frozen
-class AppendResult:
-    """Where a batch landed; ``duplicate`` when it had been stored before and nothing was
-    written now (an idempotent retry)."""
-
-    positions: tuple[int, ...]
-    duplicate: bool = False
-
-    @property
-    def last_position(self) -> int:
-        return self.positions[-1]
-
-
-@attrs.frozen
 class Head:
-    """The log's head as locked by the current transaction."""
+    """The log's head row: the last position, its hash, and the highest master id used."""
 
     position: int
     hash: bytes
     last_master_id: int
+
+
+@attrs.frozen
+class AppendResult:
+    """Where a batch landed, and the head it left (None for a ``duplicate``: a batch stored
+    before, of which nothing was written now, an idempotent retry)."""
+
+    positions: tuple[int, ...]
+    duplicate: bool = False
+    head: Head | None = None
+
+    @property
+    def last_position(self) -> int:
+        return self.positions[-1]
 
 
 def read_head(conn: Connection) -> Head:
@@ -108,8 +109,9 @@ def append(
     except sa.exc.IntegrityError as error:
         # Versions were checked under the lock, so only an event id can collide.
         raise EventIdConflict([str(new.event_id) for new in batch]) from error
-    conn.execute(MOVE_HEAD, _head_params(locked, rows, master_id))
-    return AppendResult(tuple(row["position"] for row in rows))
+    params = _head_params(locked, rows, master_id)
+    conn.execute(MOVE_HEAD, params)
+    return _result(rows, params)
 
 
 def append_after(
@@ -130,19 +132,24 @@ def append_after(
     moved, :class:`ConcurrencyError` is raised and nothing is written: the caller retries on
     fresh state. On PostgreSQL and MariaDB the three writes are one statement
     (:mod:`eventstore.fused`): with the reading statement and the commit, as many round
-    trips as Buildbot's own heartbeat. Read ``seen`` before ``expected_version``; if this
-    raises, roll the transaction back.
+    trips as Buildbot's own heartbeat. Read ``seen`` before ``expected_version``.
+
+    ``seen`` may also be a head this process left behind with its own last append (see
+    :mod:`commands.known`): the check is the same. After :class:`ConcurrencyError` nothing
+    was written and the transaction may go on, to read afresh and try again; after any
+    other error, roll it back.
     """
     if not batch:
         raise ValueError("append needs at least one event")
     rows = _rows(conn, seen, master_id, expected_version, batch)
+    params = _head_params(seen, rows, master_id)
     try:
-        written = fused.write(conn, rows, _head_params(seen, rows, master_id), also)
+        written = fused.write(conn, rows, params, also)
     except sa.exc.IntegrityError as error:
         raise EventIdConflict([str(new.event_id) for new in batch]) from error
     if not written:
         raise ConcurrencyError(master_id, expected_version, None)
-    return AppendResult(tuple(row["position"] for row in rows))
+    return _result(rows, params)
 
 
 def _rows(
@@ -192,10 +199,21 @@ def _head_params(before: Head, rows: list[dict[str, Any]], master_id: int) -> di
     return {
         "seen_position": before.position,
         "seen_hash": before.hash,
+        "seen_last_master_id": before.last_master_id,
         "new_position": rows[-1]["position"],
         "new_hash": rows[-1]["hash"],
         "last_master_id": max(before.last_master_id, master_id),
     }
+
+
+def _result(rows: list[dict[str, Any]], head_params: dict[str, Any]) -> AppendResult:
+    """The positions of ``rows``, appended, and the head ``head_params`` moved to."""
+    return AppendResult(tuple(row["position"] for row in rows), head=_moved_to(head_params))
+
+
+def _moved_to(head_params: dict[str, Any]) -> Head:
+    """The head that :data:`~eventstore.fused.MOVE_HEAD` with ``head_params`` leaves."""
+    return Head(head_params["new_position"], head_params["new_hash"], head_params["last_master_id"])
 
 
 def allocate_master_id(conn: Connection, *, above: int = 0) -> int:
