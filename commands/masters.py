@@ -17,6 +17,8 @@ from sqlalchemy.engine import Connection
 
 from commands import decide, retry, validate
 from commands.decide import Decision
+from commands.known import KnownHead
+from eventstore.errors import ConcurrencyError
 from eventstore.events import CODEC, MasterDeactivated
 from eventstore.ids import new_event_id
 from eventstore.recorded import NewEvent
@@ -55,6 +57,7 @@ class Outcome:
     state: MasterState
     changed: bool
     positions: tuple[int, ...] = ()
+    head: Head | None = None  # the log's head after the write, if it wrote
 
 
 @attrs.define
@@ -92,24 +95,51 @@ def find_master_id_attempt(conn: Connection, actor: Actor, name: str, now: Now) 
 
 
 def set_master_state_attempt(
-    conn: Connection, actor: Actor, master_id: int, active: bool, now: Now
+    conn: Connection,
+    actor: Actor,
+    master_id: int,
+    active: bool,
+    now: Now,
+    known: KnownHead | None = None,
 ) -> Outcome | None:
     """``setMasterState``; None for an unknown id (nothing written).
 
     The state and the log's head are read in one statement without a lock; the append
     moves the head only if nothing was appended since (else the attempt is retried). A
-    heartbeat is thus one read, one write (one statement on PostgreSQL) and the commit.
+    heartbeat is thus one read, one write (one statement on PostgreSQL and MariaDB) and the
+    commit. When ``known`` remembers this master from the process's own last write, the
+    read is skipped: the append's check of the head tells whether the guess held, and if
+    not, nothing was written and the state is read as usual (see :mod:`commands.known`).
     """
+    guess = None if known is None else known.guess(master_id)
+    if guess is not None:
+        assert known is not None
+        state, seen = guess
+        decision = _decide_state(conn, actor, state, active, now)
+        # Only a write checks the guess: an answer without one would rest on it unchecked.
+        if decision.events:
+            try:
+                return _commit_decision(conn, actor, state, decision, now, seen=seen)
+            except ConcurrencyError:
+                known.missed()
     loaded = view.load_state_and_head(conn, master_id)
     if loaded is None:
         return None
     state, seen = loaded
+    if known is not None:
+        known.read(seen)
+    decision = _decide_state(conn, actor, state, active, now)
+    return _commit_decision(conn, actor, state, decision, now, seen=seen)
+
+
+def _decide_state(
+    conn: Connection, actor: Actor, state: MasterState, active: bool, now: Now
+) -> Decision:
     stop_reason = "stopped"
     if not active and state.active and actor.name != state.name:
         other = view.load_state_by_name(conn, actor.name)
         stop_reason = "expired" if other is not None else "stopped"
-    decision = decide.set_state(state, active, now.seconds, stop_reason=stop_reason)
-    return _commit_decision(conn, actor, state, decision, now, seen=seen)
+    return decide.set_state(state, active, now.seconds, stop_reason=stop_reason)
 
 
 # -- expire_masters / set_all_masters_active_long_time_ago / adopt ---------------------------
@@ -194,4 +224,4 @@ def _commit_decision(
         if actor.link_tables is None:
             actor.link_tables = view.existing_link_tables(conn)
         view.delete_links(conn, state.id, actor.link_tables)
-    return Outcome(after, decision.changed, result.positions)
+    return Outcome(after, decision.changed, result.positions, result.head)

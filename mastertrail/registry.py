@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 import commands
 import eventstore
 from commands import Actor, Now, Outcome, validate
+from commands.known import KnownHead
 from eventstore.engine import READ_ONLY, begin_write, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.migrate import schema_lock
@@ -58,6 +59,7 @@ class Registry:
         self.clock = clock
         self.actor = Actor() if actor is None else Actor(name=actor)
         self._schema_checked = False
+        self._known = KnownHead()
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -97,8 +99,12 @@ class Registry:
         active = validate.active_flag(active)
         now = Now.read(self.clock)
         outcome = self._write(
-            lambda conn: commands.set_master_state_attempt(conn, self.actor, masterid, active, now)
+            lambda conn: commands.set_master_state_attempt(
+                conn, self.actor, masterid, active, now, self._known
+            )
         )
+        if outcome is not None and outcome.head is not None:
+            self._known.wrote(outcome.state, outcome.head)  # committed
         if outcome is None:
             log.debug("master_unknown", master_id=masterid, active=active)
             return False

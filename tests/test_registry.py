@@ -1164,17 +1164,23 @@ class TestRetries:
     def test_retries_are_bounded(
         self, registry: Registry, active_master: int, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A conflict on every attempt gives up after MAX_ATTEMPTS, having written nothing."""
-        calls = []
+        """A conflict on every attempt gives up after MAX_ATTEMPTS transactions, having
+        written nothing."""
+        transactions = []
+        real_begin = commands.retry.begin_write
+
+        def counting_begin(conn: sa.Connection) -> None:
+            transactions.append(conn)
+            real_begin(conn)
 
         def always_conflicting(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
             raise ConcurrencyError(active_master, 2, 3)
 
         monkeypatch.setattr(commands.masters, "append_after", always_conflicting)
+        monkeypatch.setattr(commands.retry, "begin_write", counting_begin)
         monkeypatch.setattr(commands.retry, "MAX_ATTEMPTS", 3)
         before = snapshot(registry)
         with pytest.raises(ConcurrencyError):
             registry.set_master_state(active_master, False)
-        assert len(calls) == 3
+        assert len(transactions) == 3
         assert snapshot(registry) == before

@@ -1,5 +1,6 @@
 """Races between real processes (the 'spawn' start method) on every backend: registering
-one new name, expiring one silent master, and upgrading one empty database at once."""
+one new name, expiring one silent master, heartbeating while stopping each other's
+masters, and upgrading one empty database at once."""
 
 from __future__ import annotations
 
@@ -77,6 +78,30 @@ def upgrade_and_register(
         barrier.wait(DEADLINE)
         registry.upgrade()
         results.put((actor, 0, registry.find_master_id(f"own:/srv/{actor}")))
+    except BaseException:
+        results.put((actor, -1, traceback.format_exc()))
+        raise
+    finally:
+        registry.close()
+
+
+def heartbeat_in_rounds(
+    url: str, actor: str, barrier: Any, rounds: int, results: multiprocessing.Queue[Any]
+) -> None:
+    """Every round: wait for the others, then check in one's own master (the heartbeat that
+    guesses from its own last write); every other round also stop the next process's
+    master, as an expiring master would. Reports each call's master, flag and answer."""
+    registry = Registry(url, clock=FakeClock(T0), actor=actor)
+    number = int(actor.rsplit("-", 1)[1])
+    try:
+        own = registry.find_master_id(f"hb:/srv/racer-{number}")
+        neighbour = registry.find_master_id(f"hb:/srv/racer-{(number + 1) % PROCESSES}")
+        for round_number in range(rounds):
+            barrier.wait(DEADLINE)
+            calls = [(own, True, registry.set_master_state(own, True))]
+            if round_number % 2:
+                calls.append((neighbour, False, registry.set_master_state(neighbour, False)))
+            results.put((actor, round_number, calls))
     except BaseException:
         results.put((actor, -1, traceback.format_exc()))
         raise
@@ -176,6 +201,30 @@ class TestExpiryRace:
                 trail = [e.type for e in registry.history(master_id)]
                 assert trail.count("master.deactivated") == 1, trail
         assert registry.get_masters(active=True) == []
+        assert registry.verify().ok
+
+
+class TestHeartbeatRace:
+    def test_processes_checking_in_and_stopping_each_other_answer_what_they_wrote(
+        self, registry: Registry, race: Race
+    ) -> None:
+        """Processes heartbeat their own masters at once while stopping each other's: every
+        answer matches the event its call wrote (a guess from a process's last write is
+        never trusted once another process wrote), and the log and view verify."""
+        rounds = 20
+        reports = race(heartbeat_in_rounds, rounds)
+        answers: Counter[tuple[int, bool, bool]] = Counter(
+            call for _actor, _round, calls in reports for call in calls
+        )
+        masters = registry.get_masters()
+        assert len(masters) == PROCESSES
+        for master in masters:
+            trail = Counter(e.type for e in registry.history(master.id))
+            assert trail["master.activated"] == answers[master.id, True, True]
+            assert trail["master.checked_in"] == answers[master.id, True, False]
+            assert trail["master.deactivated"] == answers[master.id, False, True]
+            assert trail["master.activated"] + trail["master.checked_in"] == rounds
+            assert answers[master.id, False, True] >= 1  # some stops found it running
         assert registry.verify().ok
 
 
