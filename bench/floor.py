@@ -2,17 +2,20 @@
 Buildbot's, sent through the bare driver (no SQLAlchemy, no component, no thread pool),
 alternating call by call on one database.
 
-Buildbot's heartbeat reads the master's ``active`` and updates its row. mastertrail's reads
-the row with its stream version and the log's head, then (one statement on PostgreSQL and
-MariaDB, three on SQLite) moves the head, inserts the event with its indexes and updates the
-row: the SQL mastertrail sends, with the same parameters, chained into a log that verifies.
-What it costs above Buildbot's here is the database's work of keeping the history, which no
-code above the driver can take away.
+Buildbot's heartbeat reads the master's ``active`` and updates its row. mastertrail's, from
+a master that writes alone, reads nothing: it knows the head and its state from its own
+last write (:mod:`commands.known`), and (one statement on PostgreSQL and MariaDB, three on
+SQLite) moves the head if it is still there, inserts the event with its indexes and updates
+the row: the SQL mastertrail sends, with the same parameters, chained into a log that
+verifies. What it costs above Buildbot's here is the database's work of keeping the
+history, which no code above the driver can take away.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import attrs
 
 from bench.clock import MinuteClock
 from bench.databases import Backend
@@ -23,11 +26,9 @@ from eventstore.chain import verify_chain
 from eventstore.events import MasterCheckedIn
 from eventstore.ids import new_event_id
 from eventstore.recorded import NewEvent, canonical_json
-from eventstore.store import Head
 from eventstore.texts import text_ids
 from mastertrail import Registry
 from projections import view
-from projections.model import MasterState
 
 OURS, ANCHOR = "mastertrail", "buildbot"
 
@@ -66,17 +67,17 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
             )
             raw.commit()
 
+        with engine.connect() as conn:
+            loaded = view.load_state_and_head(conn, ours)
+        assert loaded is not None
+        known = [loaded]  # what the last write left: the master's state and the head
+
         def mastertrail() -> None:
             now = clock()
             seconds, micros = int(now), round(now * 1_000_000)
+            state, seen = known[0]
             if sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
-            cursor.execute(*prebuilt.bind(view._LOAD_STATE_AND_HEAD, dialect, {"master_id": ours}))
-            names = [column[0] for column in cursor.description]
-            state = dict(zip(names, cursor.fetchone(), strict=True))
-            seen = Head(
-                state["head_position"], bytes(state["head_hash"]), state["head_last_master_id"]
-            )
             event = NewEvent(
                 event_id=new_event_id(micros),
                 type=MasterCheckedIn.type_name,
@@ -85,17 +86,13 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
                 metadata=metadata,
                 recorded_at=micros,
             )
-            rows = store._rows(cache, seen, ours, state["version"], [event])
-            after = MasterState(
-                id=ours,
-                name=state["name"],
-                active=True,
-                last_active=seconds,
-                version=state["version"] + 1,
-            )
-            also = view.update_statement(after)
-            _write(cursor, dialect, rows, store._head_params(seen, rows, ours), also)
+            rows = store._rows(cache, seen, ours, state.version, [event])
+            after = attrs.evolve(state, active=True, last_active=seconds, version=state.version + 1)
+            head = store._head_params(seen, rows, ours)
+            if not _write(cursor, dialect, rows, head, view.update_statement(after)):
+                raise AssertionError("the head moved under a master that writes alone")
             raw.commit()
+            known[0] = (after, store._moved_to(head))
 
         samples = alternate({OURS: mastertrail, ANCHOR: buildbot}, iterations, warmup)
         raw.close()
@@ -111,19 +108,22 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
 
 def _write(
     cursor: Any, dialect: Any, rows: list[dict[str, Any]], head: dict[str, Any], also: fused.Also
-) -> None:
+) -> bool:
     """mastertrail's write statements for ``rows``, as :func:`eventstore.fused.write`
-    sends them, through the driver's cursor."""
+    sends them, through the driver's cursor; False if the head had moved."""
     if dialect.name == "postgresql":
         params = fused._one_statement_params(rows, head, also)
         cursor.execute(*prebuilt.bind(fused._with_ctes(len(rows), also[0]), dialect, params))
-        return
+        return bool(cursor.fetchone()[0])
     rows = [{**row, "event_id": row["event_id"].bytes} for row in rows]
     if dialect.name == "mysql":
         params = fused._one_statement_params(rows, head, also)
         cursor.execute(fused._compound(len(rows), also[0], dialect), params)
-        return
+        return True  # a moved head raises
     cursor.execute(*prebuilt.bind(fused.MOVE_HEAD, dialect, head))
+    if not cursor.rowcount:
+        return False
     for row in rows:
         cursor.execute(*prebuilt.bind(fused._INSERT, dialect, row))
     cursor.execute(*prebuilt.bind(also[0], dialect, also[1]))
+    return True
