@@ -11,21 +11,38 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.clock import MinuteClock
 from bench.databases import Backend, Database
 from bench.harness import close_connector, open_connector
 from bench.history import master_name
 from bench.stats import alternate_async, comparison
+from mastertrail import Registry
 
 OURS, ANCHOR = "mastertrail", "buildbot"
-OPERATIONS = ("heartbeat", "findMasterId", "getMaster", "getMasters")
+#: The heartbeat of a master that shares its database with another master writing between
+#: its heartbeats, as several masters of one Buildbot do.
+SHARED = "heartbeat, another master writing"
+OPERATIONS = ("heartbeat", SHARED, "findMasterId", "getMaster", "getMasters")
 
 
 class Pair:
-    """The two contenders: mastertrail's component and Buildbot's, on their own databases."""
+    """The two contenders: mastertrail's component and Buildbot's, on their own databases;
+    ``other`` is another master's registry (another process) on mastertrail's database."""
 
-    def __init__(self, ours: Any, anchor: Any) -> None:
+    def __init__(self, ours: Any, anchor: Any, other: Registry) -> None:
         self.dbs = {OURS: ours, ANCHOR: anchor}
         self.ids: dict[str, list[int]] = {OURS: [], ANCHOR: []}
+        self.other = other
+
+    def others(self) -> dict[str, Callable[[], Awaitable[object]]]:
+        """Each side's other master checking in: through a registry of its own (another
+        process) on mastertrail's database, through Buildbot's component on Buildbot's."""
+
+        async def ours() -> None:
+            self.other.set_master_state(self.ids[OURS][1], True)
+
+        theirs = _call(self.dbs[ANCHOR].masters, "heartbeat", self.ids[ANCHOR][1], "")
+        return {OURS: ours, ANCHOR: theirs}
 
     async def grow(self, masters: int) -> None:
         """Register masters until each side has ``masters``; the first one is active."""
@@ -44,8 +61,10 @@ class Pair:
         }
 
     async def round_trips(self, operation: str, calls: int = 5) -> dict[str, dict[str, float]]:
-        """Statements, commits and new connections per call of ``operation``, per side."""
+        """Statements, commits and new connections per call of ``operation``, per side (the
+        other master's writes before each call not counted)."""
         counts: dict[str, dict[str, float]] = {}
+        before = self.others() if operation == SHARED else {}
         for side, call in self.calls(operation).items():
             engine = self.dbs[side].pool.engine
             tally = {"statements": 0.0, "commits": 0.0, "connects": 0.0}
@@ -54,21 +73,24 @@ class Pair:
                 (engine, "commit", _bump(tally, "commits")),
                 (engine.pool, "connect", _bump(tally, "connects")),
             ]
-            for target, name, listener in listeners:
-                sa.event.listen(target, name, listener)
-            try:
-                for _ in range(calls):
-                    await call()
-            finally:
+            for _ in range(calls):
+                if side in before:
+                    await before[side]()
                 for target, name, listener in listeners:
-                    sa.event.remove(target, name, listener)
+                    sa.event.listen(target, name, listener)
+                try:
+                    await call()
+                finally:
+                    for target, name, listener in listeners:
+                        sa.event.remove(target, name, listener)
             counts[side] = {key: value / calls for key, value in tally.items()}
         return counts
 
     async def compare(
         self, operation: str, iterations: int, warmup: int, **labels: object
     ) -> dict[str, Any]:
-        samples = await alternate_async(self.calls(operation), iterations, warmup)
+        before = self.others() if operation == SHARED else None
+        samples = await alternate_async(self.calls(operation), iterations, warmup, before=before)
         result = {"operation": operation, **labels, **comparison(samples, OURS, ANCHOR)}
         result["round_trips"] = await self.round_trips(operation)
         return result
@@ -77,7 +99,7 @@ class Pair:
 def _call(
     masters: Any, operation: str, master_id: int, name: str
 ) -> Callable[[], Awaitable[object]]:
-    if operation == "heartbeat":
+    if operation in ("heartbeat", SHARED):
         return functools.partial(masters.setMasterState, master_id, True)
     if operation == "findMasterId":
         return functools.partial(masters.findMasterId, name)
@@ -114,7 +136,8 @@ async def open_pair(
             name=master_name(1),
         ),
     ]
-    return Pair(*opened), opened
+    other = Registry(ours.url, clock=MinuteClock(), actor=master_name(2))
+    return Pair(*opened, other), opened
 
 
 async def no_history(
@@ -139,6 +162,7 @@ async def no_history(
                     )
                 )
     finally:
+        pair.other.close()
         for db in opened:
             await close_connector(db)
         backend.drop(ours)
@@ -174,6 +198,7 @@ async def long_history(
                 )
             )
     finally:
+        pair.other.close()
         for db in opened:
             await close_connector(db)
         backend.drop(anchor)

@@ -101,13 +101,17 @@ async def alternate_async(
     iterations: int,
     warmup: int,
     budget: float = BUDGET,
+    before: Mapping[str, Callable[[], Awaitable[object]]] | None = None,
 ) -> Samples:
-    """:func:`alternate` for calls returning Deferreds or coroutines, awaited on the reactor."""
+    """:func:`alternate` for calls returning Deferreds or coroutines, awaited on the reactor;
+    ``before[name]``, if given, is awaited untimed before each call of ``name``."""
     rounds = Rounds(list(contenders), iterations, warmup, budget)
     clock = time.perf_counter
     for timed, order in rounds:
         for name in order:
             call = contenders[name]
+            if before is not None:
+                await before[name]()
             start = clock()
             await call()
             rounds.record(timed, name, clock() - start)
