@@ -34,15 +34,45 @@ def link(
     metadata: str,
     recorded_at: int,
 ) -> bytes:
-    """The hash of one event given its predecessor's hash and its stored columns."""
-    digest = hashlib.sha256(previous)
-    digest.update(
-        (
-            f"{position}\x00{event_id}\x00{master_id}\x00{version}\x00{type}\x00"
-            f"{schema_version}\x00{recorded_at}\x00{len(data)}\x00{data}\x00{metadata}"
-        ).encode()
+    """The hash of one event given its predecessor's hash and its stored columns:
+    SHA-256 of the previous hash, the position in decimal, and :func:`link_tail`."""
+    tail = link_tail(
+        event_id=event_id,
+        master_id=master_id,
+        version=version,
+        type=type,
+        schema_version=schema_version,
+        data=data,
+        metadata=metadata,
+        recorded_at=recorded_at,
     )
-    return digest.digest()
+    return extend(previous, position, tail)
+
+
+def extend(previous: bytes, position: int, tail: bytes) -> bytes:
+    """The hash at ``position`` after ``previous``, of an event whose :func:`link_tail` is
+    ``tail``."""
+    return hashlib.sha256(previous + str(position).encode() + tail).digest()
+
+
+def link_tail(
+    *,
+    event_id: uuid.UUID,
+    master_id: int,
+    version: int,
+    type: str,
+    schema_version: int,
+    data: str,
+    metadata: str,
+    recorded_at: int,
+) -> bytes:
+    """What an event's hash covers after its predecessor's hash and its position: all of
+    it known before the event has a position, so that a database can chain an event it
+    numbers itself (see :mod:`eventstore.fused`)."""
+    return (
+        f"\x00{event_id}\x00{master_id}\x00{version}\x00{type}\x00"
+        f"{schema_version}\x00{recorded_at}\x00{len(data)}\x00{data}\x00{metadata}"
+    ).encode()
 
 
 @attrs.frozen
