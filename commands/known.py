@@ -1,19 +1,27 @@
-"""What this process's last write left behind: the log's head and the state it gave one
-master, so that the master's next ``set_master_state`` may skip reading them.
+"""What this process's last write left: the state it gave its master and the log's head,
+so that the master's next ``set_master_state`` may skip reading them.
 
-A heartbeat reads the master's state and the head, then appends after that head
-(:func:`eventstore.store.append_after`). If this process wrote the last event of the log,
-it already knows both: the append checks in the database, under its lock, that the head
-row is still exactly the one remembered (position, hash and last master id). The hash
-chains the whole log, so an unmoved head means an unchanged log, and the remembered state,
-the fold of that log, is current. If the head moved, nothing is written and the command
-reads afresh in the same transaction. A guess is never trusted without that check; it only
-saves the read.
+A heartbeat reads the master's state and the log's head, then appends after that head
+(:func:`eventstore.store.append_after`). A process whose own last write left the master's
+stream where it is already knows the state, and two cheaper appends check that knowledge
+in the database instead of reading it first:
 
-A master that is not the only writer (several masters on one database) would guess wrong
-at every heartbeat and pay an extra statement each time. So after a wrong guess the
-process stops guessing until a read finds the head where its own last write left it, that
-is, until it writes alone again.
+* **After the head it left.** If nobody wrote since, the head is still where this
+  process's write left it. The append checks that under the head's lock (position and
+  hash: the hash chains the whole log, so an unmoved head means an unchanged log) and
+  writes, one statement; if the head moved, it writes nothing and the transaction goes on.
+* **Chained by the database** (PostgreSQL and MariaDB,
+  :func:`eventstore.store.append_chained`). The database numbers and chains the event after
+  wherever the head is once it holds the lock, and checks that the master's stream is still
+  at the version remembered: every change of a master appends to its stream, so an unmoved
+  stream means an unchanged state, however many other masters wrote since. If it moved
+  (another process expired the master, say), the state is forgotten, the transaction is
+  rolled back and the command reads as usual.
+
+A master alone on its database takes the first, one statement with little work for the
+database. Masters that share a database would miss it at every heartbeat, so after a miss
+the process stops trying it until its own writes follow each other in the log again, and
+meanwhile takes the second (or on SQLite, which has no SHA-256 to chain with, the read).
 
 The view is assumed to change only with the log, as everywhere in mastertrail: a
 ``masters`` row edited behind mastertrail's back is what ``verify`` reports and
@@ -24,42 +32,52 @@ from __future__ import annotations
 
 import threading
 
-from eventstore.store import Head
+import attrs
+
+from eventstore.store import Tip
 from projections.model import MasterState
 
 
-class KnownHead:
-    """The head left by this process's last write and that write's master state; safe to
-    share between the threads of one process (Buildbot's DB thread pool)."""
+@attrs.frozen
+class Known:
+    """A master's state as this process's last write left it, and where the log ended
+    then, if this process may try to append right after it."""
+
+    state: MasterState
+    tip: Tip | None
+
+
+class KnownState:
+    """What this process's last committed ``set_master_state`` left; safe to share between
+    the threads of one process (Buildbot's DB thread pool)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._head: Head | None = None
         self._state: MasterState | None = None
-        self._guessing = True
+        self._tip: Tip | None = None
+        self._follows = True  # whether the last write came right after the one before
 
-    def guess(self, master_id: int) -> tuple[MasterState, Head] | None:
-        """The remembered state of ``master_id`` and the head it goes with, if this process
-        is guessing and remembers that master."""
+    def recall(self, master_id: int) -> Known | None:
+        """What is known of ``master_id``, if this process remembers that master."""
         with self._lock:
-            state, head = self._state, self._head
-            if not self._guessing or state is None or head is None or state.id != master_id:
+            if self._state is None or self._state.id != master_id:
                 return None
-            return state, head
+            return Known(self._state, self._tip if self._follows else None)
 
     def missed(self) -> None:
-        """A guess found the head moved: somebody else writes too; stop guessing."""
+        """The head had moved since this process's last write: another process writes too."""
         with self._lock:
-            self._guessing = False
+            self._follows = False
 
-    def read(self, head: Head) -> None:
-        """A read found ``head``: guess again if it is where this process's last write left
-        it (nobody else wrote since)."""
+    def forget(self, master_id: int) -> None:
+        """The stream of ``master_id`` moved on without this process: forget its state."""
         with self._lock:
-            if head == self._head:
-                self._guessing = True
+            if self._state is not None and self._state.id == master_id:
+                self._state = None
 
-    def wrote(self, state: MasterState, head: Head) -> None:
-        """A committed write left ``head`` and gave its master ``state``."""
+    def wrote(self, state: MasterState, tip: Tip) -> None:
+        """A committed write gave its master ``state`` and ended the log at ``tip``."""
         with self._lock:
-            self._state, self._head = state, head
+            if self._tip is not None:
+                self._follows = tip.position == self._tip.position + 1
+            self._state, self._tip = state, tip

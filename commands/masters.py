@@ -17,12 +17,20 @@ from sqlalchemy.engine import Connection
 
 from commands import decide, retry, validate
 from commands.decide import Decision
-from commands.known import KnownHead
+from commands.known import KnownState
 from eventstore.errors import ConcurrencyError
 from eventstore.events import CODEC, MasterDeactivated
+from eventstore.fused import chains_in_database
 from eventstore.ids import new_event_id
 from eventstore.recorded import NewEvent
-from eventstore.store import AppendResult, Head, allocate_master_id, append, append_after
+from eventstore.store import (
+    AppendResult,
+    Tip,
+    allocate_master_id,
+    append,
+    append_after,
+    append_chained,
+)
 from projections import view
 from projections.fold import apply
 from projections.model import MasterState
@@ -57,7 +65,7 @@ class Outcome:
     state: MasterState
     changed: bool
     positions: tuple[int, ...] = ()
-    head: Head | None = None  # the log's head after the write, if it wrote
+    tip: Tip | None = None  # where the log ended after the write, if it wrote
 
 
 @attrs.define
@@ -100,7 +108,7 @@ def set_master_state_attempt(
     master_id: int,
     active: bool,
     now: Now,
-    known: KnownHead | None = None,
+    known: KnownState | None = None,
 ) -> Outcome | None:
     """``setMasterState``; None for an unknown id (nothing written).
 
@@ -108,26 +116,31 @@ def set_master_state_attempt(
     moves the head only if nothing was appended since (else the attempt is retried). A
     heartbeat is thus one read, one write (one statement on PostgreSQL and MariaDB) and the
     commit. When ``known`` remembers this master from the process's own last write, the
-    read is skipped: the append's check of the head tells whether the guess held, and if
-    not, nothing was written and the state is read as usual (see :mod:`commands.known`).
+    read is skipped where the database can check what is known instead (see
+    :mod:`commands.known`).
     """
-    guess = None if known is None else known.guess(master_id)
-    if guess is not None:
+    recalled = None if known is None else known.recall(master_id)
+    if recalled is not None:
         assert known is not None
-        state, seen = guess
+        state = recalled.state
         decision = _decide_state(conn, actor, state, active, now)
-        # Only a write checks the guess: an answer without one would rest on it unchecked.
-        if decision.events:
-            try:
-                return _commit_decision(conn, actor, state, decision, now, seen=seen)
-            except ConcurrencyError:
-                known.missed()
+        # Only a write checks what is known: an answer without one would rest on it unchecked.
+        if len(decision.events) == 1:
+            if recalled.tip is not None:
+                try:
+                    return _commit_decision(conn, actor, state, decision, now, seen=recalled.tip)
+                except ConcurrencyError:
+                    known.missed()  # nothing was written: the transaction goes on
+            if chains_in_database(conn.dialect):
+                try:
+                    return _commit_decision(conn, actor, state, decision, now, chained=True)
+                except ConcurrencyError:
+                    known.forget(master_id)
+                    raise
     loaded = view.load_state_and_head(conn, master_id)
     if loaded is None:
         return None
     state, seen = loaded
-    if known is not None:
-        known.read(seen)
     decision = _decide_state(conn, actor, state, active, now)
     return _commit_decision(conn, actor, state, decision, now, seen=seen)
 
@@ -187,7 +200,8 @@ def _commit_decision(
     now: Now,
     *,
     registering: bool = False,
-    seen: Head | None = None,
+    seen: Tip | None = None,
+    chained: bool = False,
 ) -> Outcome:
     """Append the decision's events to the master's stream and update its view row."""
     if not decision.events:
@@ -213,7 +227,11 @@ def _commit_decision(
         deactivated = deactivated or isinstance(event, MasterDeactivated)
     assert after is not None
     result: AppendResult
-    if seen is not None:
+    if chained:
+        (new,) = batch
+        also = view.update_statement(after)
+        result = append_chained(conn, state.id, state.version, new, also=also)
+    elif seen is not None:
         also = view.update_statement(after)
         result = append_after(conn, seen, state.id, state.version, batch, also=also)
     else:
@@ -224,4 +242,5 @@ def _commit_decision(
         if actor.link_tables is None:
             actor.link_tables = view.existing_link_tables(conn)
         view.delete_links(conn, state.id, actor.link_tables)
-    return Outcome(after, decision.changed, result.positions, result.head)
+    tip = None if result.hash is None else Tip(result.positions[-1], result.hash)
+    return Outcome(after, decision.changed, result.positions, tip)

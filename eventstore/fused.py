@@ -1,9 +1,11 @@
 """An append's writes as one statement: moving the head, inserting the events and the
 caller's own update (its view row), sent in one round trip where the database allows it.
 
-Every write here moves the head only if it is still where the caller read it
+:func:`write` moves the head only if it is still where the caller read it
 (:data:`MOVE_HEAD`), and writes the rest only if it did; see
-:func:`eventstore.store.append_after`.
+:func:`eventstore.store.append_after`. :func:`write_chained` reads nothing of the caller's:
+the database numbers one event after wherever the head is and chains its hash itself; see
+:func:`eventstore.store.append_chained`.
 """
 
 from __future__ import annotations
@@ -21,20 +23,24 @@ from eventstore.schema import HEAD_ROW_ID, events, head
 #: A statement of the caller's, with its parameters, to run along with an append.
 Also = tuple[sa.Update, Mapping[str, Any]]
 
-#: Move the head from ``seen_*`` to the new position, hash and master id, if the whole head
-#: row is still as seen (the lock of an append that locked first makes it so).
+#: Move the head from ``seen_position``/``seen_hash`` to the new position and hash, if it is
+#: still there (the lock of an append that locked first makes it so). The highest master id
+#: is raised to the appending master's in the database, from the row's own value, never
+#: from a value the caller read.
 MOVE_HEAD = (
     head.update()
     .where(
         head.c.id == sa.literal_column(str(HEAD_ROW_ID)),
         head.c.position == sa.bindparam("seen_position"),
         head.c.hash == sa.bindparam("seen_hash"),
-        head.c.last_master_id == sa.bindparam("seen_last_master_id"),
     )
     .values(
         position=sa.bindparam("new_position"),
         hash=sa.bindparam("new_hash"),
-        last_master_id=sa.bindparam("last_master_id"),
+        last_master_id=sa.case(
+            (head.c.last_master_id > sa.bindparam("head_master_id"), head.c.last_master_id),
+            else_=sa.bindparam("head_master_id"),
+        ),
     )
 )
 
@@ -126,4 +132,131 @@ def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
     ]
     if also is not None:
         parts.append(sql(also))
+    return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"
+
+
+# -- one event numbered and chained by the database ------------------------------------------
+
+#: The message of the error raised when the stream was not at the expected version.
+_STREAM_MOVED = "mastertrail: the stream moved on since it was known"
+#: The stream constraint, named in the error of an insert that lost a race for a version.
+_STREAM_CONSTRAINT = "mastertrail_events_stream"
+
+
+def chains_in_database(dialect: sa.Dialect) -> bool:
+    """Whether :func:`write_chained` runs on ``dialect``: PostgreSQL and MariaDB, which
+    compute SHA-256 (SQLite has no such function; MySQL's compound statements differ)."""
+    return dialect.name == "postgresql" or (
+        dialect.name == "mysql" and getattr(dialect, "is_mariadb", False)
+    )
+
+
+def write_chained(
+    conn: Connection,
+    row: dict[str, Any],
+    tail: bytes,
+    expected_version: int,
+    also: Also | None,
+) -> tuple[int, bytes] | None:
+    """Insert the event ``row`` (every column but ``position`` and ``hash``) right after
+    the head as this transaction finds it once it holds the head's lock, chaining its hash
+    in the database (``tail`` as :func:`eventstore.chain.link_tail` made it), move the
+    head and run ``also``: one statement. Returns the event's position and hash, or None
+    if its stream was not at ``expected_version`` (the transaction must then be rolled
+    back)."""
+    sql, params = chained_statement(conn.dialect, row, tail, expected_version, also)
+    try:
+        found = conn.exec_driver_sql(sql, params).first()
+        return None if found is None else (int(found[0]), bytes(found[1]))
+    except sa.exc.DBAPIError as error:
+        text = str(error.orig)
+        if _STREAM_MOVED in text or _STREAM_CONSTRAINT in text:
+            return None
+        raise
+
+
+def chained_statement(
+    dialect: sa.Dialect,
+    row: dict[str, Any],
+    tail: bytes,
+    expected_version: int,
+    also: Also | None,
+) -> tuple[str, dict[str, Any]]:
+    """The SQL text and driver parameters of :func:`write_chained` on ``dialect``."""
+    params = {
+        **row,
+        "tail": tail,
+        "expected_version": expected_version,
+        **({} if also is None else also[1]),
+    }
+    statement = None if also is None else also[0]
+    if dialect.name == "postgresql":
+        return _chained_ctes(statement, dialect), params
+    params["event_id"] = row["event_id"].bytes  # the driver's own call: no SQLAlchemy type
+    return _chained_compound(statement, dialect), params
+
+
+#: The columns an event brings itself: all but those the database gives it.
+_OWN = tuple(name for name in _COLUMNS if name not in ("position", "hash"))
+#: The insert's column list, matching the ``SELECT position, <own>, hash`` of its source.
+_CHAINED_COLUMNS = ", ".join(("position", *_OWN, "hash"))
+
+
+def _event_values(cast: dict[str, str]) -> str:
+    """The event's own columns as parameters, with their SQL casts where the database
+    wants them."""
+    return ", ".join(f"%({name})s{cast.get(name, '')}" for name in _OWN)
+
+
+@functools.cache
+def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect) -> str:
+    """PostgreSQL: the head update numbers and chains the event under the head's lock,
+    if the stream is at the expected version; the insert selects from its RETURNING."""
+    casts = {
+        "event_id": "::uuid",
+        "master_id": "::integer",
+        "version": "::integer",
+        "type_id": "::integer",
+        "schema_version": "::smallint",
+        "data": "::text",
+        "metadata_id": "::integer",
+        "recorded_at": "::bigint",
+    }
+    parts = [
+        f"moved AS (UPDATE {head.name} SET position = position + 1, "
+        "hash = sha256(hash || convert_to((position + 1)::text, 'UTF8') || %(tail)s::bytea), "
+        "last_master_id = GREATEST(last_master_id, %(master_id)s::integer) "
+        f"WHERE id = {HEAD_ROW_ID} AND (SELECT COALESCE(MAX(version), 0) FROM {events.name} "
+        "WHERE master_id = %(master_id)s::integer) = %(expected_version)s::integer "
+        "RETURNING position, hash)",
+        f"appended AS (INSERT INTO {events.name} ({_CHAINED_COLUMNS}) "
+        f"SELECT position, {_event_values(casts)}, hash FROM moved)",
+    ]
+    if also is not None:
+        parts.append(f"also AS ({also.compile(dialect=dialect)})")
+    return "WITH " + ",\n".join(parts) + "\nSELECT position, hash FROM moved"
+
+
+@functools.cache
+def _chained_compound(also: sa.Update | None, dialect: sa.Dialect) -> str:
+    """MariaDB: the head update chains the event under the head's lock (the hash set
+    before the position: MariaDB assigns left to right); the stream's version is then read
+    in a snapshot that starts under that lock; the insert returns the position and hash."""
+    parts = [
+        f"UPDATE {head.name} SET "
+        "hash = UNHEX(SHA2(CONCAT(hash, CAST(position + 1 AS CHAR), %(tail)s), 256)), "
+        "position = position + 1, "
+        "last_master_id = GREATEST(last_master_id, %(master_id)s) "
+        f"WHERE id = {HEAD_ROW_ID}",
+        f"IF (SELECT COALESCE(MAX(version), 0) FROM {events.name} "
+        "WHERE master_id = %(master_id)s) <> %(expected_version)s THEN "
+        f"SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{_STREAM_MOVED}'; END IF",
+    ]
+    if also is not None:
+        parts.append(str(also.compile(dialect=dialect)))
+    parts.append(
+        f"INSERT INTO {events.name} ({_CHAINED_COLUMNS}) "
+        f"SELECT position, {_event_values({})}, hash FROM {head.name} "
+        f"WHERE id = {HEAD_ROW_ID} RETURNING position, hash"
+    )
     return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"

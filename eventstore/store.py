@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import fused
-from eventstore.chain import link
+from eventstore.chain import extend, link_tail
 from eventstore.errors import ConcurrencyError, EventIdConflict
 from eventstore.fused import MOVE_HEAD, Also
 from eventstore.recorded import NewEvent, canonical_json
@@ -27,22 +27,30 @@ from eventstore.texts import text_ids
 
 
 @attrs.frozen
-class Head:
-    """The log's head row: the last position, its hash, and the highest master id used."""
+class Tip:
+    """Where the log ends: its last position and that event's hash (0 and the genesis hash
+    for an empty log)."""
 
     position: int
     hash: bytes
+
+
+@attrs.frozen
+class Head(Tip):
+    """The log's head row: its tip, and the highest master id used."""
+
     last_master_id: int
 
 
 @attrs.frozen
 class AppendResult:
-    """Where a batch landed, and the head it left (None for a ``duplicate``: a batch stored
-    before, of which nothing was written now, an idempotent retry)."""
+    """Where a batch landed and the hash of its last event, which the head now holds;
+    ``duplicate`` when it had been stored before and nothing was written now (an idempotent
+    retry; no hash then)."""
 
     positions: tuple[int, ...]
     duplicate: bool = False
-    head: Head | None = None
+    hash: bytes | None = None
 
     @property
     def last_position(self) -> int:
@@ -109,14 +117,13 @@ def append(
     except sa.exc.IntegrityError as error:
         # Versions were checked under the lock, so only an event id can collide.
         raise EventIdConflict([str(new.event_id) for new in batch]) from error
-    params = _head_params(locked, rows, master_id)
-    conn.execute(MOVE_HEAD, params)
-    return _result(rows, params)
+    conn.execute(MOVE_HEAD, _head_params(locked, rows, master_id))
+    return _appended(rows)
 
 
 def append_after(
     conn: Connection,
-    seen: Head,
+    seen: Tip,
     master_id: int,
     expected_version: int,
     batch: Sequence[NewEvent],
@@ -132,28 +139,61 @@ def append_after(
     moved, :class:`ConcurrencyError` is raised and nothing is written: the caller retries on
     fresh state. On PostgreSQL and MariaDB the three writes are one statement
     (:mod:`eventstore.fused`): with the reading statement and the commit, as many round
-    trips as Buildbot's own heartbeat. Read ``seen`` before ``expected_version``.
-
-    ``seen`` may also be a head this process left behind with its own last append (see
-    :mod:`commands.known`): the check is the same. After :class:`ConcurrencyError` nothing
-    was written and the transaction may go on, to read afresh and try again; after any
-    other error, roll it back.
+    trips as Buildbot's own heartbeat. Read ``seen`` before ``expected_version``; if this
+    raises, roll the transaction back.
     """
     if not batch:
         raise ValueError("append needs at least one event")
     rows = _rows(conn, seen, master_id, expected_version, batch)
-    params = _head_params(seen, rows, master_id)
     try:
-        written = fused.write(conn, rows, params, also)
+        written = fused.write(conn, rows, _head_params(seen, rows, master_id), also)
     except sa.exc.IntegrityError as error:
         raise EventIdConflict([str(new.event_id) for new in batch]) from error
     if not written:
         raise ConcurrencyError(master_id, expected_version, None)
-    return _result(rows, params)
+    return _appended(rows)
+
+
+def append_chained(
+    conn: Connection,
+    master_id: int,
+    expected_version: int,
+    new: NewEvent,
+    *,
+    also: Also | None = None,
+) -> AppendResult:
+    """Append the event ``new`` to the stream of ``master_id``, whose version must be
+    ``expected_version``, with nothing read first: the database numbers it after the head
+    as it stands once this transaction holds the head's lock, and chains its hash there.
+    ``also`` (the caller's own update with its parameters) runs in the same statement.
+
+    Only where :func:`eventstore.fused.chains_in_database` holds (PostgreSQL, MariaDB): a
+    writer that knows its stream's version appends in one statement however many other
+    writers moved the head since. Raises :class:`ConcurrencyError` if the stream was not at
+    ``expected_version``; then roll the transaction back.
+    """
+    row, tail = _chained_row(conn, master_id, expected_version, new)
+    try:
+        written = fused.write_chained(conn, row, tail, expected_version, also)
+    except sa.exc.IntegrityError as error:
+        raise EventIdConflict([str(new.event_id)]) from error
+    if written is None:
+        raise ConcurrencyError(master_id, expected_version, None)
+    return AppendResult((written[0],), hash=written[1])
+
+
+def _chained_row(
+    conn: Connection, master_id: int, expected_version: int, new: NewEvent
+) -> tuple[dict[str, Any], bytes]:
+    """The stored row of ``new`` but its position and hash, and the tail of its link
+    (:func:`eventstore.chain.link_tail`), its type name and metadata stored as texts."""
+    metadata = canonical_json(new.metadata)
+    ids = text_ids(conn, [new.type, metadata])
+    return _own_columns(new, master_id, expected_version + 1, ids, metadata)
 
 
 def _rows(
-    conn: Connection, after: Head, master_id: int, expected_version: int, batch: Sequence[NewEvent]
+    conn: Connection, after: Tip, master_id: int, expected_version: int, batch: Sequence[NewEvent]
 ) -> list[dict[str, Any]]:
     """The stored rows of ``batch``, numbered and chained after ``after``, their type names
     and metadata stored as texts."""
@@ -163,57 +203,55 @@ def _rows(
     for offset, new in enumerate(batch):
         position += 1
         version = expected_version + 1 + offset
-        data = canonical_json(new.data)
-        previous = link(
-            previous,
-            position=position,
-            event_id=new.event_id,
-            master_id=master_id,
-            version=version,
-            type=new.type,
-            schema_version=new.schema_version,
-            data=data,
-            metadata=metadata[offset],
-            recorded_at=new.recorded_at,
-        )
-        rows.append(
-            {
-                "position": position,
-                "event_id": new.event_id,
-                "master_id": master_id,
-                "version": version,
-                "type_id": ids[new.type],
-                "schema_version": new.schema_version,
-                "data": data,
-                "metadata_id": ids[metadata[offset]],
-                "recorded_at": new.recorded_at,
-                "hash": previous,
-            }
-        )
+        own, tail = _own_columns(new, master_id, version, ids, metadata[offset])
+        previous = extend(previous, position, tail)
+        rows.append({"position": position, **own, "hash": previous})
     return rows
 
 
-def _head_params(before: Head, rows: list[dict[str, Any]], master_id: int) -> dict[str, Any]:
+def _own_columns(
+    new: NewEvent, master_id: int, version: int, ids: dict[str, int], metadata: str
+) -> tuple[dict[str, Any], bytes]:
+    """The columns of ``new`` that do not depend on where it lands (all but position and
+    hash), and the tail of its link."""
+    data = canonical_json(new.data)
+    row = {
+        "event_id": new.event_id,
+        "master_id": master_id,
+        "version": version,
+        "type_id": ids[new.type],
+        "schema_version": new.schema_version,
+        "data": data,
+        "metadata_id": ids[metadata],
+        "recorded_at": new.recorded_at,
+    }
+    tail = link_tail(
+        event_id=new.event_id,
+        master_id=master_id,
+        version=version,
+        type=new.type,
+        schema_version=new.schema_version,
+        data=data,
+        metadata=metadata,
+        recorded_at=new.recorded_at,
+    )
+    return row, tail
+
+
+def _head_params(before: Tip, rows: list[dict[str, Any]], master_id: int) -> dict[str, Any]:
     """The parameters of :data:`~eventstore.fused.MOVE_HEAD` moving the head from
     ``before`` past ``rows``."""
     return {
         "seen_position": before.position,
         "seen_hash": before.hash,
-        "seen_last_master_id": before.last_master_id,
         "new_position": rows[-1]["position"],
         "new_hash": rows[-1]["hash"],
-        "last_master_id": max(before.last_master_id, master_id),
+        "head_master_id": master_id,
     }
 
 
-def _result(rows: list[dict[str, Any]], head_params: dict[str, Any]) -> AppendResult:
-    """The positions of ``rows``, appended, and the head ``head_params`` moved to."""
-    return AppendResult(tuple(row["position"] for row in rows), head=_moved_to(head_params))
-
-
-def _moved_to(head_params: dict[str, Any]) -> Head:
-    """The head that :data:`~eventstore.fused.MOVE_HEAD` with ``head_params`` leaves."""
-    return Head(head_params["new_position"], head_params["new_hash"], head_params["last_master_id"])
+def _appended(rows: list[dict[str, Any]]) -> AppendResult:
+    return AppendResult(tuple(row["position"] for row in rows), hash=rows[-1]["hash"])
 
 
 def allocate_master_id(conn: Connection, *, above: int = 0) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 import commands
 import eventstore
 from commands import Actor, Now, Outcome, validate
-from commands.known import KnownHead
+from commands.known import KnownState
 from eventstore.engine import READ_ONLY, begin_write, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.migrate import schema_lock
@@ -59,7 +59,7 @@ class Registry:
         self.clock = clock
         self.actor = Actor() if actor is None else Actor(name=actor)
         self._schema_checked = False
-        self._known = KnownHead()
+        self._known = KnownState()
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -103,8 +103,8 @@ class Registry:
                 conn, self.actor, masterid, active, now, self._known
             )
         )
-        if outcome is not None and outcome.head is not None:
-            self._known.wrote(outcome.state, outcome.head)  # committed
+        if outcome is not None and outcome.tip is not None:
+            self._known.wrote(outcome.state, outcome.tip)  # committed
         if outcome is None:
             log.debug("master_unknown", master_id=masterid, active=active)
             return False

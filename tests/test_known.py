@@ -6,15 +6,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
 import commands
-from commands import Actor, Now
-from commands.known import KnownHead
-from eventstore.store import Head
+from commands import Actor, Now, Outcome
+from commands.known import KnownState
+from eventstore.fused import chains_in_database
+from eventstore.store import Tip
 from mastertrail import Registry
 from projections import view
+from projections.model import MasterState
 from tests.conftest import FakeClock
 
 
@@ -28,12 +31,14 @@ class Statements:
     def _record(self, conn: object, cursor: object, statement: str, *args: object) -> None:
         self.sent.append(" ".join(statement.split()).upper())
 
-    def take(self) -> tuple[int, int]:
-        """(reads of the head, writes moving it) since the last take."""
+    def take(self) -> tuple[int, int, int]:
+        """Since the last take: reads of the head, writes moving it from where it was seen,
+        and writes chaining the event in the database."""
         sent, self.sent = self.sent, []
         reads = sum(s.startswith("SELECT") and "MASTERTRAIL_HEAD" in s for s in sent)
-        writes = sum("UPDATE MASTERTRAIL_HEAD" in s for s in sent)
-        return reads, writes
+        chained = sum("UPDATE MASTERTRAIL_HEAD" in s and "SHA" in s for s in sent)
+        after_seen = sum("UPDATE MASTERTRAIL_HEAD" in s and "SHA" not in s for s in sent)
+        return reads, after_seen, chained
 
 
 @pytest.fixture
@@ -54,31 +59,84 @@ def types(registry: Registry, master_id: int) -> list[str]:
     return [event.type for event in registry.history(master_id)]
 
 
-class TestAWriterAlone:
-    def test_heartbeats_after_its_own_write_read_nothing(
-        self, registry: Registry, clock: FakeClock
-    ) -> None:
+def chains(registry: Registry) -> bool:
+    return chains_in_database(registry.engine.dialect)
+
+
+#: What a heartbeat sends after its own write, when nobody wrote since: no read, one write.
+ALONE = (0, 1, 0)
+
+
+class TestAMastersOwnWrite:
+    def test_its_heartbeats_read_nothing(self, registry: Registry, clock: FakeClock) -> None:
         master_id = started(registry, "alone:/srv")
         statements = Statements(registry.engine)
         for _ in range(3):
             clock.advance(60)
             assert registry.set_master_state(master_id, True) is False
-            assert statements.take() == (0, 1)
+            assert statements.take() == ALONE
         assert types(registry, master_id)[-3:] == ["master.checked_in"] * 3
         master = registry.get_master(master_id)
         assert master is not None
         assert master.last_active.timestamp() == clock.now
         assert registry.verify().ok
 
-    def test_another_master_of_its_own_is_read_first(self, registry: Registry) -> None:
+    def test_between_another_masters_heartbeats_the_database_chains(
+        self, registry: Registry, other: Registry, clock: FakeClock
+    ) -> None:
+        """Another process moves the head between this master's heartbeats. The first
+        heartbeat after it misses the head it left; from then on the database numbers and
+        chains the event after wherever the head is, with nothing read (SQLite, which
+        cannot chain, reads first). When the other falls silent, the head this master
+        leaves is tried again."""
+        ours, theirs = started(registry, "ours:/srv"), started(other, "theirs:/srv")
+        statements = Statements(registry.engine)
+        shared = (0, 0, 1) if chains(registry) else (1, 1, 0)
+        for beat in range(4):
+            clock.advance(60)
+            assert other.set_master_state(theirs, True) is False
+            assert registry.set_master_state(ours, True) is False
+            missed = (0, 1, 0) if beat == 0 else (0, 0, 0)
+            assert statements.take() == tuple(a + b for a, b in zip(shared, missed, strict=True))
+        assert registry.set_master_state(ours, True) is False
+        assert statements.take() == shared  # its writes follow each other again
+        assert registry.set_master_state(ours, True) is False
+        assert statements.take() == ALONE
+        positions = [event.position for event in registry.events()]
+        assert positions == list(range(1, len(positions) + 1))
+        assert registry.verify().ok
+
+    def test_another_of_its_masters_is_read_first(self, registry: Registry) -> None:
         first, second = started(registry, "a:/srv"), started(registry, "b:/srv")
         statements = Statements(registry.engine)
         assert registry.set_master_state(first, True) is False
-        assert statements.take() == (1, 1)
+        assert statements.take() == (1, 1, 0)
         assert registry.set_master_state(first, True) is False
-        assert statements.take() == (0, 1)
+        assert statements.take() == ALONE
         assert registry.verify().ok
         assert types(registry, second) == ["master.registered", "master.activated"]
+
+    def test_metadata_beyond_ascii_chains_as_verify_recomputes_it(
+        self, db_url: str, clock: FakeClock
+    ) -> None:
+        """The database hashes the bytes mastertrail would: an actor of two-, three- and
+        four-byte UTF-8 characters, recorded in every event's metadata, chained by the
+        database after another process's writes."""
+        registry = Registry(db_url, clock=clock, actor="mäster-€-\N{MUSICAL SYMBOL G CLEF}")
+        other = Registry(db_url, clock=clock, actor="other")
+        try:
+            registry.upgrade()
+            master_id = started(registry, "unicode:/srv/ü")
+            theirs = started(other, "theirs:/srv")
+            for _ in range(3):
+                clock.advance(60)
+                other.set_master_state(theirs, True)
+                registry.set_master_state(master_id, True)
+            assert registry.history(master_id)[-1].metadata["actor"] == registry.actor.name
+            assert registry.verify().ok
+        finally:
+            other.close()
+            registry.close()
 
 
 class TestAnotherWriter:
@@ -96,7 +154,7 @@ class TestAnotherWriter:
         self, registry: Registry, other: Registry
     ) -> None:
         """This process left its master inactive; another started it. Stopping it is a
-        change, though no write of the guess could have told."""
+        change, though no write of what was known could have told."""
         master_id = started(registry, "restarted:/srv")
         assert registry.set_master_state(master_id, False) is True
         assert other.set_master_state(master_id, True) is True
@@ -106,62 +164,63 @@ class TestAnotherWriter:
         assert master.active is False
         assert registry.verify().ok
 
-    def test_heartbeats_between_anothers_read_first_and_waste_no_write(
-        self, registry: Registry, other: Registry, clock: FakeClock
-    ) -> None:
-        ours, theirs = started(registry, "ours:/srv"), started(other, "theirs:/srv")
-        statements = Statements(registry.engine)
-        clock.advance(60)
-        assert registry.set_master_state(ours, True) is False
-        assert statements.take() == (1, 2)  # the guess missed once: the head had moved
-        for _ in range(3):
-            other.set_master_state(theirs, True)
-            assert registry.set_master_state(ours, True) is False
-            assert statements.take() == (1, 1)
-        # The other master falls silent: one read finds the head where this process left
-        # it, and the heartbeats after it read nothing.
-        assert registry.set_master_state(ours, True) is False
-        assert statements.take() == (1, 1)
-        assert registry.set_master_state(ours, True) is False
-        assert statements.take() == (0, 1)
-        assert registry.verify().ok
+
+def heartbeat(registry: Registry, clock: FakeClock, master_id: int, known: KnownState) -> Outcome:
+    clock.advance(60)
+    with registry.engine.connect() as conn:
+        outcome = commands.run(
+            conn,
+            lambda c: commands.set_master_state_attempt(
+                c, Actor("tester"), master_id, True, Now.read(clock), known
+            ),
+        )
+    assert outcome is not None
+    return outcome
 
 
-class TestTheHeadItself:
-    """The guess is checked against the whole head row: a head at the same position with
-    another hash or master id (a restored database, another log) is a miss."""
+def loaded(registry: Registry, master_id: int) -> tuple[MasterState, Tip]:
+    with registry.engine.connect() as conn:
+        found = view.load_state_and_head(conn, master_id)
+    assert found is not None
+    return found[0], Tip(found[1].position, found[1].hash)
 
-    @pytest.mark.parametrize(
-        "forged",
-        [
-            lambda seen: Head(seen.position, bytes(32), seen.last_master_id),
-            lambda seen: Head(seen.position, seen.hash, seen.last_master_id + 1),
-        ],
-        ids=["other hash", "other last master id"],
-    )
-    def test_a_head_that_differs_in_anything_is_not_appended_to(
-        self, registry: Registry, clock: FakeClock, forged: object
+
+class TestWhatIsKnownIsChecked:
+    """What is known is checked in the database: a head elsewhere than where this process
+    left it, or a stream elsewhere than its version (another writer, or a database restored
+    from an older backup), is a miss, and nothing of the attempt is kept."""
+
+    def test_a_head_with_another_hash_is_not_appended_after(
+        self, registry: Registry, clock: FakeClock
     ) -> None:
         master_id = started(registry, "forged:/srv")
-        with registry.engine.connect() as conn:
-            loaded = view.load_state_and_head(conn, master_id)
-        assert loaded is not None
-        state, seen = loaded
-        known = KnownHead()
-        known.wrote(state, forged(seen))  # type: ignore[operator]
-        clock.advance(60)
-        with registry.engine.connect() as conn:
-            outcome = commands.run(
-                conn,
-                lambda c: commands.set_master_state_attempt(
-                    c, Actor("tester"), master_id, True, Now.read(clock), known
-                ),
-            )
-        assert outcome is not None
+        state, tip = loaded(registry, master_id)
+        known = KnownState()
+        known.wrote(state, Tip(tip.position, bytes(32)))
+        outcome = heartbeat(registry, clock, master_id, known)
         assert outcome.changed is False
-        assert outcome.head is not None
-        assert outcome.head.position == seen.position + 1
-        assert known.guess(master_id) is None  # missed: no more guessing
+        assert outcome.positions == (tip.position + 1,)
+        recalled = known.recall(master_id)
+        assert recalled is not None
+        assert recalled.tip is None  # missed: no more guessing the head
+        assert registry.verify().ok
+
+    @pytest.mark.parametrize("off_by", [1, -1], ids=["stream behind", "stream ahead"])
+    def test_a_stream_elsewhere_than_known_is_not_appended_to(
+        self, registry: Registry, clock: FakeClock, off_by: int
+    ) -> None:
+        if not chains(registry):
+            pytest.skip("SQLite does not chain in the database: it reads instead")
+        master_id = started(registry, "forged:/srv")
+        state, tip = loaded(registry, master_id)
+        known = KnownState()
+        known.wrote(state, Tip(0, bytes(32)))
+        known.wrote(attrs.evolve(state, version=state.version + off_by), tip)  # not after
+        outcome = heartbeat(registry, clock, master_id, known)
+        assert outcome.changed is False
+        assert outcome.state.version == state.version + 1
+        assert known.recall(master_id) is None  # forgotten
+        assert [e.version for e in registry.history(master_id)] == list(range(1, state.version + 2))
         assert registry.verify().ok
 
 

@@ -1143,16 +1143,23 @@ class TestRetries:
     ) -> None:
         """A stale-version conflict on the first attempt is retried; the caller never sees it,
         the clock is still read once and exactly one event is written."""
-        real_append = eventstore.append_after
         calls = []
 
-        def conflicting_once(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
-            if len(calls) == 1:
-                raise ConcurrencyError(active_master, 2, 3)
-            return real_append(conn, *args, **kwargs)
+        def conflicting_once(real: Callable[..., Any]) -> Callable[..., Any]:
+            def append(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
+                calls.append(args)
+                if len(calls) == 1:
+                    raise ConcurrencyError(active_master, 2, 3)
+                return real(conn, *args, **kwargs)
 
-        monkeypatch.setattr(commands.masters, "append_after", conflicting_once)
+            return append
+
+        # After its own write a master appends without reading where the database chains
+        # events itself (append_chained), else after its read (append_after).
+        for name in ("append_after", "append_chained"):
+            monkeypatch.setattr(
+                commands.masters, name, conflicting_once(getattr(commands.masters, name))
+            )
         clock.advance(5)
         clock.readings = 0
         assert registry.set_master_state(active_master, True) is False
@@ -1177,6 +1184,7 @@ class TestRetries:
             raise ConcurrencyError(active_master, 2, 3)
 
         monkeypatch.setattr(commands.masters, "append_after", always_conflicting)
+        monkeypatch.setattr(commands.masters, "append_chained", always_conflicting)
         monkeypatch.setattr(commands.retry, "begin_write", counting_begin)
         monkeypatch.setattr(commands.retry, "MAX_ATTEMPTS", 3)
         before = snapshot(registry)
