@@ -93,8 +93,8 @@ def lines(results: dict[str, Any]) -> Iterator[Line]:
         )
     for item in results.get("floor", []):
         floors = [("its statements, bare driver", "mastertrail", item)]
-        if "reading" in item:
-            floors.append(("the same, reading first", "mastertrail_reading", item["reading"]))
+        if "shared" in item:
+            floors.append(("after another master's write", "mastertrail_shared", item["shared"]))
         for case, ours, floor in floors:
             yield Line(
                 "heartbeat floor",
