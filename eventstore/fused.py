@@ -137,8 +137,6 @@ def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
 
 # -- one event numbered and chained by the database ------------------------------------------
 
-#: The message of the error raised when the stream was not at the expected version.
-_STREAM_MOVED = "mastertrail: the stream moved on since it was known"
 #: The stream constraint, named in the error of an insert that lost a race for a version.
 _STREAM_CONSTRAINT = "mastertrail_events_stream"
 
@@ -170,7 +168,7 @@ def write_chained(
         return None if found is None else (int(found[0]), bytes(found[1]))
     except sa.exc.DBAPIError as error:
         text = str(error.orig)
-        if _STREAM_MOVED in text or _STREAM_CONSTRAINT in text:
+        if _STREAM_CONSTRAINT in text:
             return None
         raise
 
@@ -190,10 +188,12 @@ def chained_statement(
         **({} if also is None else also[1]),
     }
     statement = None if also is None else also[0]
+    # The driver's own call: no SQLAlchemy type converts the UUID.
     if dialect.name == "postgresql":
+        params["event_id"] = str(row["event_id"])  # cast to uuid in the statement
         return _chained_ctes(statement, dialect), params
-    params["event_id"] = row["event_id"].bytes  # the driver's own call: no SQLAlchemy type
-    return _chained_compound(statement, dialect), params
+    params["event_id"] = row["event_id"].bytes
+    return _chained_compound(statement, dialect, expected_version == 0), params
 
 
 #: The columns an event brings itself: all but those the database gives it.
@@ -206,6 +206,9 @@ def _event_values(cast: dict[str, str]) -> str:
     """The event's own columns as parameters, with their SQL casts where the database
     wants them."""
     return ", ".join(f"%({name})s{cast.get(name, '')}" for name in _OWN)
+
+
+_MOVED = sa.table("moved")
 
 
 @functools.cache
@@ -233,30 +236,40 @@ def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect) -> str:
         f"SELECT position, {_event_values(casts)}, hash FROM moved)",
     ]
     if also is not None:
-        parts.append(f"also AS ({also.compile(dialect=dialect)})")
+        # Selecting from moved orders the update after the head's: every writer locks the
+        # head first, so a view row is never locked before it.
+        after_move = also.where(sa.exists(sa.select(sa.literal_column("1")).select_from(_MOVED)))
+        parts.append(f"also AS ({after_move.compile(dialect=dialect)})")
     return "WITH " + ",\n".join(parts) + "\nSELECT position, hash FROM moved"
 
 
 @functools.cache
-def _chained_compound(also: sa.Update | None, dialect: sa.Dialect) -> str:
+def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
     """MariaDB: the head update chains the event under the head's lock (the hash set
-    before the position: MariaDB assigns left to right); the stream's version is then read
-    in a snapshot that starts under that lock; the insert returns the position and hash."""
+    before the position: MariaDB assigns left to right), and the insert selects the new
+    position and hash from the head joined to the stream's event at the expected version,
+    so that it inserts nothing if that event is missing (a stream behind); the stream
+    constraint refuses it if the next version exists (a stream ahead). ``first``: an empty
+    stream, with no event to join. It returns the position and hash it inserted."""
     parts = [
         f"UPDATE {head.name} SET "
         "hash = UNHEX(SHA2(CONCAT(hash, CAST(position + 1 AS CHAR), %(tail)s), 256)), "
         "position = position + 1, "
         "last_master_id = GREATEST(last_master_id, %(master_id)s) "
         f"WHERE id = {HEAD_ROW_ID}",
-        f"IF (SELECT COALESCE(MAX(version), 0) FROM {events.name} "
-        "WHERE master_id = %(master_id)s) <> %(expected_version)s THEN "
-        f"SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{_STREAM_MOVED}'; END IF",
     ]
     if also is not None:
         parts.append(str(also.compile(dialect=dialect)))
+    joined = (
+        ""
+        if first
+        else f" JOIN {events.name} AS known ON known.master_id = %(master_id)s "
+        "AND known.version = %(expected_version)s"
+    )
     parts.append(
         f"INSERT INTO {events.name} ({_CHAINED_COLUMNS}) "
-        f"SELECT position, {_event_values({})}, hash FROM {head.name} "
-        f"WHERE id = {HEAD_ROW_ID} RETURNING position, hash"
+        f"SELECT {head.name}.position, {_event_values({})}, {head.name}.hash "
+        f"FROM {head.name}{joined} WHERE {head.name}.id = {HEAD_ROW_ID} "
+        f"RETURNING position, hash"
     )
     return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"

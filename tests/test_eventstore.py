@@ -375,6 +375,57 @@ class TestAppendAfter:
             eventstore.append_after(conn, eventstore.read_head(conn), 1, 0, [])
 
 
+class TestAppendChained:
+    """``append_chained``: one event numbered and chained by the database itself, after
+    wherever the head is, if the stream is at the expected version."""
+
+    @pytest.fixture(autouse=True)
+    def _chaining(self, engine: Engine) -> None:
+        if not eventstore.fused.chains_in_database(engine.dialect):
+            pytest.skip("SQLite has no SHA-256 to chain with")
+
+    @staticmethod
+    def chained(
+        engine: Engine, master_id: int, expected: int, event: NewEvent
+    ) -> eventstore.AppendResult:
+        with engine.begin() as conn:
+            return eventstore.append_chained(conn, master_id, expected, event)
+
+    def test_streams_new_and_old_chain_as_verify_recomputes(self, engine: Engine) -> None:
+        """From an empty stream on, between another stream's appends, with data and
+        metadata beyond ASCII: positions follow the head, and the hashes are Python's."""
+        append(engine, 2, 0, [new_event()])
+        first = self.chained(engine, 1, 0, new_event(data={"n": "ü€"}))
+        append(engine, 2, 1, [new_event(), new_event()])
+        clef = "\N{MUSICAL SYMBOL G CLEF}"
+        second = self.chained(engine, 1, 1, new_event(metadata={"actor": clef}))
+        assert (first.positions, second.positions) == ((2,), (5,))
+        stored = all_events(engine)
+        assert [(e.position, e.master_id, e.version) for e in stored] == [
+            (1, 2, 1),
+            (2, 1, 1),
+            (3, 2, 2),
+            (4, 2, 3),
+            (5, 1, 2),
+        ]
+        assert [first.hash, second.hash] == [bytes.fromhex(stored[i].hash) for i in (1, 4)]
+        assert stored[4].metadata == {"actor": clef}
+        assert eventstore.verify_chain(engine).ok
+
+    @pytest.mark.parametrize(
+        ("expected", "why"), [(0, "stream ahead"), (1, "stream ahead"), (3, "stream behind")]
+    )
+    def test_a_stream_elsewhere_writes_nothing(
+        self, engine: Engine, expected: int, why: str
+    ) -> None:
+        append(engine, 1, 0, [new_event(), new_event()])
+        before = all_events(engine)
+        with pytest.raises(ConcurrencyError), engine.begin() as conn:
+            eventstore.append_chained(conn, 1, expected, new_event())
+        assert all_events(engine) == before
+        assert head(engine) == 2
+
+
 def wait_for_lock_waiter(engine: Engine, backend: str, deadline: float = 30.0) -> None:
     """Return once some transaction of the server waits for a row lock."""
     query = {
