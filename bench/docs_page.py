@@ -67,10 +67,11 @@ Connector, long log
 Heartbeat floor
     The statements of both heartbeats sent through the bare driver (no SQLAlchemy, no
     component, no thread pool), alternating on one database: Buildbot's read and one-row
-    update, against the SQL mastertrail sends for a master that writes alone (no read: the
-    head move, the event insert and the row update), and against the same after the read
-    it makes when another master wrote since (its row, its stream version and the head),
-    with the same parameters, chaining a log that verifies. No target: it shows the
+    update, against the SQL mastertrail sends after its own write when no one wrote since
+    (no read: the head move checked against where that write left the log, the event insert
+    and the row update), and after another master's write (on PostgreSQL and MariaDB one
+    statement in which the database numbers and chains the event; on SQLite the read
+    first), with the same parameters, chaining a log that verifies. No target: it shows the
     database's share of a heartbeat, which no code above the driver can take away.
 
 Core heartbeat
