@@ -124,20 +124,21 @@ Each table and index of the log (the events and their texts), in bytes per event
 Where a target is missed
 ------------------------
 
-Heartbeat with another master writing, on PostgreSQL and MariaDB
-    A master that writes alone knows the log's head and its own state from its last write,
-    and checks in with one statement and the commit (see :doc:`ordering`): one round trip
-    fewer than Buildbot's read, update and commit, which more than pays for the database's
-    work of keeping the history. When another master wrote since, that guess would miss, so
-    the heartbeat reads first: a read, one write statement and the commit, as many as
-    Buildbot's. Above the driver it spends about what Buildbot's does, and what remains is
-    the database's work of keeping the history: an inserted row with its primary key and
-    four indexes (``event_id``, ``(master_id, version)``, ``recorded_at``, ``master_id``)
-    and the head row, against one updated row, and a read of the row with its stream version
-    and the head, against a read of one column. The heartbeat floor, reading first,
-    measures it alone: those statements through the bare driver cost more than the
-    connector's ratio, where Buildbot's thread pool and component add the same time to both
-    sides. Meeting 1.0x there would need the log to cost the database nothing.
+Heartbeat with another master writing, on MariaDB
+    A master remembers what its own last write left (see :doc:`ordering`). When no one
+    wrote since, it appends right after that write, one statement whose work for the
+    database is about that of Buildbot's update. When another master wrote since, the
+    database numbers and chains the event itself, in one statement too: it also computes
+    the SHA-256, checks the master's stream by joining its event at the remembered version,
+    and returns the new position and hash. On PostgreSQL that statement costs about what
+    the first does; MariaDB runs it as an anonymous compound statement whose extra work
+    (its insert reads the table it inserts into, and the returned row) the heartbeat floor
+    after another master's write shows. With Buildbot's thread pool and component adding
+    the same time to both sides, the connector's ratio is around 1.0x there. Neither the
+    check nor the returned row can be left out: the first keeps the stream of a master
+    expired by another, or of a database restored from an older backup, free of gaps; the
+    second tells the caller where its event landed. Reading first instead costs a round
+    trip more.
 
 Heartbeat on SQLite
     Buildbot's SQLite engine opens a connection for every call and closes it after; the

@@ -21,32 +21,11 @@ from eventstore.schema import HEAD_ROW_ID, events, head
 GENESIS = bytes(32)
 
 
-def link(
-    previous: bytes,
-    *,
-    position: int,
-    event_id: uuid.UUID,
-    master_id: int,
-    version: int,
-    type: str,
-    schema_version: int,
-    data: str,
-    metadata: str,
-    recorded_at: int,
-) -> bytes:
-    """The hash of one event given its predecessor's hash and its stored columns:
-    SHA-256 of the previous hash, the position in decimal, and :func:`link_tail`."""
-    tail = link_tail(
-        event_id=event_id,
-        master_id=master_id,
-        version=version,
-        type=type,
-        schema_version=schema_version,
-        data=data,
-        metadata=metadata,
-        recorded_at=recorded_at,
-    )
-    return extend(previous, position, tail)
+def link(previous: bytes, *, position: int, **columns: Any) -> bytes:
+    """The hash of one event given its predecessor's hash and its stored columns (those
+    :func:`link_tail` takes): SHA-256 of the previous hash, the position in decimal, and
+    the link's tail."""
+    return extend(previous, position, link_tail(**columns))
 
 
 def extend(previous: bytes, position: int, tail: bytes) -> bytes:
