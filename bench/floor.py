@@ -99,7 +99,8 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
             also = view.update_statement(after)
             if shared and chained:  # the database numbers and chains the event
                 row, tail = store._chained_row(cache, ours, state.version, event)
-                cursor.execute(*fused.chained_statement(dialect, row, tail, state.version, also))
+                last = (state.version, tip.hash)  # the stream's newest event: the last write's
+                cursor.execute(*fused.chained_statement(dialect, row, tail, last, also))
                 found = cursor.fetchone()
                 while cursor.nextset():  # MariaDB: the compound statement's end
                     pass

@@ -1,9 +1,9 @@
-"""What this process's last write left: the state it gave its master and the log's head,
-so that the master's next ``set_master_state`` may skip reading them.
+"""What this process's writes left: the state each gave its master and where its last
+event landed, so that the master's next ``set_master_state`` may skip reading them.
 
 A heartbeat reads the master's state and the log's head, then appends after that head
-(:func:`eventstore.store.append_after`). A process whose own last write left the master's
-stream where it is already knows the state, and two cheaper appends check that knowledge
+(:func:`eventstore.store.append_after`). A process whose own write made the newest event of
+the master's stream already knows the state, and two cheaper appends check that knowledge
 in the database instead of reading it first:
 
 * **After the head it left.** If nobody wrote since, the head is still where this
@@ -12,11 +12,12 @@ in the database instead of reading it first:
   writes, one statement; if the head moved, it writes nothing and the transaction goes on.
 * **Chained by the database** (PostgreSQL and MariaDB,
   :func:`eventstore.store.append_chained`). The database numbers and chains the event after
-  wherever the head is once it holds the lock, and checks that the master's stream is still
-  at the version remembered: every change of a master appends to its stream, so an unmoved
-  stream means an unchanged state, however many other masters wrote since. If it moved
-  (another process expired the master, say), the state is forgotten, the transaction is
-  rolled back and the command reads as usual.
+  wherever the head is once it holds the lock, and checks that the master's stream still
+  ends with the event this process wrote, by version and hash: that hash chains the whole
+  log up to it, so the stream, and the state it folds to, is the one remembered, however
+  many other masters wrote since. If not (another process expired the master, or the
+  database was restored from a backup), the state is forgotten, the transaction is rolled
+  back and the command reads as usual.
 
 A master alone on its database takes the first, one statement with little work for the
 database. Masters that share a database would miss it at every heartbeat, so after a miss
@@ -37,32 +38,41 @@ import attrs
 from eventstore.store import Tip
 from projections.model import MasterState
 
+#: Masters remembered at most: a master writes its own heartbeat and, now and then, stops
+#: another; a bound keeps a process that writes for many from growing without end.
+REMEMBERED = 64
+
 
 @attrs.frozen
 class Known:
-    """A master's state as this process's last write left it, and where the log ended
-    then, if this process may try to append right after it."""
+    """A master's state as this process's last write of it left it, and that write's
+    last event (the stream's newest, as far as this process knows); ``follows`` when it is
+    also the process's last write and its writes have been following each other in the
+    log, so that the head may well still be there."""
 
     state: MasterState
-    tip: Tip | None
+    tip: Tip
+    follows: bool
 
 
 class KnownState:
-    """What this process's last committed ``set_master_state`` left; safe to share between
-    the threads of one process (Buildbot's DB thread pool)."""
+    """What this process's committed ``set_master_state`` calls left; safe to share
+    between the threads of one process (Buildbot's DB thread pool)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state: MasterState | None = None
-        self._tip: Tip | None = None
-        self._follows = True  # whether the last write came right after the one before
+        self._known: dict[int, tuple[MasterState, Tip]] = {}
+        self._last: Tip | None = None  # where this process's last write left the log
+        self._follows = True  # whether that write came right after the one before
 
     def recall(self, master_id: int) -> Known | None:
         """What is known of ``master_id``, if this process remembers that master."""
         with self._lock:
-            if self._state is None or self._state.id != master_id:
+            found = self._known.get(master_id)
+            if found is None:
                 return None
-            return Known(self._state, self._tip if self._follows else None)
+            state, tip = found
+            return Known(state, tip, self._follows and tip == self._last)
 
     def missed(self) -> None:
         """The head had moved since this process's last write: another process writes too."""
@@ -70,14 +80,17 @@ class KnownState:
             self._follows = False
 
     def forget(self, master_id: int) -> None:
-        """The stream of ``master_id`` moved on without this process: forget its state."""
+        """The stream of ``master_id`` is not what this process knows: forget it."""
         with self._lock:
-            if self._state is not None and self._state.id == master_id:
-                self._state = None
+            self._known.pop(master_id, None)
 
     def wrote(self, state: MasterState, tip: Tip) -> None:
-        """A committed write gave its master ``state`` and ended the log at ``tip``."""
+        """A committed write gave its master ``state``, its last event at ``tip``."""
         with self._lock:
-            if self._tip is not None:
-                self._follows = tip.position == self._tip.position + 1
-            self._state, self._tip = state, tip
+            if self._last is not None:
+                self._follows = tip.position == self._last.position + 1
+            self._last = tip
+            self._known.pop(state.id, None)
+            self._known[state.id] = (state, tip)
+            if len(self._known) > REMEMBERED:
+                del self._known[next(iter(self._known))]  # the longest unwritten

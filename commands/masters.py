@@ -126,14 +126,16 @@ def set_master_state_attempt(
         decision = _decide_state(conn, actor, state, active, now)
         # Only a write checks what is known: an answer without one would rest on it unchecked.
         if len(decision.events) == 1:
-            if recalled.tip is not None:
+            if recalled.follows:
                 try:
                     return _commit_decision(conn, actor, state, decision, now, seen=recalled.tip)
                 except ConcurrencyError:
                     known.missed()  # nothing was written: the transaction goes on
             if chains_in_database(conn.dialect):
                 try:
-                    return _commit_decision(conn, actor, state, decision, now, chained=True)
+                    return _commit_decision(
+                        conn, actor, state, decision, now, chained_after=recalled.tip
+                    )
                 except ConcurrencyError:
                     known.forget(master_id)
                     raise
@@ -201,7 +203,7 @@ def _commit_decision(
     *,
     registering: bool = False,
     seen: Tip | None = None,
-    chained: bool = False,
+    chained_after: Tip | None = None,
 ) -> Outcome:
     """Append the decision's events to the master's stream and update its view row."""
     if not decision.events:
@@ -227,10 +229,11 @@ def _commit_decision(
         deactivated = deactivated or isinstance(event, MasterDeactivated)
     assert after is not None
     result: AppendResult
-    if chained:
+    if chained_after is not None:
         (new,) = batch
         also = view.update_statement(after)
-        result = append_chained(conn, state.id, state.version, new, also=also)
+        last_hash = chained_after.hash
+        result = append_chained(conn, state.id, state.version, last_hash, new, also=also)
     elif seen is not None:
         also = view.update_statement(after)
         result = append_after(conn, seen, state.id, state.version, batch, also=also)

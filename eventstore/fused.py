@@ -153,22 +153,22 @@ def write_chained(
     conn: Connection,
     row: dict[str, Any],
     tail: bytes,
-    expected_version: int,
+    last: tuple[int, bytes] | None,
     also: Also | None,
 ) -> tuple[int, bytes] | None:
     """Insert the event ``row`` (every column but ``position`` and ``hash``) right after
     the head as this transaction finds it once it holds the head's lock, chaining its hash
     in the database (``tail`` as :func:`eventstore.chain.link_tail` made it), move the
-    head and run ``also``: one statement. Returns the event's position and hash, or None
-    if its stream was not at ``expected_version`` (the transaction must then be rolled
-    back)."""
-    sql, params = chained_statement(conn.dialect, row, tail, expected_version, also)
+    head and run ``also``: one statement. ``last`` is the version and hash of the stream's
+    newest event (None for an empty stream): if the stream has no such event, or an event
+    after it, nothing is inserted. Returns the event's position and hash, or None (the
+    transaction must then be rolled back)."""
+    sql, params = chained_statement(conn.dialect, row, tail, last, also)
     try:
         found = conn.exec_driver_sql(sql, params).first()
         return None if found is None else (int(found[0]), bytes(found[1]))
     except sa.exc.DBAPIError as error:
-        text = str(error.orig)
-        if _STREAM_CONSTRAINT in text:
+        if _STREAM_CONSTRAINT in str(error.orig):
             return None
         raise
 
@@ -177,23 +177,20 @@ def chained_statement(
     dialect: sa.Dialect,
     row: dict[str, Any],
     tail: bytes,
-    expected_version: int,
+    last: tuple[int, bytes] | None,
     also: Also | None,
 ) -> tuple[str, dict[str, Any]]:
     """The SQL text and driver parameters of :func:`write_chained` on ``dialect``."""
-    params = {
-        **row,
-        "tail": tail,
-        "expected_version": expected_version,
-        **({} if also is None else also[1]),
-    }
+    params = {**row, "tail": tail, **({} if also is None else also[1])}
+    if last is not None:
+        params["last_version"], params["last_hash"] = last
     statement = None if also is None else also[0]
     # The driver's own call: no SQLAlchemy type converts the UUID.
     if dialect.name == "postgresql":
         params["event_id"] = str(row["event_id"])  # cast to uuid in the statement
-        return _chained_ctes(statement, dialect), params
+        return _chained_ctes(statement, dialect, last is None), params
     params["event_id"] = row["event_id"].bytes
-    return _chained_compound(statement, dialect, expected_version == 0), params
+    return _chained_compound(statement, dialect, last is None), params
 
 
 #: The columns an event brings itself: all but those the database gives it.
@@ -212,9 +209,12 @@ _MOVED = sa.table("moved")
 
 
 @functools.cache
-def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect) -> str:
-    """PostgreSQL: the head update numbers and chains the event under the head's lock,
-    if the stream is at the expected version; the insert selects from its RETURNING."""
+def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+    """PostgreSQL: the head update numbers and chains the event under the head's lock if
+    the stream's newest event is the one expected (its version and hash: the hash chains
+    the whole log up to it); the insert selects from its RETURNING, and the stream
+    constraint refuses it if an event came after (in a snapshot older than the lock).
+    ``first``: an empty stream, with no event to find."""
     casts = {
         "event_id": "::uuid",
         "master_id": "::integer",
@@ -225,13 +225,17 @@ def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect) -> str:
         "metadata_id": "::integer",
         "recorded_at": "::bigint",
     }
+    found = (
+        ""
+        if first
+        else f" AND EXISTS (SELECT 1 FROM {events.name} WHERE master_id = %(master_id)s::integer "
+        "AND version = %(last_version)s::integer AND hash = %(last_hash)s::bytea)"
+    )
     parts = [
         f"moved AS (UPDATE {head.name} SET position = position + 1, "
         "hash = sha256(hash || convert_to((position + 1)::text, 'UTF8') || %(tail)s::bytea), "
         "last_master_id = GREATEST(last_master_id, %(master_id)s::integer) "
-        f"WHERE id = {HEAD_ROW_ID} AND (SELECT COALESCE(MAX(version), 0) FROM {events.name} "
-        "WHERE master_id = %(master_id)s::integer) = %(expected_version)s::integer "
-        "RETURNING position, hash)",
+        f"WHERE id = {HEAD_ROW_ID}{found} RETURNING position, hash)",
         f"appended AS (INSERT INTO {events.name} ({_CHAINED_COLUMNS}) "
         f"SELECT position, {_event_values(casts)}, hash FROM moved)",
     ]
@@ -247,10 +251,10 @@ def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect) -> str:
 def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
     """MariaDB: the head update chains the event under the head's lock (the hash set
     before the position: MariaDB assigns left to right), and the insert selects the new
-    position and hash from the head joined to the stream's event at the expected version,
-    so that it inserts nothing if that event is missing (a stream behind); the stream
-    constraint refuses it if the next version exists (a stream ahead). ``first``: an empty
-    stream, with no event to join. It returns the position and hash it inserted."""
+    position and hash from the head joined to the stream's newest event as expected (its
+    version and hash), so that it inserts nothing if that event is not there; the stream
+    constraint refuses it if an event came after. ``first``: an empty stream, with no
+    event to join. It returns the position and hash it inserted."""
     parts = [
         f"UPDATE {head.name} SET "
         "hash = UNHEX(SHA2(CONCAT(hash, CAST(position + 1 AS CHAR), %(tail)s), 256)), "
@@ -264,7 +268,7 @@ def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) 
         ""
         if first
         else f" JOIN {events.name} AS known ON known.master_id = %(master_id)s "
-        "AND known.version = %(expected_version)s"
+        "AND known.version = %(last_version)s AND known.hash = %(last_hash)s"
     )
     parts.append(
         f"INSERT INTO {events.name} ({_CHAINED_COLUMNS}) "

@@ -157,28 +157,37 @@ def append_after(
 def append_chained(
     conn: Connection,
     master_id: int,
-    expected_version: int,
+    version: int,
+    last_hash: bytes | None,
     new: NewEvent,
     *,
     also: Also | None = None,
 ) -> AppendResult:
-    """Append the event ``new`` to the stream of ``master_id``, whose version must be
-    ``expected_version``, with nothing read first: the database numbers it after the head
-    as it stands once this transaction holds the head's lock, and chains its hash there.
-    ``also`` (the caller's own update with its parameters) runs in the same statement.
+    """Append the event ``new`` to the stream of ``master_id`` with nothing read first:
+    the database numbers it after the head as it stands once this transaction holds the
+    head's lock, and chains its hash there. ``also`` (the caller's own update with its
+    parameters) runs in the same statement.
+
+    ``version`` is the stream's version, and ``last_hash`` the hash of its event at that
+    version (None for an empty stream). The append happens only if that event is the
+    stream's newest: its hash chains the whole log up to it, so the stream, and all it
+    says, is then exactly what the caller knows.
 
     Only where :func:`eventstore.fused.chains_in_database` holds (PostgreSQL, MariaDB): a
-    writer that knows its stream's version appends in one statement however many other
-    writers moved the head since. Raises :class:`ConcurrencyError` if the stream was not at
-    ``expected_version``; then roll the transaction back.
+    writer that knows its stream appends in one statement however many other writers moved
+    the head since. Raises :class:`ConcurrencyError` if the stream is elsewhere; then roll
+    the transaction back.
     """
-    row, tail = _chained_row(conn, master_id, expected_version, new)
+    if (last_hash is None) != (version == 0):
+        raise ValueError("last_hash is the hash of the stream's newest event: None if empty")
+    row, tail = _chained_row(conn, master_id, version, new)
+    last = None if last_hash is None else (version, last_hash)
     try:
-        written = fused.write_chained(conn, row, tail, expected_version, also)
+        written = fused.write_chained(conn, row, tail, last, also)
     except sa.exc.IntegrityError as error:
         raise EventIdConflict([str(new.event_id)]) from error
     if written is None:
-        raise ConcurrencyError(master_id, expected_version, None)
+        raise ConcurrencyError(master_id, version, None)
     return AppendResult((written[0],), hash=written[1])
 
 

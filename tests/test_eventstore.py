@@ -377,7 +377,7 @@ class TestAppendAfter:
 
 class TestAppendChained:
     """``append_chained``: one event numbered and chained by the database itself, after
-    wherever the head is, if the stream is at the expected version."""
+    wherever the head is, if the stream's newest event is the one the caller knows."""
 
     @pytest.fixture(autouse=True)
     def _chaining(self, engine: Engine) -> None:
@@ -386,19 +386,19 @@ class TestAppendChained:
 
     @staticmethod
     def chained(
-        engine: Engine, master_id: int, expected: int, event: NewEvent
+        engine: Engine, master_id: int, version: int, last: bytes | None, event: NewEvent
     ) -> eventstore.AppendResult:
         with engine.begin() as conn:
-            return eventstore.append_chained(conn, master_id, expected, event)
+            return eventstore.append_chained(conn, master_id, version, last, event)
 
     def test_streams_new_and_old_chain_as_verify_recomputes(self, engine: Engine) -> None:
         """From an empty stream on, between another stream's appends, with data and
         metadata beyond ASCII: positions follow the head, and the hashes are Python's."""
         append(engine, 2, 0, [new_event()])
-        first = self.chained(engine, 1, 0, new_event(data={"n": "ü€"}))
+        first = self.chained(engine, 1, 0, None, new_event(data={"n": "ü€"}))
         append(engine, 2, 1, [new_event(), new_event()])
         clef = "\N{MUSICAL SYMBOL G CLEF}"
-        second = self.chained(engine, 1, 1, new_event(metadata={"actor": clef}))
+        second = self.chained(engine, 1, 1, first.hash, new_event(metadata={"actor": clef}))
         assert (first.positions, second.positions) == ((2,), (5,))
         stored = all_events(engine)
         assert [(e.position, e.master_id, e.version) for e in stored] == [
@@ -413,17 +413,64 @@ class TestAppendChained:
         assert eventstore.verify_chain(engine).ok
 
     @pytest.mark.parametrize(
-        ("expected", "why"), [(0, "stream ahead"), (1, "stream ahead"), (3, "stream behind")]
+        ("version", "last"),
+        [(0, None), (1, 0), (3, 1), (2, 0), (2, None)],
+        ids=[
+            "stream ahead of empty",
+            "stream ahead",
+            "stream behind",
+            "same version, another history",
+            "same version, no hash",
+        ],
     )
     def test_a_stream_elsewhere_writes_nothing(
-        self, engine: Engine, expected: int, why: str
+        self, engine: Engine, version: int, last: int | None
     ) -> None:
+        """The stream (two events) is not where the caller knows it: a conflict, or, for
+        what cannot describe a stream at all, a ValueError; nothing written either way."""
         append(engine, 1, 0, [new_event(), new_event()])
         before = all_events(engine)
-        with pytest.raises(ConcurrencyError), engine.begin() as conn:
-            eventstore.append_chained(conn, 1, expected, new_event())
+        last_hash = None if last is None else bytes.fromhex(before[last].hash)
+        expected: type[Exception] = (
+            ValueError if (last is None) != (version == 0) else (ConcurrencyError)
+        )
+        with pytest.raises(expected), engine.begin() as conn:
+            eventstore.append_chained(conn, 1, version, last_hash, new_event())
         assert all_events(engine) == before
         assert head(engine) == 2
+
+    def test_a_stream_moved_while_waiting_for_the_head_writes_nothing(
+        self, engine: Engine, backend: str
+    ) -> None:
+        """An append to the same stream holds the head's lock; the chained append waits
+        for it, then finds the next version taken (PostgreSQL's snapshot predates the
+        wait: its stream constraint refuses the insert) and writes nothing."""
+        first = append(engine, 1, 0, [new_event()])
+        with engine.connect() as waiting, engine.connect() as writer:
+            writer.begin()
+            eventstore.append(writer, 1, 1, [new_event()])  # holds the head lock
+            outcome: list[BaseException | eventstore.AppendResult] = []
+
+            def late_append() -> None:
+                try:
+                    waiting.begin()
+                    outcome.append(
+                        eventstore.append_chained(waiting, 1, 1, first.hash, new_event())
+                    )
+                except BaseException as error:
+                    outcome.append(error)
+
+            thread = threading.Thread(target=late_append)
+            thread.start()
+            wait_for_lock_waiter(engine, backend)
+            writer.commit()
+            thread.join(timeout=60)
+            assert not thread.is_alive()
+            waiting.rollback()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ConcurrencyError), outcome
+        assert (head(engine), count_events(engine)) == (2, 2)
+        assert eventstore.verify_chain(engine).ok
 
 
 def wait_for_lock_waiter(engine: Engine, backend: str, deadline: float = 30.0) -> None:

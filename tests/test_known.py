@@ -106,11 +106,13 @@ class TestAMastersOwnWrite:
         assert positions == list(range(1, len(positions) + 1))
         assert registry.verify().ok
 
-    def test_another_of_its_masters_is_read_first(self, registry: Registry) -> None:
+    def test_a_master_it_wrote_before_another_is_chained(self, registry: Registry) -> None:
+        """Its own write of another master moved the head past this master's last event:
+        the database chains (SQLite reads), and then its writes follow each other again."""
         first, second = started(registry, "a:/srv"), started(registry, "b:/srv")
         statements = Statements(registry.engine)
         assert registry.set_master_state(first, True) is False
-        assert statements.take() == (1, 1, 0)
+        assert statements.take() == ((0, 0, 1) if chains(registry) else (1, 1, 0))
         assert registry.set_master_state(first, True) is False
         assert statements.take() == ALONE
         assert registry.verify().ok
@@ -201,18 +203,29 @@ class TestWhatIsKnownIsChecked:
         assert outcome.changed is False
         assert outcome.positions == (tip.position + 1,)
         recalled = known.recall(master_id)
-        assert recalled is not None
-        assert recalled.tip is None  # missed: no more guessing the head
+        if chains(registry):  # the chained append found no event with that hash either
+            assert recalled is None
+        else:  # missed the head: no more trying it until its writes follow each other
+            assert recalled is not None
+            assert recalled.follows is False
         assert registry.verify().ok
 
-    @pytest.mark.parametrize("off_by", [1, -1], ids=["stream behind", "stream ahead"])
+    @pytest.mark.parametrize(
+        ("off_by", "other_hash"),
+        [(1, False), (-1, False), (0, True)],
+        ids=["stream behind", "stream ahead", "same version, another history"],
+    )
     def test_a_stream_elsewhere_than_known_is_not_appended_to(
-        self, registry: Registry, clock: FakeClock, off_by: int
+        self, registry: Registry, clock: FakeClock, off_by: int, other_hash: bool
     ) -> None:
+        """The chained append (the head is not tried: the process's writes do not follow
+        each other) checks the stream's newest event, version and hash."""
         if not chains(registry):
             pytest.skip("SQLite does not chain in the database: it reads instead")
         master_id = started(registry, "forged:/srv")
         state, tip = loaded(registry, master_id)
+        if other_hash:
+            tip = Tip(tip.position, bytes(32))
         known = KnownState()
         known.wrote(state, Tip(0, bytes(32)))
         known.wrote(attrs.evolve(state, version=state.version + off_by), tip)  # not after
@@ -225,28 +238,45 @@ class TestWhatIsKnownIsChecked:
 
 
 class TestThreads:
-    def test_threads_of_one_process_heartbeating_at_once(
-        self, registry: Registry, clock: FakeClock
-    ) -> None:
-        """Buildbot's DB thread pool: several heartbeats of one registry at once, each
-        racing the others' guesses."""
-        master_id = started(registry, "threads:/srv")
+    """Buildbot's DB thread pool: several calls of one registry at once."""
+
+    @staticmethod
+    def beat_in_threads(registry: Registry, master_ids: list[int]) -> list[bool]:
         answers: list[bool] = []
         errors: list[BaseException] = []
 
-        def beat() -> None:
+        def beat(master_id: int) -> None:
             try:
                 for _ in range(10):
                     answers.append(registry.set_master_state(master_id, True))
             except BaseException as error:  # reported below
                 errors.append(error)
 
-        threads = [threading.Thread(target=beat) for _ in range(4)]
+        threads = [threading.Thread(target=beat, args=(m,)) for m in master_ids]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(60)
         assert not errors
-        assert answers == [False] * 40
+        return answers
+
+    def test_heartbeats_of_one_master_at_once(self, registry: Registry) -> None:
+        """Each races the others' knowledge of the same stream: misses, retries, and never
+        a wrong answer or a broken stream."""
+        master_id = started(registry, "threads:/srv")
+        assert self.beat_in_threads(registry, [master_id] * 4) == [False] * 40
         assert types(registry, master_id).count("master.checked_in") == 40
+        assert registry.verify().ok
+
+    def test_heartbeats_of_several_masters_at_once(self, registry: Registry) -> None:
+        """Each master's stream is its own: where the database chains, what is known of
+        each serves its heartbeats however the others' writes interleave."""
+        master_ids = [started(registry, f"threads:/srv/{n}") for n in range(4)]
+        statements = Statements(registry.engine)
+        assert self.beat_in_threads(registry, master_ids) == [False] * 40
+        reads, _, _ = statements.take()
+        if chains(registry):
+            assert reads < 40
+        for master_id in master_ids:
+            assert types(registry, master_id).count("master.checked_in") == 10
         assert registry.verify().ok
