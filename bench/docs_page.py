@@ -129,16 +129,16 @@ Heartbeat with another master writing, on MariaDB
     wrote since, it appends right after that write, one statement whose work for the
     database is about that of Buildbot's update. When another master wrote since, the
     database numbers and chains the event itself, in one statement too: it also computes
-    the SHA-256, checks the master's stream by joining its event at the remembered version,
-    and returns the new position and hash. On PostgreSQL that statement costs about what
-    the first does; MariaDB runs it as an anonymous compound statement whose extra work
-    (its insert reads the table it inserts into, and the returned row) the heartbeat floor
-    after another master's write shows. With Buildbot's thread pool and component adding
-    the same time to both sides, the connector's ratio is around 1.0x there. Neither the
-    check nor the returned row can be left out: the first keeps the stream of a master
-    expired by another, or of a database restored from an older backup, free of gaps; the
-    second tells the caller where its event landed. Reading first instead costs a round
-    trip more.
+    the SHA-256, checks the master's stream by joining its newest event as remembered
+    (version and hash), and returns the new position and hash. On PostgreSQL that
+    statement costs about what the first does; MariaDB runs it as an anonymous compound
+    statement whose extra work (its insert reads the table it inserts into, and the
+    returned row) the heartbeat floor after another master's write shows. With Buildbot's
+    thread pool and component adding the same time to both sides, the connector's ratio is
+    around 1.0x there. Neither the check nor the returned row can be left out: the first
+    keeps the stream of a master expired by another, or of a database restored from an
+    older backup, whole; the second tells the caller where its event landed. Reading first
+    instead costs a round trip more.
 
 Heartbeat on SQLite
     Buildbot's SQLite engine opens a connection for every call and closes it after; the
