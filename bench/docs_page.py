@@ -140,6 +140,11 @@ Heartbeat with another master writing, on MariaDB
     older backup, whole; the second tells the caller where its event landed. Reading first
     instead costs a round trip more.
 
+Reads on SQLite near 1.0x
+    The read cases cost about a millisecond on either side, and both sides' times move
+    together with the machine's load. In some runs one of them comes out just above 1.0x;
+    rerun, the same cases have given 0.66-0.95x.
+
 Heartbeat on SQLite
     Buildbot's SQLite engine opens a connection for every call and closes it after; the
     component keeps one connection open, so those closes no longer checkpoint the
