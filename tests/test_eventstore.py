@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -332,33 +332,19 @@ class TestAppendAfter:
         if backend == "sqlite":
             pytest.skip("SQLite's BEGIN IMMEDIATE takes the write lock before any read")
         append(engine, 1, 0, [new_event()])
-        with engine.connect() as reader, engine.connect() as writer:
+        with engine.connect() as reader:
             reader.begin()
             seen = eventstore.read_head(reader)
             version = eventstore.stream_version(reader, 1)
-            writer.begin()
-            eventstore.append(writer, 1, 1, [new_event()])  # holds the head lock
-            outcome: list[BaseException | eventstore.AppendResult] = []
-
-            def late_append() -> None:
-                try:
-                    outcome.append(
-                        eventstore.append_after(
-                            reader, seen, 1, version, [new_event()], also=self.bump(counters, 9)
-                        )
-                    )
-                except BaseException as error:
-                    outcome.append(error)
-
-            thread = threading.Thread(target=late_append)
-            thread.start()
-            wait_for_lock_waiter(engine, backend)
-            writer.commit()
-            thread.join(timeout=60)
-            assert not thread.is_alive()
+            outcome = once_the_head_lock_is_released(
+                engine,
+                backend,
+                lambda: eventstore.append_after(
+                    reader, seen, 1, version, [new_event()], also=self.bump(counters, 9)
+                ),
+            )
             reader.rollback()
-        assert len(outcome) == 1
-        assert isinstance(outcome[0], ConcurrencyError), outcome
+        assert isinstance(outcome, ConcurrencyError), outcome
         assert (head(engine), count_events(engine), self.counter(engine, counters)) == (2, 2, 0)
         assert eventstore.verify_chain(engine).ok
 
@@ -446,31 +432,44 @@ class TestAppendChained:
         for it, then finds the next version taken (PostgreSQL's snapshot predates the
         wait: its stream constraint refuses the insert) and writes nothing."""
         first = append(engine, 1, 0, [new_event()])
-        with engine.connect() as waiting, engine.connect() as writer:
-            writer.begin()
-            eventstore.append(writer, 1, 1, [new_event()])  # holds the head lock
-            outcome: list[BaseException | eventstore.AppendResult] = []
-
-            def late_append() -> None:
-                try:
-                    waiting.begin()
-                    outcome.append(
-                        eventstore.append_chained(waiting, 1, 1, first.hash, new_event())
-                    )
-                except BaseException as error:
-                    outcome.append(error)
-
-            thread = threading.Thread(target=late_append)
-            thread.start()
-            wait_for_lock_waiter(engine, backend)
-            writer.commit()
-            thread.join(timeout=60)
-            assert not thread.is_alive()
+        with engine.connect() as waiting:
+            waiting.begin()
+            outcome = once_the_head_lock_is_released(
+                engine,
+                backend,
+                lambda: eventstore.append_chained(waiting, 1, 1, first.hash, new_event()),
+            )
             waiting.rollback()
-        assert len(outcome) == 1
-        assert isinstance(outcome[0], ConcurrencyError), outcome
+        assert isinstance(outcome, ConcurrencyError), outcome
         assert (head(engine), count_events(engine)) == (2, 2)
         assert eventstore.verify_chain(engine).ok
+
+
+def once_the_head_lock_is_released(
+    engine: Engine, backend: str, late: Callable[[], object]
+) -> object:
+    """Run ``late`` in a thread while another transaction holds the head's lock, having
+    appended version 2 of master 1's stream; commit that transaction once ``late`` waits
+    for the lock, and return what ``late`` returned or raised."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(late())
+        except BaseException as error:
+            outcome.append(error)
+
+    with engine.connect() as writer:
+        writer.begin()
+        eventstore.append(writer, 1, 1, [new_event()])  # holds the head lock
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_for_lock_waiter(engine, backend)
+        writer.commit()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert len(outcome) == 1
+    return outcome[0]
 
 
 def wait_for_lock_waiter(engine: Engine, backend: str, deadline: float = 30.0) -> None:
