@@ -62,7 +62,7 @@ def write(
         fused = _with_ctes(len(rows), statement)
         params = _one_statement_params(rows, head_params, also)
         return bool(prebuilt.execute(conn, fused, params).scalar_one())
-    if conn.dialect.name == "mysql" and getattr(conn.dialect, "is_mariadb", False):
+    if _is_mariadb(conn.dialect):
         params = _one_statement_params(rows, head_params, also)
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
             params[f"r{i}_event_id"] = row["event_id"].bytes
@@ -144,9 +144,11 @@ _STREAM_CONSTRAINT = "mastertrail_events_stream"
 def chains_in_database(dialect: sa.Dialect) -> bool:
     """Whether :func:`write_chained` runs on ``dialect``: PostgreSQL and MariaDB, which
     compute SHA-256 (SQLite has no such function; MySQL's compound statements differ)."""
-    return dialect.name == "postgresql" or (
-        dialect.name == "mysql" and getattr(dialect, "is_mariadb", False)
-    )
+    return dialect.name == "postgresql" or _is_mariadb(dialect)
+
+
+def _is_mariadb(dialect: sa.Dialect) -> bool:
+    return dialect.name == "mysql" and bool(getattr(dialect, "is_mariadb", False))
 
 
 def write_chained(
