@@ -57,24 +57,23 @@ class AppendResult:
         return self.positions[-1]
 
 
+_HEAD_ROW = sa.select(head.c.position, head.c.hash, head.c.last_master_id).where(
+    head.c.id == HEAD_ROW_ID
+)
+
+
 def read_head(conn: Connection) -> Head:
     """The head as the transaction's snapshot sees it, without a lock (for
     :func:`append_after`; read it before the stream version it goes with)."""
-    row = conn.execute(
-        sa.select(head.c.position, head.c.hash, head.c.last_master_id).where(
-            head.c.id == HEAD_ROW_ID
-        )
-    ).one()
-    return Head(row.position, bytes(row.hash), row.last_master_id)
+    return _head(conn.execute(_HEAD_ROW).one())
 
 
 def lock_head(conn: Connection) -> Head:
     """Lock the head row until the transaction ends and return it."""
-    row = conn.execute(
-        sa.select(head.c.position, head.c.hash, head.c.last_master_id)
-        .where(head.c.id == HEAD_ROW_ID)
-        .with_for_update()
-    ).one()
+    return _head(conn.execute(_HEAD_ROW.with_for_update()).one())
+
+
+def _head(row: Any) -> Head:
     return Head(row.position, bytes(row.hash), row.last_master_id)
 
 
