@@ -229,18 +229,19 @@ def _commit_decision(
         deactivated = deactivated or isinstance(event, MasterDeactivated)
     assert after is not None
     result: AppendResult
-    if chained_after is not None:
-        (new,) = batch
-        also = view.update_statement(after)
-        last_hash = chained_after.hash
-        result = append_chained(conn, state.id, state.version, last_hash, new, also=also)
-    elif seen is not None:
-        also = view.update_statement(after)
-        result = append_after(conn, seen, state.id, state.version, batch, also=also)
-    else:
+    if seen is None and chained_after is None:
         result = append(conn, state.id, state.version, batch)
         if not registering:
             view.update_row(conn, after)
+    else:  # the view row is updated in the append's own statement
+        also = view.update_statement(after)
+        if chained_after is not None:
+            (new,) = batch
+            last_hash = chained_after.hash
+            result = append_chained(conn, state.id, state.version, last_hash, new, also=also)
+        else:
+            assert seen is not None
+            result = append_after(conn, seen, state.id, state.version, batch, also=also)
     if deactivated:
         if actor.link_tables is None:
             actor.link_tables = view.existing_link_tables(conn)
