@@ -27,8 +27,8 @@ from bench.history import master_name
 from bench.stats import alternate, comparison
 from eventstore import fused, prebuilt, store
 from eventstore.chain import verify_chain
-from eventstore.events import MasterCheckedIn
-from eventstore.ids import new_event_id
+from eventstore.events import CODEC, MasterCheckedIn
+from eventstore.ids import event_id_for
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.store import Tip
 from eventstore.texts import text_ids
@@ -87,11 +87,14 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
             state, tip = known
             if sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
+            type_name, schema_version, data = CODEC.encode(
+                MasterCheckedIn(last_active=seconds), recorded_at=micros
+            )
             event = NewEvent(
-                event_id=new_event_id(micros),
-                type=MasterCheckedIn.type_name,
-                schema_version=MasterCheckedIn.schema_version,
-                data={"last_active": seconds},
+                event_id=event_id_for(ours, state.version + 1, micros),
+                type=type_name,
+                schema_version=schema_version,
+                data=data,
                 metadata=metadata,
                 recorded_at=micros,
             )
@@ -149,7 +152,7 @@ def _write(
         params = fused._one_statement_params(rows, head, also)
         cursor.execute(*prebuilt.bind(fused._with_ctes(len(rows), also[0]), dialect, params))
         return bool(cursor.fetchone()[0])
-    rows = [{**row, "event_id": row["event_id"].bytes} for row in rows]
+    rows = [{**row, "event_id": fused._id_bytes(row["event_id"])} for row in rows]
     if dialect.name == "mysql":
         params = fused._one_statement_params(rows, head, also)
         cursor.execute(fused._compound(len(rows), also[0], dialect), params)

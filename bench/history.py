@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import eventstore
 from eventstore.chain import GENESIS, link
 from eventstore.events import CODEC, MasterActivated, MasterCheckedIn, MasterRegistered
-from eventstore.ids import new_event_id
+from eventstore.ids import derived_event_id
 from eventstore.recorded import canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.texts import text_ids
@@ -31,7 +31,7 @@ from mastertrail import Registry
 #: The first event of every generated history: 2025-01-01T00:00:00Z.
 START = int(dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp())
 #: Bump when the generated rows change, so cached histories are made again.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 COLUMNS = (
     "position",
@@ -46,10 +46,11 @@ COLUMNS = (
     "hash",
 )
 
-#: An event as the chain sees it: its type name and metadata as texts.
-Row = tuple[int, uuid.UUID, int, int, str, int, str, str, int, bytes]
+#: An event as the chain sees it: its type name and metadata as texts, its id as stored
+#: (None: derived, see eventstore.ids).
+Row = tuple[int, uuid.UUID | None, int, int, str, int, str, str, int, bytes]
 #: An event as the log stores it: its type name and metadata as the ids of their texts.
-Stored = tuple[int, uuid.UUID, int, int, int, int, str, int, int, bytes]
+Stored = tuple[int, uuid.UUID | None, int, int, int, int, str, int, int, bytes]
 
 
 def master_name(number: int) -> str:
@@ -100,10 +101,11 @@ def rows(plan: HistoryPlan) -> Iterator[Row]:
     """Every event of ``plan`` in position order, hashed into the chain."""
     metadata = _metadata(plan)
     checked_in, cls_version = MasterCheckedIn.type_name, MasterCheckedIn.schema_version
-    assert CODEC.encode(MasterCheckedIn(last_active=7)) == (
+    # A check-in recorded within the second it is active at stores no data of its own.
+    assert CODEC.encode(MasterCheckedIn(last_active=7), recorded_at=7_250_000) == (
         checked_in,
         cls_version,
-        {"last_active": 7},
+        {},
     )
     previous, position = GENESIS, 0
     while position < plan.events:
@@ -120,10 +122,11 @@ def rows(plan: HistoryPlan) -> Iterator[Row]:
             text, meta = canonical_json(data), metadata["started"][k - 1]
         else:
             kind, schema = checked_in, cls_version
-            text, meta = f'{{"last_active":{seconds}}}', metadata["heartbeat"][k - 1]
+            text, meta = "{}", metadata["heartbeat"][k - 1]
         position += 1
         recorded_at = seconds * 1_000_000 + 250_000
-        event_id = new_event_id(recorded_at)
+        event_id = derived_event_id(k, round_ + 1, recorded_at)
+        assert event_id is not None
         previous = link(
             previous,
             position=position,
@@ -136,7 +139,8 @@ def rows(plan: HistoryPlan) -> Iterator[Row]:
             metadata=meta,
             recorded_at=recorded_at,
         )
-        yield (position, event_id, k, round_ + 1, kind, schema, text, meta, recorded_at, previous)
+        # The id is derived, so the log stores none.
+        yield (position, None, k, round_ + 1, kind, schema, text, meta, recorded_at, previous)
 
 
 def write(url: str, plan: HistoryPlan, *, batch: int = 50_000) -> None:
@@ -181,6 +185,10 @@ def write(url: str, plan: HistoryPlan, *, batch: int = 50_000) -> None:
     registry.close()
 
 
+def _id_bytes(stored: uuid.UUID | None) -> bytes | None:
+    return None if stored is None else stored.bytes
+
+
 def _chunks(source: Iterator[Stored], size: int) -> Iterator[list[Stored]]:
     chunk: list[Stored] = []
     for row in source:
@@ -199,7 +207,7 @@ def _write_sqlite(raw: Any, source: Iterator[Stored], batch: int) -> Stored | No
     last = None
     for chunk in _chunks(source, batch):
         cursor.execute("BEGIN IMMEDIATE")
-        cursor.executemany(insert, [(*r[:1], r[1].bytes, *r[2:]) for r in chunk])
+        cursor.executemany(insert, [(*r[:1], _id_bytes(r[1]), *r[2:]) for r in chunk])
         cursor.execute("COMMIT")
         last = chunk[-1]
     cursor.close()
@@ -224,7 +232,7 @@ def _write_mysql(raw: Any, source: Iterator[Stored], batch: int) -> Stored | Non
     last = None
     cursor = raw.cursor()
     for chunk in _chunks(source, batch):
-        cursor.executemany(insert, [(*r[:1], r[1].bytes, *r[2:]) for r in chunk])
+        cursor.executemany(insert, [(*r[:1], _id_bytes(r[1]), *r[2:]) for r in chunk])
         raw.commit()
         last = chunk[-1]
     cursor.close()

@@ -21,7 +21,7 @@ from commands.known import KnownState
 from eventstore.errors import ConcurrencyError
 from eventstore.events import CODEC, MasterDeactivated
 from eventstore.fused import chains_in_database
-from eventstore.ids import new_event_id
+from eventstore.ids import event_id_for
 from eventstore.recorded import NewEvent
 from eventstore.store import (
     AppendResult,
@@ -213,10 +213,10 @@ def _commit_decision(
     version = state.version
     deactivated = False
     for event, reason in decision.events:
-        type_name, schema_version, data = CODEC.encode(event)
+        type_name, schema_version, data = CODEC.encode(event, recorded_at=now.micros)
         batch.append(
             NewEvent(
-                event_id=new_event_id(now.micros),
+                event_id=event_id_for(state.id, version + 1, now.micros),
                 type=type_name,
                 schema_version=schema_version,
                 data=data,
@@ -231,6 +231,8 @@ def _commit_decision(
     result: AppendResult
     if seen is None and chained_after is None:
         result = append(conn, state.id, state.version, batch)
+        if result.duplicate:  # another call's event, the same as this one's to the byte
+            raise ConcurrencyError(state.id, state.version, None)
         if not registering:
             view.update_row(conn, after)
     else:  # the view row is updated in the append's own statement

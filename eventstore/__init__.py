@@ -20,7 +20,7 @@ from eventstore.errors import (
     UnsupportedSchemaVersion,
 )
 from eventstore.events import CODEC
-from eventstore.ids import new_event_id
+from eventstore.ids import derived_event_id, event_id_for, new_event_id
 from eventstore.migrate import check_schema, upgrade
 from eventstore.reads import head_position, iter_log, read_after, read_range, read_stream
 from eventstore.recorded import NewEvent, RecordedEvent
@@ -64,6 +64,8 @@ __all__ = [
     "append_chained",
     "check_schema",
     "create_engine",
+    "derived_event_id",
+    "event_id_for",
     "head_position",
     "iter_log",
     "lock_head",

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.ids import event_id_of
 from eventstore.reads import EVENT_ROWS
 from eventstore.schema import HEAD_ROW_ID, events, head
 
@@ -105,10 +106,17 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
         if row.type is None or row.metadata is None:
             problems.append(ChainProblem(row.position, "its type or metadata text is missing"))
             break
+        try:
+            event_id = event_id_of(row.event_id, row.master_id, row.version, row.recorded_at)
+        except ValueError:
+            problems.append(
+                ChainProblem(row.position, "its event id is neither stored nor derived")
+            )
+            break
         computed = link(
             previous,
             position=row.position,
-            event_id=row.event_id,
+            event_id=event_id,
             master_id=row.master_id,
             version=row.version,
             type=row.type,

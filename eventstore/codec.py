@@ -4,6 +4,11 @@ Each event class is registered under a stable type name (``master.checked_in``),
 Python path, with a schema version. Stored data of an older schema version is brought to
 the current one by upcasters, one step at a time; a type or version the codec does not
 know is a :class:`~eventstore.errors.DecodeError`.
+
+A class may name, in ``at_recorded_time``, int fields that usually hold the time the event
+was recorded, in whole seconds. Encoded with the event's ``recorded_at``, such a field is
+left out of the data when it equals that second, and decoding fills it back in from the
+envelope's ``recorded_at``: a check-in stores ``{}`` instead of its ``last_active``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import attrs
 
 from eventstore.errors import DecodeError, UnknownEventType, UnsupportedSchemaVersion
-from eventstore.recorded import RecordedEvent
+from eventstore.recorded import RecordedEvent, to_micros
 from eventstore.schema import TYPE_NAME_LENGTH
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -26,7 +31,12 @@ _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
 class DomainEvent(Protocol):
-    """What a registered event class looks like: an attrs class with two class variables."""
+    """What a registered event class looks like: an attrs class with two class variables.
+
+    It may declare a third, ``at_recorded_time: ClassVar[tuple[str, ...]]``: the names of
+    its int fields that, when absent from the stored data, are the event's ``recorded_at``
+    in whole seconds (see :meth:`Codec.encode`).
+    """
 
     type_name: ClassVar[str]
     schema_version: ClassVar[int]
@@ -42,6 +52,7 @@ class Codec:
     def __init__(self) -> None:
         self._classes: dict[str, type[Any]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._at_recorded_time: dict[str, tuple[str, ...]] = {}
 
     def register(self, cls: E) -> E:
         """Register an attrs event class; usable as a class decorator."""
@@ -50,7 +61,17 @@ class Codec:
             raise ValueError(f"bad event type name {name!r}")
         if name in self._classes:
             raise ValueError(f"event type {name!r} registered twice")
+        at_recorded_time = getattr(cls, "at_recorded_time", ())
+        if not isinstance(at_recorded_time, tuple) or not all(
+            isinstance(field, str) for field in at_recorded_time
+        ):
+            raise ValueError(f"event type {name!r}: at_recorded_time is not a tuple of names")
+        unknown = set(at_recorded_time) - set(attrs.fields_dict(cls))
+        if unknown:
+            raise ValueError(f"event type {name!r}: at_recorded_time names no field {unknown}")
         self._classes[name] = cls
+        if at_recorded_time:
+            self._at_recorded_time[name] = at_recorded_time
         return cls
 
     def upcaster(self, type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -67,20 +88,55 @@ class Codec:
         """The registered classes by type name."""
         return dict(self._classes)
 
-    def encode(self, event: Any) -> tuple[str, int, dict[str, Any]]:
-        """``(type name, schema version, data)`` of a registered event."""
+    def encode(
+        self, event: Any, *, recorded_at: int | None = None
+    ) -> tuple[str, int, dict[str, Any]]:
+        """``(type name, schema version, data)`` of a registered event.
+
+        With ``recorded_at`` (microseconds since the epoch, the envelope's), a field the
+        class names in ``at_recorded_time`` is left out of the data when its value equals
+        ``recorded_at`` in whole seconds (``recorded_at // 1_000_000``), and kept otherwise;
+        :meth:`decode` fills it back in. Without ``recorded_at`` every field is kept.
+        """
         cls = type(event)
         name = getattr(cls, "type_name", None)
         if not isinstance(name, str) or self._classes.get(name) is not cls:
             raise UnknownEventType(name if isinstance(name, str) else cls.__qualname__)
-        return name, cls.schema_version, attrs.asdict(event)
+        data = attrs.asdict(event)
+        if recorded_at is not None:
+            fields = self._at_recorded_time.get(name)
+            if fields:
+                second = recorded_at // 1_000_000
+                for field in fields:
+                    value = data[field]
+                    if _is(value, int) and value == second:
+                        del data[field]
+        return name, cls.schema_version, data
 
     def decode(self, recorded: RecordedEvent) -> Any:
-        """The domain event of ``recorded``, upcast to its current schema version."""
-        return self.decode_data(recorded.type, recorded.schema_version, recorded.data)
+        """The domain event of ``recorded``, upcast to its current schema version, with its
+        ``at_recorded_time`` fields that the data leaves out taken from ``recorded_at``."""
+        recorded_at = (
+            to_micros(recorded.recorded_at) if recorded.type in self._at_recorded_time else None
+        )
+        return self.decode_data(
+            recorded.type, recorded.schema_version, recorded.data, recorded_at=recorded_at
+        )
 
-    def decode_data(self, type_name: str, schema_version: int, data: dict[str, Any]) -> Any:
-        """The domain event of type ``type_name`` from data of ``schema_version``."""
+    def decode_data(
+        self,
+        type_name: str,
+        schema_version: int,
+        data: dict[str, Any],
+        *,
+        recorded_at: int | None = None,
+    ) -> Any:
+        """The domain event of type ``type_name`` from data of ``schema_version``.
+
+        ``recorded_at`` (microseconds since the epoch) fills the class's ``at_recorded_time``
+        fields the data leaves out, after upcasting; without it such data is missing a field
+        (:class:`UnsupportedSchemaVersion`, as any data of another shape).
+        """
         cls = self._classes.get(type_name)
         if cls is None:
             raise UnknownEventType(type_name)
@@ -92,6 +148,17 @@ class Codec:
             if step is None:
                 raise UnsupportedSchemaVersion(type_name, schema_version, current)
             data = step(dict(data))
+        fields = self._at_recorded_time.get(type_name)
+        if fields and recorded_at is not None:
+            absent = [field for field in fields if field not in data]
+            if absent:
+                if not _is(recorded_at, int):
+                    raise DecodeError(
+                        f"event type {type_name!r}: recorded_at {recorded_at!r:.40} is not an int"
+                    )
+                data = dict(data)
+                for field in absent:
+                    data[field] = recorded_at // 1_000_000
         try:
             event = cls(**data)
         except TypeError as error:

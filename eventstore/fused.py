@@ -11,6 +11,7 @@ the database numbers one event after wherever the head is and chains its hash it
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,7 +66,7 @@ def write(
     if _is_mariadb(conn.dialect):
         params = _one_statement_params(rows, head_params, also)
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
-            params[f"r{i}_event_id"] = row["event_id"].bytes
+            params[f"r{i}_event_id"] = _id_bytes(row["event_id"])
         try:
             conn.exec_driver_sql(_compound(len(rows), statement, conn.dialect), params)
         except sa.exc.DBAPIError as error:
@@ -75,10 +76,17 @@ def write(
         return True
     if not prebuilt.execute(conn, MOVE_HEAD, head_params).rowcount:
         return False
-    prebuilt.execute(conn, _INSERT, [{**row, "event_id": row["event_id"].bytes} for row in rows])
+    prebuilt.execute(
+        conn, _INSERT, [{**row, "event_id": _id_bytes(row["event_id"])} for row in rows]
+    )
     if also is not None:
         prebuilt.execute(conn, *also)
     return True
+
+
+def _id_bytes(stored: uuid.UUID | None) -> bytes | None:
+    """A stored event id as the driver's own call binds it (None: derived, not stored)."""
+    return None if stored is None else stored.bytes
 
 
 def _one_statement_params(
@@ -189,9 +197,10 @@ def chained_statement(
     statement = None if also is None else also[0]
     # The driver's own call: no SQLAlchemy type converts the UUID.
     if dialect.name == "postgresql":
-        params["event_id"] = str(row["event_id"])  # cast to uuid in the statement
+        stored = row["event_id"]
+        params["event_id"] = None if stored is None else str(stored)  # cast in the statement
         return _chained_ctes(statement, dialect, last is None), params
-    params["event_id"] = row["event_id"].bytes
+    params["event_id"] = _id_bytes(row["event_id"])
     return _chained_compound(statement, dialect, last is None), params
 
 

@@ -10,6 +10,7 @@ event that commits later with a lower position.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +20,10 @@ from sqlalchemy.engine import Connection
 
 from eventstore import fused
 from eventstore.chain import extend, link_tail
-from eventstore.errors import ConcurrencyError, EventIdConflict
+from eventstore.errors import ConcurrencyError, EventIdConflict, InvalidArgument
 from eventstore.fused import MOVE_HEAD, Also
+from eventstore.ids import derivation, derived_event_id, is_derived, stored_event_id
+from eventstore.reads import EVENT_ROWS
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.texts import text_ids
@@ -197,7 +200,21 @@ def _chained_row(
     (:func:`eventstore.chain.link_tail`), its type name and metadata stored as texts."""
     metadata = canonical_json(new.metadata)
     ids = text_ids(conn, [new.type, metadata])
-    return _own_columns(new, master_id, expected_version + 1, ids, metadata)
+    version = expected_version + 1
+    stored_id = _stored_id(conn, new, master_id, version)
+    return _own_columns(new, stored_id, master_id, version, ids, metadata)
+
+
+def _stored_id(conn: Connection, new: NewEvent, master_id: int, version: int) -> uuid.UUID | None:
+    """What the log stores of ``new``'s id at ``version`` of ``master_id``
+    (:func:`eventstore.ids.stored_event_id`); a derived id naming an event that is stored
+    elsewhere is an :class:`EventIdConflict`, as a stored id found twice is."""
+    try:
+        return stored_event_id(new.event_id, master_id, version, new.recorded_at)
+    except InvalidArgument:
+        if _find_stored(conn, [new]):
+            raise EventIdConflict([str(new.event_id)]) from None
+        raise
 
 
 def _rows(
@@ -211,20 +228,26 @@ def _rows(
     for offset, new in enumerate(batch):
         position += 1
         version = expected_version + 1 + offset
-        own, tail = _own_columns(new, master_id, version, ids, metadata[offset])
+        stored_id = _stored_id(conn, new, master_id, version)
+        own, tail = _own_columns(new, stored_id, master_id, version, ids, metadata[offset])
         previous = extend(previous, position, tail)
         rows.append({"position": position, **own, "hash": previous})
     return rows
 
 
 def _own_columns(
-    new: NewEvent, master_id: int, version: int, ids: dict[str, int], metadata: str
+    new: NewEvent,
+    stored_id: uuid.UUID | None,
+    master_id: int,
+    version: int,
+    ids: dict[str, int],
+    metadata: str,
 ) -> tuple[dict[str, Any], bytes]:
     """The columns of ``new`` that do not depend on where it lands (all but position and
-    hash), and the tail of its link."""
+    hash), its id stored as ``stored_id``, and the tail of its link."""
     data = canonical_json(new.data)
     row = {
-        "event_id": new.event_id,
+        "event_id": stored_id,
         "master_id": master_id,
         "version": version,
         "type_id": ids[new.type],
@@ -295,14 +318,7 @@ def _stored_positions(
     """The positions of ``batch`` if it is stored exactly as appending it now would store
     it (same stream, same versions, same order); None if none of its ids is stored."""
     ids = [new.event_id for new in batch]
-    found = {
-        row.event_id: row
-        for row in conn.execute(
-            sa.select(
-                events.c.event_id, events.c.position, events.c.master_id, events.c.version
-            ).where(events.c.event_id.in_(ids))
-        )
-    }
+    found = _find_stored(conn, batch)
     if not found:
         return None
     same_batch = len(found) == len(ids) and all(
@@ -313,3 +329,41 @@ def _stored_positions(
     if not same_batch:
         raise EventIdConflict([str(i) for i in ids if i in found])
     return tuple(found[event_id].position for event_id in ids)
+
+
+def _find_stored(conn: Connection, batch: Sequence[NewEvent]) -> dict[uuid.UUID, Any]:
+    """The events of ``batch`` that are stored (rows with their position, master id and
+    version), by id: a stored id by its index; a derived one by the stream event it names,
+    if that event is this one. A derived id names a place and a time, which another writer
+    may have filled with another event at that very microsecond: that is not this event."""
+    kept = [new.event_id for new in batch if not is_derived(new.event_id)]
+    named = {new.event_id: (new, place) for new in batch if (place := derivation(new.event_id))}
+    found: dict[uuid.UUID, Any] = {}
+    if kept:
+        query = sa.select(
+            events.c.event_id, events.c.position, events.c.master_id, events.c.version
+        ).where(events.c.event_id.in_(kept))
+        found.update({row.event_id: row for row in conn.execute(query)})
+    if named:
+        streams = sa.or_(
+            *(
+                sa.and_(events.c.master_id == m, events.c.version == v)
+                for _, (m, v, _) in named.values()
+            )
+        )
+        for row in conn.execute(EVENT_ROWS.where(streams, events.c.event_id.is_(None))):
+            derived = derived_event_id(row.master_id, row.version, row.recorded_at)
+            if derived in named and _is_stored_as(named[derived][0], row):
+                found[derived] = row
+    return found
+
+
+def _is_stored_as(new: NewEvent, row: Any) -> bool:
+    """Whether ``row`` (of :data:`~eventstore.reads.EVENT_ROWS`) holds ``new``."""
+    return bool(
+        row.recorded_at == new.recorded_at
+        and row.type == new.type
+        and row.schema_version == new.schema_version
+        and row.data == canonical_json(new.data)
+        and row.metadata == canonical_json(new.metadata)
+    )

@@ -149,8 +149,7 @@ def _fold_log(engine: Engine, progress: Progress | None) -> tuple[_Folder, int]:
     while True:
         with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             batch = _rows_after(conn, folder.last, _BATCH)
-        for row in batch:
-            folder.feed(row)
+        folder.feed(batch)
         if progress is not None and batch:
             progress(folder.count, max(total, folder.count))
         if len(batch) < _BATCH:
@@ -165,13 +164,20 @@ def _catch_up(conn: Connection, folder: _Folder) -> int:
         batch = _rows_after(conn, folder.last, _BATCH)
         if not batch:
             break
-        for row in batch:
-            folder.feed(row)
+        folder.feed(batch)
     return folder.count - before
 
 
 _BATCH = 10_000
-_FOLD_COLUMNS = ("position", "master_id", "version", "t.text", "schema_version", "data")
+_FOLD_COLUMNS = (
+    "position",
+    "master_id",
+    "version",
+    "t.text",
+    "schema_version",
+    "data",
+    "recorded_at",
+)
 
 
 def _rows_after(conn: Connection, after: int, limit: int) -> list[tuple[Any, ...]]:
@@ -199,7 +205,9 @@ class _Folder:
     """A streaming fold of every master. A check-in only sets ``active``, ``last_active``
     and the version, so of a run of one master's check-ins only the newest is decoded and
     applied (when the master's next other event arrives, or at the end): the states are
-    those of applying every event, at a fraction of the decoding."""
+    those of applying every event, at a fraction of the decoding. The row is kept whole,
+    ``recorded_at`` included, so a version 2 check-in whose data leaves ``last_active``
+    out (``{}``) is decoded with it like any other."""
 
     def __init__(self) -> None:
         self._states: dict[int, MasterState] = {}
@@ -207,15 +215,21 @@ class _Folder:
         self.count = 0
         self.last = 0
 
-    def feed(self, row: tuple[Any, ...]) -> None:
-        """Fold one ``(position, master_id, version, type, schema_version, data)`` row."""
-        self.count += 1
-        self.last = row[0]
-        if row[3] == _CHECKED_IN:
-            self._pending[row[1]] = row
+    def feed(self, rows: list[tuple[Any, ...]]) -> None:
+        """Fold ``(position, master_id, version, type, schema_version, data, recorded_at)``
+        rows, in log order (``recorded_at`` in microseconds since the epoch). A batch at a
+        time, so that a check-in costs one comparison and one store in a loop of locals."""
+        if not rows:
             return
-        self._flush(row[1])
-        self._apply(row)
+        pending, checked_in = self._pending, _CHECKED_IN
+        for row in rows:
+            if row[3] == checked_in:
+                pending[row[1]] = row
+            else:
+                self._flush(row[1])
+                self._apply(row)
+        self.count += len(rows)
+        self.last = rows[-1][0]
 
     def states(self) -> dict[int, MasterState]:
         """The folded states, with every pending check-in applied."""
@@ -229,7 +243,7 @@ class _Folder:
             self._apply(row)
 
     def _apply(self, row: tuple[Any, ...]) -> None:
-        position, master_id, version, type_name, schema_version, text = row
+        position, master_id, version, type_name, schema_version, text, recorded_at = row
         try:
             data = json.loads(text)
         except ValueError as error:
@@ -238,7 +252,7 @@ class _Folder:
             raise DecodeError(f"position {position}: data is not a JSON object")
         if type_name is None:
             raise DecodeError(f"position {position}: its type text is missing")
-        event = CODEC.decode_data(type_name, schema_version, data)
+        event = CODEC.decode_data(type_name, schema_version, data, recorded_at=recorded_at)
         self._states[master_id] = apply(self._states.get(master_id), master_id, version, event)
 
 

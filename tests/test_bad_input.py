@@ -407,7 +407,7 @@ def append_raw(registry: Registry, master_id: int, type_name: str, schema_versio
 
 UNREADABLE: list[Any] = [
     pytest.param("master.teleported", 1, UnknownEventType, id="unknown-type"),
-    pytest.param("master.checked_in", 2, UnsupportedSchemaVersion, id="newer-schema-version"),
+    pytest.param("master.checked_in", 3, UnsupportedSchemaVersion, id="newer-schema-version"),
 ]
 
 

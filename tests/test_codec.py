@@ -23,7 +23,8 @@ from eventstore import (
     UnknownEventType,
     UnsupportedSchemaVersion,
 )
-from eventstore.recorded import canonical_json
+from eventstore.events import MasterActivated, MasterCheckedIn
+from eventstore.recorded import canonical_json, from_micros, to_micros
 from tests.test_eventstore import new_event, read_only
 
 #: The catalogue as stored in existing logs: renaming or dropping a type breaks them.
@@ -31,14 +32,30 @@ CATALOGUE = {
     "master.registered": 1,
     "master.adopted": 1,
     "master.activated": 1,
-    "master.checked_in": 1,
+    "master.checked_in": 2,
     "master.deactivated": 1,
     "master.housekeeping_forced": 1,
 }
 
 
-def recorded(type_name: str, schema_version: int, data: dict[str, Any]) -> RecordedEvent:
-    """A stored event of the given type, version and data."""
+#: The microseconds since the epoch an aware datetime can hold.
+DATETIME_MICROS = (
+    to_micros(dt.datetime.min.replace(tzinfo=dt.UTC)),
+    to_micros(dt.datetime.max.replace(tzinfo=dt.UTC)),
+)
+
+#: 2023-11-14T00:00:00Z, when :func:`recorded` events are recorded unless told otherwise.
+RECORDED_AT = dt.datetime(2023, 11, 14, tzinfo=dt.UTC)
+
+
+def recorded(
+    type_name: str,
+    schema_version: int,
+    data: dict[str, Any],
+    *,
+    recorded_at: dt.datetime = RECORDED_AT,
+) -> RecordedEvent:
+    """A stored event of the given type, version, data and time."""
     return RecordedEvent(
         position=1,
         event_id=uuid.uuid4(),
@@ -48,7 +65,7 @@ def recorded(type_name: str, schema_version: int, data: dict[str, Any]) -> Recor
         schema_version=schema_version,
         data=data,
         metadata={},
-        recorded_at=dt.datetime(2023, 11, 14, tzinfo=dt.UTC),
+        recorded_at=recorded_at,
         hash="00" * 32,
     )
 
@@ -73,6 +90,29 @@ class TestCatalogue:
         assert CODEC.decode_data(type_name, schema_version, stored) == event
         assert CODEC.decode(recorded(type_name, schema_version, stored)) == event
 
+    @pytest.mark.parametrize("cls", list(CODEC.types.values()), ids=list(CODEC.types))
+    @given(data=st.data())
+    def test_every_event_round_trips_encoded_with_its_time(
+        self, cls: type[Any], data: st.DataObject
+    ) -> None:
+        """Encoded with a ``recorded_at`` (often in the second of ``last_active``, so the
+        field is left out), the data decodes back to the event with that ``recorded_at``."""
+        event = data.draw(st.from_type(cls))
+        second = getattr(event, "last_active", 0)
+        recorded_at = data.draw(
+            st.integers(second * 1_000_000, second * 1_000_000 + 999_999)
+            | st.integers(-(2**62), 2**62)
+        )
+        type_name, schema_version, encoded = CODEC.encode(event, recorded_at=recorded_at)
+        stored = json.loads(canonical_json(encoded))
+        decoded = CODEC.decode_data(type_name, schema_version, stored, recorded_at=recorded_at)
+        assert decoded == event
+        if DATETIME_MICROS[0] <= recorded_at <= DATETIME_MICROS[1]:
+            when = from_micros(recorded_at)
+            assert CODEC.decode(recorded(type_name, schema_version, stored, recorded_at=when)) == (
+                event
+            )
+
     def test_events_are_frozen(self) -> None:
         """A decoded event cannot be changed in place."""
         event = CODEC.decode_data("master.checked_in", 1, {"last_active": 5})
@@ -92,7 +132,7 @@ class TestDecodeErrors:
         assert isinstance(caught.value, ValueError)
         assert isinstance(caught.value, eventstore.RegistryError)
 
-    @pytest.mark.parametrize("schema_version", [2, 99, 0, -1])
+    @pytest.mark.parametrize("schema_version", [3, 99, 0, -1])
     def test_unknown_schema_version_is_unsupported(self, schema_version: int) -> None:
         """A schema version newer than the class (or below 1) raises UnsupportedSchemaVersion."""
         with pytest.raises(UnsupportedSchemaVersion) as caught:
@@ -100,7 +140,7 @@ class TestDecodeErrors:
         assert (caught.value.type_name, caught.value.schema_version, caught.value.current) == (
             "master.checked_in",
             schema_version,
-            1,
+            2,
         )
         assert isinstance(caught.value, ValueError)
 
@@ -237,3 +277,168 @@ class TestUpcasting:
         assert stored.schema_version == 1
         event = upcasting_codec().decode(stored)
         assert (event.name, event.port) == ("h:/m", 9989)
+
+
+class TestAtRecordedTime:
+    """A check-in's ``last_active`` is left out of its data when it is the second the event
+    was recorded in (``at_recorded_time``), and taken from ``recorded_at`` on decoding."""
+
+    @pytest.mark.parametrize(
+        "recorded_at",
+        [1_000_000_000, 1_000_000_001, 1_000_500_000, 1_000_999_999],
+        ids=["on-the-second", "one-micro-in", "half-way", "last-micro"],
+    )
+    def test_a_value_equal_to_the_recorded_second_is_left_out(self, recorded_at: int) -> None:
+        """last_active 1000 recorded anywhere in second 1000 (floor of micros / 10**6) is
+        stored as no data at all, at schema version 2."""
+        encoded = CODEC.encode(MasterCheckedIn(last_active=1000), recorded_at=recorded_at)
+        assert encoded == ("master.checked_in", 2, {})
+
+    @pytest.mark.parametrize(
+        "recorded_at", [999_999_999, 1_001_000_000, 0, -1_000_000_000], ids=str
+    )
+    def test_a_value_differing_from_the_recorded_second_is_kept(self, recorded_at: int) -> None:
+        """last_active 1000 recorded in any other second is stored as it is."""
+        encoded = CODEC.encode(MasterCheckedIn(last_active=1000), recorded_at=recorded_at)
+        assert encoded == ("master.checked_in", 2, {"last_active": 1000})
+
+    def test_a_clock_reading_just_below_a_second_keeps_the_value(self) -> None:
+        """A reading that truncates to one second but rounds to the micro of the next (as
+        commands.masters.Now takes it) differs from the recorded second, so it is kept and
+        reads back as the truncated second, not the recorded one."""
+        value = 1000.9999997
+        seconds, micros = int(value), round(value * 1_000_000)
+        assert (seconds, micros) == (1000, 1_001_000_000)
+        type_name, schema_version, data = CODEC.encode(
+            MasterCheckedIn(last_active=seconds), recorded_at=micros
+        )
+        assert data == {"last_active": 1000}
+        event = CODEC.decode_data(type_name, schema_version, data, recorded_at=micros)
+        assert event.last_active == 1000
+
+    def test_without_recorded_at_the_value_is_kept(self) -> None:
+        """Encoded without a recorded_at, every field is stored."""
+        assert CODEC.encode(MasterCheckedIn(last_active=1000)) == (
+            "master.checked_in",
+            2,
+            {"last_active": 1000},
+        )
+
+    def test_other_event_types_keep_their_last_active(self) -> None:
+        """Only the check-in declares last_active as the recorded time; an activation at its
+        recorded second still stores it."""
+        assert MasterActivated.__dict__.get("at_recorded_time") is None
+        assert CODEC.encode(MasterActivated(last_active=1000), recorded_at=1_000_000_000) == (
+            "master.activated",
+            1,
+            {"last_active": 1000},
+        )
+
+    @pytest.mark.parametrize(
+        ("micros", "second"),
+        [
+            (1_000_000_000, 1000),
+            (1_000_999_999, 1000),
+            (1_001_000_000, 1001),
+            (1_699_920_000_123_456, 1_699_920_000),
+            (-1, -1),
+        ],
+    )
+    def test_decoding_fills_the_left_out_value_from_recorded_at(
+        self, micros: int, second: int
+    ) -> None:
+        """Data without last_active decodes with recorded_at in whole seconds (the floor),
+        from the micros given to decode_data and from a recorded event's datetime alike."""
+        assert CODEC.decode_data("master.checked_in", 2, {}, recorded_at=micros) == (
+            MasterCheckedIn(last_active=second)
+        )
+        stored = recorded("master.checked_in", 2, {}, recorded_at=from_micros(micros))
+        assert CODEC.decode(stored) == MasterCheckedIn(last_active=second)
+        assert stored.data == {}
+
+    def test_a_stored_value_wins_over_recorded_at(self) -> None:
+        """Data that keeps last_active decodes to it, whatever recorded_at says."""
+        stored = recorded("master.checked_in", 2, {"last_active": 5})
+        assert CODEC.decode(stored) == MasterCheckedIn(last_active=5)
+
+    def test_version_1_data_decodes_through_the_upcaster(self) -> None:
+        """A version 1 check-in holds last_active explicitly and reads back as version 2
+        with that value, also where it differs from the recorded second."""
+        stored = recorded("master.checked_in", 1, {"last_active": 5})
+        event = CODEC.decode(stored)
+        assert (type(event).schema_version, event) == (2, MasterCheckedIn(last_active=5))
+        assert stored.data == {"last_active": 5}
+        assert CODEC.decode_data("master.checked_in", 1, {"last_active": 7}) == (
+            MasterCheckedIn(last_active=7)
+        )
+
+    def test_a_left_out_value_without_recorded_at_is_unsupported(self) -> None:
+        """decode_data of data without last_active and without recorded_at is missing a
+        field: UnsupportedSchemaVersion, as any data of another shape."""
+        with pytest.raises(UnsupportedSchemaVersion):
+            CODEC.decode_data("master.checked_in", 2, {})
+
+    @pytest.mark.parametrize(
+        ("data", "error"),
+        [
+            ({"surprise": 2}, UnsupportedSchemaVersion),
+            ({"last_active": 1, "surprise": 2}, UnsupportedSchemaVersion),
+            ({"last_active": "soon"}, DecodeError),
+            ({"last_active": True}, DecodeError),
+            ({"last_active": None}, DecodeError),
+        ],
+        ids=["unknown-field", "unknown-field-beside", "string", "bool", "null"],
+    )
+    def test_bad_data_is_still_a_decode_error(
+        self, data: dict[str, Any], error: type[DecodeError]
+    ) -> None:
+        """Unknown fields and values of the wrong type are refused with recorded_at given,
+        at either schema version."""
+        for schema_version in (1, 2):
+            with pytest.raises(error):
+                CODEC.decode_data(
+                    "master.checked_in", schema_version, data, recorded_at=1_000_000_000
+                )
+
+    def test_a_recorded_at_that_is_not_an_int_is_a_decode_error(self) -> None:
+        """A recorded_at of another type (a tampered column) cannot fill a field."""
+        with pytest.raises(DecodeError, match="recorded_at"):
+            CODEC.decode_data("master.checked_in", 2, {}, recorded_at="soon")  # type: ignore[arg-type]
+
+    def test_a_bool_equal_to_the_recorded_second_is_kept(self) -> None:
+        """True equals 1, but is not an int field's value: it is stored, not left out."""
+        encoded = CODEC.encode(MasterCheckedIn(last_active=True), recorded_at=1_000_000)
+        assert encoded[2] == {"last_active": True}
+
+    def test_at_recorded_time_must_name_fields(self) -> None:
+        """A class naming a field it does not have in at_recorded_time is refused."""
+
+        @attrs.frozen(kw_only=True)
+        class Typo:
+            type_name: ClassVar[str] = "test.typo"
+            schema_version: ClassVar[int] = 1
+            at_recorded_time: ClassVar[tuple[str, ...]] = ("last_activ",)
+            last_active: int
+
+        with pytest.raises(ValueError, match="at_recorded_time"):
+            Codec().register(Typo)
+
+    def test_another_codec_can_declare_several_fields(self) -> None:
+        """Each declared field is left out or kept on its own."""
+        codec = Codec()
+
+        @codec.register
+        @attrs.frozen(kw_only=True)
+        class Seen:
+            type_name: ClassVar[str] = "test.seen"
+            schema_version: ClassVar[int] = 1
+            at_recorded_time: ClassVar[tuple[str, ...]] = ("first", "last")
+            first: int
+            last: int
+            note: str
+
+        _, _, data = codec.encode(Seen(first=9, last=10, note="n"), recorded_at=10_000_001)
+        assert data == {"first": 9, "note": "n"}
+        assert codec.decode_data("test.seen", 1, data, recorded_at=10_000_001) == Seen(
+            first=9, last=10, note="n"
+        )

@@ -1,12 +1,28 @@
-"""Event ids are version 7 UUIDs carrying the time they were recorded, ordered by it."""
+"""Event ids carry the time they were recorded and are ordered by it: version 7 UUIDs, or
+version 8 ones derived from the event's master, version and time, which the log does not
+store."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
-from eventstore.ids import MAX_MICROS, event_id_millis, new_event_id
+from eventstore import schema
+from eventstore.errors import InvalidArgument
+from eventstore.ids import (
+    MAX_DERIVED,
+    MAX_MICROS,
+    derivation,
+    derived_event_id,
+    event_id_for,
+    event_id_millis,
+    event_id_of,
+    is_derived,
+    new_event_id,
+    stored_event_id,
+)
 from eventstore.recorded import to_micros
 from mastertrail import Registry
 from tests.conftest import FakeClock
@@ -51,11 +67,83 @@ class TestNewEventId:
             new_event_id(micros)
 
     def test_the_time_of_another_version_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="version 7"):
+        with pytest.raises(ValueError, match="version 7 or 8"):
             event_id_millis(uuid.uuid4())
 
 
-def test_the_registry_records_version_7_ids_in_the_order_of_the_log(
+class TestDerivedEventId:
+    @pytest.mark.parametrize(
+        ("master_id", "version", "micros"),
+        [
+            (1, 1, 0),
+            (3, 525_600, 1_735_689_600_123_456),
+            (MAX_DERIVED, MAX_DERIVED, MAX_MICROS),
+            (7, 2, 1_700_000_000_000_999),
+        ],
+    )
+    def test_names_its_master_version_and_time(
+        self, master_id: int, version: int, micros: int
+    ) -> None:
+        event_id = derived_event_id(master_id, version, micros)
+        assert event_id is not None
+        assert (event_id.version, event_id.variant) == (8, uuid.RFC_4122)
+        assert is_derived(event_id)
+        assert derivation(event_id) == (master_id, version, micros)
+        assert event_id_millis(event_id) == micros // 1000
+
+    @pytest.mark.parametrize(
+        ("master_id", "version", "micros"),
+        [
+            (0, 1, 0),
+            (1, 0, 0),
+            (MAX_DERIVED + 1, 1, 0),
+            (1, MAX_DERIVED + 1, 0),
+            (1, 1, -1),
+            (1, 1, MAX_MICROS + 1),
+        ],
+    )
+    def test_out_of_range_there_is_none(self, master_id: int, version: int, micros: int) -> None:
+        assert derived_event_id(master_id, version, micros) is None
+        assert event_id_for(master_id, version, max(0, min(micros, MAX_MICROS))).version in (7, 8)
+
+    def test_any_column_changed_changes_the_id(self) -> None:
+        base = derived_event_id(2, 5, 1_700_000_000_000_000)
+        others = {
+            derived_event_id(3, 5, 1_700_000_000_000_000),
+            derived_event_id(2, 6, 1_700_000_000_000_000),
+            derived_event_id(2, 5, 1_700_000_000_000_001),
+        }
+        assert base not in others
+        assert len(others) == 3
+
+    def test_a_later_time_sorts_after_an_earlier_one(self) -> None:
+        earlier = derived_event_id(9, 9, 1_700_000_000_000_998)
+        later = derived_event_id(1, 1, 1_700_000_000_000_999)
+        assert earlier is not None
+        assert later is not None
+        assert earlier < later
+        assert earlier.bytes < later.bytes
+
+    def test_other_ids_name_no_event(self) -> None:
+        assert derivation(uuid.uuid4()) is None
+        assert derivation(new_event_id(1_700_000_000_000_000)) is None
+        # Version 8 but not of this layout: sub-millisecond bits past 999.
+        stray = uuid.UUID(int=1 << 80 | 0x8 << 76 | 0xFFF << 64 | 0b10 << 62 | 1 << 31 | 1)
+        assert derivation(stray) is None
+
+    def test_what_the_log_stores_of_an_id(self) -> None:
+        derived = derived_event_id(2, 5, 1_700_000_000_000_000)
+        assert derived is not None
+        assert stored_event_id(derived, 2, 5, 1_700_000_000_000_000) is None
+        random = uuid.uuid4()
+        assert stored_event_id(random, 2, 5, 1_700_000_000_000_000) == random
+        with pytest.raises(InvalidArgument, match="version 8"):
+            stored_event_id(derived, 2, 6, 1_700_000_000_000_000)
+        assert event_id_of(None, 2, 5, 1_700_000_000_000_000) == derived
+        assert event_id_of(random, 2, 5, 1_700_000_000_000_000) == random
+
+
+def test_the_registry_records_derived_ids_in_the_order_of_the_log_and_stores_none(
     registry: Registry, clock: FakeClock
 ) -> None:
     master_id = registry.find_master_id("m1")
@@ -65,7 +153,15 @@ def test_the_registry_records_version_7_ids_in_the_order_of_the_log(
     events = list(registry.events())
     assert len(events) == 6
     for event in events:
-        assert event.event_id.version == 7
-        assert event_id_millis(event.event_id) == to_micros(event.recorded_at) // 1000
+        assert derivation(event.event_id) == (
+            master_id,
+            event.version,
+            to_micros(event.recorded_at),
+        )
     ids = [event.event_id for event in events]
     assert ids == sorted(ids)
+    with registry.engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(sa.func.count()).where(schema.events.c.event_id.is_not(None))
+        )
+        assert stored.scalar_one() == 0

@@ -20,7 +20,7 @@ from eventstore.migrate import head_revision
 from eventstore.recorded import canonical_json
 from eventstore.texts import digest, text_ids
 from eventstore.types import UUIDBytes
-from tests.test_eventstore import new_event
+from tests.test_eventstore import T0, new_event
 
 SPAWN = multiprocessing.get_context("spawn")
 UPGRADERS = 4
@@ -380,3 +380,64 @@ def test_an_event_whose_text_cannot_be_found_stops_the_upgrade(bare: Engine) -> 
         assert conn.execute(sa.text("SELECT count(*) FROM mastertrail_events")).scalar() == len(
             rows
         )
+
+
+class TestLogFormat3:
+    """Revision 0003 lets derived event ids go unstored and drops two index entries per
+    event, keeping every event, stored id and hash."""
+
+    @pytest.fixture
+    def migrated(self, bare: Engine) -> tuple[Engine, list[eventstore.RecordedEvent]]:
+        eventstore.upgrade(bare, to="0002")
+        with bare.begin() as conn:  # format 2 stores every id: these are version 4 ones
+            eventstore.append(conn, 1, 0, [new_event(), new_event()])
+            eventstore.append(conn, 2, 0, [new_event()])
+        before = list(eventstore.iter_log(bare))
+        eventstore.upgrade(bare)
+        return bare, before
+
+    def test_every_event_id_and_hash_is_kept(
+        self, migrated: tuple[Engine, list[eventstore.RecordedEvent]]
+    ) -> None:
+        engine, before = migrated
+        assert list(eventstore.iter_log(engine)) == before
+        assert eventstore.verify_chain(engine).ok
+        assert_schema_once(engine)
+
+    def test_the_indexes_are_those_of_format_3(
+        self, migrated: tuple[Engine, list[eventstore.RecordedEvent]]
+    ) -> None:
+        engine, _ = migrated
+        inspector = sa.inspect(engine)
+        if engine.dialect.name == "sqlite":  # whose reflection skips an index on an expression
+            with engine.connect() as conn:
+                found = conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = 'mastertrail_events'"
+                )
+                names = set(found.scalars())
+        else:
+            names = {i["name"] for i in inspector.get_indexes("mastertrail_events")}
+            names |= {c["name"] for c in inspector.get_unique_constraints("mastertrail_events")}
+        assert "mastertrail_events_master_position" not in names
+        assert {"mastertrail_events_event_id", "mastertrail_events_recorded_at"} <= names
+        columns = {c["name"]: c for c in inspector.get_columns("mastertrail_events")}
+        assert columns["event_id"]["nullable"]
+
+    def test_derived_ids_go_unstored_and_stored_ones_stay_unique(
+        self, migrated: tuple[Engine, list[eventstore.RecordedEvent]]
+    ) -> None:
+        engine, before = migrated
+        derived = eventstore.derived_event_id(1, 3, T0)
+        assert derived is not None
+        with engine.begin() as conn:
+            eventstore.append(conn, 1, 2, [new_event(event_id=derived, recorded_at=T0)])
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(schema.events.c.event_id).order_by(schema.events.c.position)
+            ).scalars()
+            assert list(stored) == [*(e.event_id for e in before), None]
+        again = new_event(event_id=before[0].event_id)
+        with pytest.raises(eventstore.EventIdConflict), engine.begin() as conn:
+            eventstore.append(conn, 3, 0, [again])
+        assert eventstore.verify_chain(engine).ok

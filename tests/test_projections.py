@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
+import eventstore
 from commands import decide
 from eventstore.errors import DecodeError, RegistryError
 from eventstore.events import (
@@ -24,7 +25,7 @@ from eventstore.events import (
     MasterHousekeepingForced,
     MasterRegistered,
 )
-from eventstore.recorded import RecordedEvent
+from eventstore.recorded import NewEvent, RecordedEvent, to_micros
 from mastertrail import MasterModel, Registry
 from projections import (
     FoldError,
@@ -33,6 +34,7 @@ from projections import (
     epoch_to_datetime,
     fold,
     name_hash,
+    position_at,
 )
 from tests import test_registry
 from tests.conftest import FakeClock
@@ -367,6 +369,53 @@ class TestMastersAsOf:
         assert registry.masters_as_of(EPOCH) == []
 
 
+class TestMastersAsOfSearch:
+    """The newest event of each master at a position is found by a binary search of its
+    stream, and the newest event at a moment by the minute it was recorded in (SQLite)."""
+
+    def test_uneven_streams_at_every_position(self, registry: Registry, clock: FakeClock) -> None:
+        """Masters whose streams differ in length and start late: every position's answer
+        is the fold of the log up to it."""
+        first = registry.find_master_id("first")
+        names = iter(("late", "later"))
+        ids = [first]
+        for step in range(60):
+            clock.advance(1)
+            if step in (14, 41):
+                ids.append(registry.find_master_id(next(names)))
+            # The first master writes most; the others now and then, so that the
+            # binary search meets streams of many lengths.
+            chosen = ids[0] if step % 3 else ids[step % len(ids)]
+            registry.set_master_state(chosen, step % 11 != 5)
+        log = list(registry.events())
+        for position in range(len(log) + 2):
+            assert registry.masters_as_of(position) == models(fold(log[:position])), position
+
+    def test_a_clock_out_of_order_across_minutes(
+        self, registry: Registry, clock: FakeClock
+    ) -> None:
+        """With times out of log order and minutes apart, a moment's position is that of
+        the newest event recorded at or before it (by time, then position), also when
+        the moment's own minute has none, or only later ones."""
+        master_id = registry.find_master_id("m")
+        for step in (30, 95, -70, 200, -150, 0.000001, 61, 0, -61):
+            clock.advance(step)
+            registry.set_master_state(master_id, True)
+        log = list(registry.events())
+        micro = dt.timedelta(microseconds=1)
+        minutes = {e.recorded_at.replace(second=0, microsecond=0) for e in log}
+        moments = {e.recorded_at + d for e in log for d in (-micro, dt.timedelta(0), micro)}
+        moments |= (
+            minutes | {m - micro for m in minutes} | {m + dt.timedelta(seconds=59) for m in minutes}
+        )
+        for moment in sorted(moments):
+            recorded = [e for e in log if e.recorded_at <= moment]
+            newest = max(recorded, key=lambda e: (e.recorded_at, e.position), default=None)
+            with registry.engine.connect() as conn:
+                found = position_at(conn, to_micros(moment))
+            assert found == (0 if newest is None else newest.position), moment
+
+
 class TestMastersAsOfCost:
     def test_the_answer_does_not_replay_the_log(self, registry: Registry, clock: FakeClock) -> None:
         """The number of queries depends on the number of masters, not on the log's length."""
@@ -557,3 +606,133 @@ class TestVerify:
         before = view_rows(registry)
         registry.verify()
         assert view_rows(registry) == before
+
+
+# -- check-ins of schema version 1 and 2 -----------------------------------------------------
+
+
+def append_raw(registry: Registry, master_id: int, event: Any, micros: int, *, v1: bool) -> None:
+    """Append ``event`` recorded at ``micros``, behind the view's back: encoded with its
+    time at the current schema version, or (``v1``) as version 1 stored every field."""
+    if v1:
+        type_name, schema_version, data = event.type_name, 1, attrs.asdict(event)
+    else:
+        type_name, schema_version, data = CODEC.encode(event, recorded_at=micros)
+    with registry.engine.begin() as conn:
+        eventstore.append(
+            conn,
+            master_id,
+            eventstore.stream_version(conn, master_id),
+            [
+                NewEvent(
+                    event_id=uuid.uuid4(),
+                    type=type_name,
+                    schema_version=schema_version,
+                    data=data,
+                    metadata={"actor": "tester", "reason": "heartbeat"},
+                    recorded_at=micros,
+                )
+            ],
+        )
+
+
+def second(seconds: int, micro: int = 0) -> int:
+    """Microseconds since the epoch of ``T0 + seconds`` and ``micro`` microseconds."""
+    return (T0 + seconds) * 1_000_000 + micro
+
+
+@pytest.fixture
+def mixed(registry: Registry) -> dict[str, int]:
+    """Three masters registered at T0 whose later events, interleaved, are appended behind
+    the view's back (which still says registered, inactive, T0):
+
+    * a: activated (T0+1), a v1 check-in (T0+2), a v2 one stored as ``{}`` (T0+3) - last;
+    * b: activated (T0+1), a v1 check-in of T0+4 recorded in second T0+5, a v2 one of T0+5
+      recorded in second T0+6, which keeps its last_active - last;
+    * c: activated (T0+1), a v2 check-in stored as ``{}`` (T0+7), deactivated (T0+7).
+    """
+    ids = {name: registry.find_master_id(f"host:/srv/{name}") for name in "abc"}
+    a, b, c = ids["a"], ids["b"], ids["c"]
+    for master_id in (a, b, c):
+        append_raw(registry, master_id, MasterActivated(last_active=T0 + 1), second(1), v1=False)
+    append_raw(registry, a, MasterCheckedIn(last_active=T0 + 2), second(2, 500_000), v1=True)
+    append_raw(registry, a, MasterCheckedIn(last_active=T0 + 3), second(3, 999_999), v1=False)
+    append_raw(registry, b, MasterCheckedIn(last_active=T0 + 4), second(5), v1=True)
+    append_raw(registry, c, MasterCheckedIn(last_active=T0 + 7), second(7, 250_000), v1=False)
+    append_raw(registry, b, MasterCheckedIn(last_active=T0 + 5), second(6), v1=False)
+    append_raw(registry, c, MasterDeactivated(last_active=T0 + 7), second(8), v1=False)
+    return ids
+
+
+#: Each master of :func:`mixed` as the log leaves it: (active, last_active).
+MIXED_STATES = {"a": (True, T0 + 3), "b": (True, T0 + 5), "c": (False, T0 + 7)}
+
+
+class TestCheckInsOfBothSchemaVersions:
+    """A log holding check-ins of schema version 1 (``last_active`` stored) and 2 (stored
+    only when it is not the recorded second) folds to the same masters everywhere."""
+
+    def test_the_log_holds_both_versions_as_written(
+        self, registry: Registry, mixed: dict[str, int]
+    ) -> None:
+        """The v2 check-ins in their recorded second are stored as ``{}``, the one a second
+        off keeps its value, and the v1 ones keep theirs."""
+        stored = [
+            (e.master_id, e.schema_version, e.data)
+            for e in registry.events()
+            if e.type == "master.checked_in"
+        ]
+        a, b, c = mixed["a"], mixed["b"], mixed["c"]
+        assert stored == [
+            (a, 1, {"last_active": T0 + 2}),
+            (a, 2, {}),
+            (b, 1, {"last_active": T0 + 4}),
+            (c, 2, {}),
+            (b, 2, {"last_active": T0 + 5}),
+        ]
+
+    def test_rebuild_gives_each_master_its_last_active(
+        self, registry: Registry, mixed: dict[str, int]
+    ) -> None:
+        """rebuild() folds every event into the view: a's last check-in, stored as ``{}``,
+        gives it the second it was recorded in."""
+        assert registry.rebuild() == 12
+        for name, (active, last_active) in MIXED_STATES.items():
+            model = registry.get_master(mixed[name])
+            assert model == MasterModel(
+                mixed[name], f"host:/srv/{name}", active, epoch_to_datetime(last_active)
+            ), name
+        assert registry.verify().ok
+
+    def test_verify_folds_them_to_the_same_last_active(
+        self, registry: Registry, mixed: dict[str, int]
+    ) -> None:
+        """verify() compares the stale view with the fold of the log, and names the
+        last_active the log says for each master."""
+        report = registry.verify()
+        assert report.events_checked == 12
+        found = {
+            (p.master_id, p.detail) for p in report.problems if p.detail.startswith("last_active")
+        }
+        assert found == {
+            (mixed[name], f"last_active is {T0}, the log says {last_active}")
+            for name, (_active, last_active) in MIXED_STATES.items()
+        }
+
+    def test_as_of_every_position_is_the_fold_of_the_log(
+        self, registry: Registry, mixed: dict[str, int]
+    ) -> None:
+        """masters_as_of and the pure fold agree at every position, and right after c's
+        ``{}`` check-in c was last active in the second it was recorded in."""
+        log = list(registry.events())
+        for position in range(len(log) + 1):
+            assert registry.masters_as_of(position) == models(fold(log[:position])), position
+        after_c_check_in = next(
+            e.position for e in log if e.master_id == mixed["c"] and e.type == "master.checked_in"
+        )
+        as_of = {m.id: m for m in registry.masters_as_of(after_c_check_in)}
+        assert as_of[mixed["c"]].last_active == epoch_to_datetime(T0 + 7)
+        final = fold(log)
+        assert {name: (final[i].active, final[i].last_active) for name, i in mixed.items()} == (
+            MIXED_STATES
+        )

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
+from eventstore import CODEC
 from mastertrail import Registry
 from tests.conftest import BACKENDS, FakeClock, Server
 from tests.reliability_support import (
@@ -184,7 +185,7 @@ class TestRacingMasters:
             assert trail[0].data["name"] == report["name"]
             assert types["master.deactivated"] == expired[report["id"]]
             check_ins = [
-                e.data["last_active"]
+                CODEC.decode(e).last_active
                 for e in trail
                 if e.type in ("master.activated", "master.checked_in")
             ]

@@ -26,7 +26,7 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from eventstore import StoreUnavailable
+from eventstore import CODEC, StoreUnavailable
 from mastertrail import Registry
 from tests.conftest import FakeClock, Server
 from tests.reliability_support import DEADLINE, SPAWN, get, quiet_logging, stop_all, wait_until
@@ -225,7 +225,7 @@ class TestServerRestartUnderLoad:
 
         log = list(registry.events())
         check_ins = Counter(
-            e.data["last_active"]
+            CODEC.decode(e).last_active
             for e in log
             if e.master_id == master_id and e.type in ("master.activated", "master.checked_in")
         )

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import eventstore.engine
-from eventstore import StoreUnavailable
+from eventstore import CODEC, StoreUnavailable
 from mastertrail import Registry
 from tests.conftest import FakeClock
 from tests.reliability_support import (
@@ -149,7 +149,7 @@ class TestManyProcessesOnOneFile:
             assert len(check_ins) == CALLS
             trail = registry.history(master_id)
             assert trail[0].data["name"] == name
-            assert [e.data["last_active"] for e in trail[1:]] == check_ins
+            assert [CODEC.decode(e).last_active for e in trail[1:]] == check_ins
         positions = Counter(e.position for e in registry.events())
         assert set(positions.values()) == {1}
         assert len(positions) == WRITERS * (1 + CALLS)

@@ -203,7 +203,7 @@ class TestTamperedLog:
             values = row._asdict()
             values.update(position=13, version=row.version + 1)
             fresh = uuid.uuid4()
-            values["event_id"] = fresh.bytes if isinstance(row.event_id, bytes) else fresh
+            values["event_id"] = fresh if fleet.engine.dialect.name == "postgresql" else fresh.bytes
             columns = ", ".join(values)
             conn.execute(
                 sa.text(

@@ -24,6 +24,7 @@ import hashlib
 import sqlalchemy as sa
 from alembic import op
 
+from eventstore.migrations.guards import refuse_change
 from eventstore.types import UUIDBytes, digest_type, position_type
 
 revision = "0002"
@@ -33,7 +34,6 @@ depends_on = None
 
 EVENTS = "mastertrail_events"
 TEXTS = "mastertrail_texts"
-REFUSAL = "{} is append-only: UPDATE and DELETE are refused"
 
 
 def upgrade() -> None:
@@ -61,7 +61,7 @@ def upgrade() -> None:
         else:
             _convert_mariadb(bind)
     if dialect == "mysql":
-        _refuse_change(dialect, EVENTS)  # dropped while the table was rebuilt
+        refuse_change(dialect, EVENTS)  # dropped while the table was rebuilt
     _guard_texts(bind)
 
 
@@ -154,7 +154,7 @@ def _rebuild_sqlite() -> None:
     # of (recorded_at, position) and (master_id, position) without storing it twice.
     op.create_index(f"{EVENTS}_recorded_at", EVENTS, ["recorded_at"])
     op.create_index(f"{EVENTS}_master_position", EVENTS, ["master_id"])
-    _refuse_change("sqlite", EVENTS)
+    refuse_change("sqlite", EVENTS)
 
 
 def _convert_postgresql() -> None:
@@ -191,7 +191,7 @@ def _convert_mariadb(bind: sa.Connection) -> None:
     unmatched = f"SELECT count(*) FROM {EVENTS} WHERE type_id IS NULL OR metadata_id IS NULL"
     missing = int(bind.exec_driver_sql(unmatched).scalar_one())
     if missing:
-        _refuse_change("mysql", EVENTS)  # the log keeps its guard until the next try
+        refuse_change("mysql", EVENTS)  # the log keeps its guard until the next try
     _check_all_matched(missing)
     # A copying ALTER: the dropped texts' space is given back.
     op.execute(
@@ -206,7 +206,7 @@ def _guard_texts(bind: sa.Connection) -> None:
     if dialect == "postgresql":
         # Revision 0001's function, now naming the table it guards.
         op.execute(
-            "CREATE OR REPLACE FUNCTION mastertrail_refuse_change() RETURNS trigger "
+            "CREATE OR REPLACE FUNCTION mastertrailrefuse_change() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
             "'% is append-only: UPDATE and DELETE are refused', TG_TABLE_NAME "
             "USING ERRCODE = 'insufficient_privilege'; END $$"
@@ -218,27 +218,4 @@ def _guard_texts(bind: sa.Connection) -> None:
             "ADD CONSTRAINT mastertrail_truncate_guard_text_fk FOREIGN KEY (text_id) "
             f"REFERENCES {TEXTS} (id)"
         )
-    _refuse_change(dialect, TEXTS)
-
-
-def _refuse_change(dialect: str, table: str) -> None:
-    """(Re)create the triggers refusing UPDATE and DELETE on ``table`` (and on PostgreSQL
-    TRUNCATE), as revision 0001 made them for the log."""
-    if dialect == "postgresql":
-        for name, when, level in (
-            ("no_change", "UPDATE OR DELETE", "ROW"),
-            ("no_truncate", "TRUNCATE", "STATEMENT"),
-        ):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}")
-            op.execute(
-                f"CREATE TRIGGER {table}_{name} BEFORE {when} ON {table} "
-                f"FOR EACH {level} EXECUTE FUNCTION mastertrail_refuse_change()"
-            )
-        return
-    if dialect == "sqlite":
-        body = f"BEGIN SELECT RAISE(ABORT, '{REFUSAL.format(table)}'); END"
-    else:
-        body = f"FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{REFUSAL.format(table)}'"
-    for action in ("update", "delete"):
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
-        op.execute(f"CREATE TRIGGER {table}_no_{action} BEFORE {action.upper()} ON {table} {body}")
+    refuse_change(dialect, TEXTS)
