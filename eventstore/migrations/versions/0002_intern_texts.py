@@ -206,7 +206,7 @@ def _guard_texts(bind: sa.Connection) -> None:
     if dialect == "postgresql":
         # Revision 0001's function, now naming the table it guards.
         op.execute(
-            "CREATE OR REPLACE FUNCTION mastertrailrefuse_change() RETURNS trigger "
+            "CREATE OR REPLACE FUNCTION mastertrail_refuse_change() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
             "'% is append-only: UPDATE and DELETE are refused', TG_TABLE_NAME "
             "USING ERRCODE = 'insufficient_privilege'; END $$"
