@@ -7,6 +7,7 @@ search of the stream index ``(master_id, version)``), named by its first event.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,41 +92,80 @@ def masters_as_of(conn: Connection, position: int) -> list[MasterModel]:
 def _first_and_newest(conn: Connection, position: int) -> list[tuple[int, int]]:
     """``(first, newest)`` event positions at or before ``position`` of every master that
     existed then, in one statement of index seeks on the stream's ``(master_id,
-    version)``: a recursive skip scan finds the master ids, and for each, since its
-    positions grow with its versions, a binary search finds its newest version at or
-    before ``position`` (about 20 seeks for a million events)."""
+    version)`` (:func:`_search`)."""
+    ends = conn.execute(_search(conn.dialect.name in ("mysql", "mariadb")), {"at": position})
+    return [(int(first), int(newest)) for first, newest in ends]
+
+
+@functools.cache
+def _search(mariadb: bool) -> sa.Select[int, int]:
+    """The statement of :func:`_first_and_newest`, built once; ``at`` is the position.
+
+    For each master id (:func:`_master_ids`) whose first event is at or before ``at``,
+    since a stream's positions grow with its versions, a binary search over its versions
+    finds the newest at or before ``at``: each recursive step holds a range ``low..high``
+    of versions, whose ``low`` is at or before ``at``, and the position of its middle,
+    sought once (about 20 steps for a million events, whatever the number of masters).
+    """
+    at = sa.bindparam("at", type_=sa.BigInteger())
+    ids = _master_ids(mariadb)
+    first = _position_of(ids.c.id, 1)
+    top = events.alias("top")
+    newest = (  # not max(): MariaDB would read every version of the master for it
+        sa.select(top.c.version)
+        .where(top.c.master_id == ids.c.id)
+        .order_by(top.c.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    known = (
+        sa.select(ids.c.id, first.label("first"), newest.label("high"))
+        .where(ids.c.id.is_not(None))
+        .cte("known")
+    )
+    middle = (known.c.high + 2) // 2
+    search = (
+        sa.select(
+            known.c.id,
+            known.c.first,
+            sa.literal(1, sa.Integer()).label("low"),
+            known.c.high,
+            middle.label("middle"),
+            _position_of(known.c.id, middle).label("found"),
+        )
+        .where(known.c.first <= at)
+        .cte("search", recursive=True)
+    )
+    step = search.alias("step")
+    fits = step.c.found <= at
+    low = sa.case((fits, step.c.middle), else_=step.c.low)
+    high = sa.case((fits, step.c.high), else_=step.c.middle - 1)
+    middle = (low + high + 1) // 2
+    search = search.union_all(
+        sa.select(
+            step.c.id, step.c.first, low, high, middle, _position_of(step.c.id, middle)
+        ).where(step.c.low < step.c.high)
+    )
+    # Where low = high, the middle is low: its position is the newest event's.
+    return sa.select(search.c.first, search.c.found).where(search.c.low == search.c.high)
+
+
+def _master_ids(mariadb: bool) -> sa.CTE:
+    """Every master id of the log, as the CTE ``ids`` (on SQLite and PostgreSQL with a
+    NULL row last). MariaDB lists them with a loose index scan of the stream index; its
+    recursion would stop, silently, after ``max_recursive_iterations`` (1000 by default)
+    ids. SQLite and PostgreSQL, which have no loose scan, skip from id to id recursively."""
+    if mariadb:
+        return sa.select(events.c.master_id.label("id")).distinct().cte("ids")
     later = events.alias("later")
     ids = sa.select(sa.func.min(events.c.master_id).label("id")).cte("ids", recursive=True)
-    ids = ids.union_all(
+    return ids.union_all(
         sa.select(
             sa.select(sa.func.min(later.c.master_id))
             .where(later.c.master_id > ids.c.id)
             .scalar_subquery()
         ).where(ids.c.id.is_not(None))
     )
-    top = events.alias("top")
-    newest_version = (
-        sa.select(sa.func.max(top.c.version)).where(top.c.master_id == ids.c.id).scalar_subquery()
-    )
-    search = (
-        sa.select(ids.c.id, sa.literal(1, sa.Integer()).label("low"), newest_version.label("high"))
-        .where(ids.c.id.is_not(None), _position_of(ids.c.id, 1) <= position)
-        .cte("search", recursive=True)
-    )
-    step = search.alias("step")
-    middle = (step.c.low + step.c.high + 1) // 2
-    fits = _position_of(step.c.id, middle) <= position
-    search = search.union_all(
-        sa.select(
-            step.c.id,
-            sa.case((fits, middle), else_=step.c.low),
-            sa.case((fits, step.c.high), else_=middle - 1),
-        ).where(step.c.low < step.c.high)
-    )
-    ends = sa.select(_position_of(search.c.id, 1), _position_of(search.c.id, search.c.low)).where(
-        search.c.low == search.c.high
-    )
-    return [(int(first), int(newest)) for first, newest in conn.execute(ends)]
 
 
 def _position_of(master_id: Any, version: Any) -> sa.ScalarSelect[int]:
