@@ -176,6 +176,25 @@ class TestRoundTrip:
             assert [e.position for e in eventstore.read_range(conn, master_id=2)] == [3]
             assert eventstore.read_range(conn, since=T0 + 10**12) == []
 
+    def test_read_range_across_minutes_with_times_out_of_order(self, engine: Engine) -> None:
+        """Ends on, next to and between minute boundaries (SQLite's time index holds
+        minutes), with times out of log order: the events in [since, until] exactly."""
+        minute = 60_000_000
+        start = T0 - T0 % minute  # a minute boundary
+        offsets = [5, minute - 1, minute, 3 * minute + 7, minute + 1, 0, 2 * minute, -1]
+        for version, offset in enumerate(offsets, 1):
+            append(engine, 1, version - 1, [new_event(recorded_at=start + offset)])
+        log = all_events(engine)
+        ends = sorted({start + o + d for o in (*offsets, 90_000_000) for d in (-1, 0, 1)})
+        with read_only(engine) as conn:
+            for since in ends[::3]:
+                for until in ends:
+                    found = [
+                        e.position for e in eventstore.read_range(conn, since=since, until=until)
+                    ]
+                    wanted = [e.position for e in log if since <= micros(e.recorded_at) <= until]
+                    assert found == wanted, (since - start, until - start)
+
     def test_iter_log_streams_every_event_in_batches(
         self, engine: Engine, appended: dict[int, list[NewEvent]]
     ) -> None:
