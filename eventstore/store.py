@@ -18,12 +18,10 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore import fused
+from eventstore import fused, idempotency
 from eventstore.chain import extend, link_tail
-from eventstore.errors import ConcurrencyError, EventIdConflict, InvalidArgument
+from eventstore.errors import ConcurrencyError, EventIdConflict
 from eventstore.fused import MOVE_HEAD, Also
-from eventstore.ids import derivation, derived_event_id, is_derived, stored_event_id
-from eventstore.reads import EVENT_ROWS
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.texts import text_ids
@@ -108,7 +106,7 @@ def append(
     else:
         actual = expected_version
     if actual != expected_version:
-        stored = _stored_positions(conn, master_id, expected_version, batch)
+        stored = idempotency.stored_positions(conn, master_id, expected_version, batch)
         if stored is not None:
             return AppendResult(stored, duplicate=True)
         raise ConcurrencyError(master_id, expected_version, actual)
@@ -201,20 +199,8 @@ def _chained_row(
     metadata = canonical_json(new.metadata)
     ids = text_ids(conn, [new.type, metadata])
     version = expected_version + 1
-    stored_id = _stored_id(conn, new, master_id, version)
+    stored_id = idempotency.stored_id(conn, new, master_id, version)
     return _own_columns(new, stored_id, master_id, version, ids, metadata)
-
-
-def _stored_id(conn: Connection, new: NewEvent, master_id: int, version: int) -> uuid.UUID | None:
-    """What the log stores of ``new``'s id at ``version`` of ``master_id``
-    (:func:`eventstore.ids.stored_event_id`); a derived id naming an event that is stored
-    elsewhere is an :class:`EventIdConflict`, as a stored id found twice is."""
-    try:
-        return stored_event_id(new.event_id, master_id, version, new.recorded_at)
-    except InvalidArgument:
-        if _find_stored(conn, [new]):
-            raise EventIdConflict([str(new.event_id)]) from None
-        raise
 
 
 def _rows(
@@ -228,7 +214,7 @@ def _rows(
     for offset, new in enumerate(batch):
         position += 1
         version = expected_version + 1 + offset
-        stored_id = _stored_id(conn, new, master_id, version)
+        stored_id = idempotency.stored_id(conn, new, master_id, version)
         own, tail = _own_columns(new, stored_id, master_id, version, ids, metadata[offset])
         previous = extend(previous, position, tail)
         rows.append({"position": position, **own, "hash": previous})
@@ -310,60 +296,3 @@ def stream_version(conn: Connection, master_id: int, *, locking: bool = False) -
     if locking and conn.dialect.name in ("mysql", "mariadb"):
         query = query.with_for_update(read=True)
     return conn.execute(query).scalar() or 0
-
-
-def _stored_positions(
-    conn: Connection, master_id: int, expected_version: int, batch: Sequence[NewEvent]
-) -> tuple[int, ...] | None:
-    """The positions of ``batch`` if it is stored exactly as appending it now would store
-    it (same stream, same versions, same order); None if none of its ids is stored."""
-    ids = [new.event_id for new in batch]
-    found = _find_stored(conn, batch)
-    if not found:
-        return None
-    same_batch = len(found) == len(ids) and all(
-        (found[event_id].master_id, found[event_id].version)
-        == (master_id, expected_version + 1 + offset)
-        for offset, event_id in enumerate(ids)
-    )
-    if not same_batch:
-        raise EventIdConflict([str(i) for i in ids if i in found])
-    return tuple(found[event_id].position for event_id in ids)
-
-
-def _find_stored(conn: Connection, batch: Sequence[NewEvent]) -> dict[uuid.UUID, Any]:
-    """The events of ``batch`` that are stored (rows with their position, master id and
-    version), by id: a stored id by its index; a derived one by the stream event it names,
-    if that event is this one. A derived id names a place and a time, which another writer
-    may have filled with another event at that very microsecond: that is not this event."""
-    kept = [new.event_id for new in batch if not is_derived(new.event_id)]
-    named = {new.event_id: (new, place) for new in batch if (place := derivation(new.event_id))}
-    found: dict[uuid.UUID, Any] = {}
-    if kept:
-        query = sa.select(
-            events.c.event_id, events.c.position, events.c.master_id, events.c.version
-        ).where(events.c.event_id.in_(kept))
-        found.update({row.event_id: row for row in conn.execute(query)})
-    if named:
-        streams = sa.or_(
-            *(
-                sa.and_(events.c.master_id == m, events.c.version == v)
-                for _, (m, v, _) in named.values()
-            )
-        )
-        for row in conn.execute(EVENT_ROWS.where(streams, events.c.event_id.is_(None))):
-            derived = derived_event_id(row.master_id, row.version, row.recorded_at)
-            if derived in named and _is_stored_as(named[derived][0], row):
-                found[derived] = row
-    return found
-
-
-def _is_stored_as(new: NewEvent, row: Any) -> bool:
-    """Whether ``row`` (of :data:`~eventstore.reads.EVENT_ROWS`) holds ``new``."""
-    return bool(
-        row.recorded_at == new.recorded_at
-        and row.type == new.type
-        and row.schema_version == new.schema_version
-        and row.data == canonical_json(new.data)
-        and row.metadata == canonical_json(new.metadata)
-    )
