@@ -152,7 +152,7 @@ def _write(
         params = fused._one_statement_params(rows, head, also)
         cursor.execute(*prebuilt.bind(fused._with_ctes(len(rows), also[0]), dialect, params))
         return bool(cursor.fetchone()[0])
-    rows = [{**row, "event_id": fused._id_bytes(row["event_id"])} for row in rows]
+    rows = [{**row, "event_id": fused.id_bytes(row["event_id"])} for row in rows]
     if dialect.name == "mysql":
         params = fused._one_statement_params(rows, head, also)
         cursor.execute(fused._compound(len(rows), also[0], dialect), params)

@@ -20,6 +20,7 @@ import attrs
 import sqlalchemy as sa
 
 import eventstore
+from eventstore import fused
 from eventstore.chain import GENESIS, link
 from eventstore.events import CODEC, MasterActivated, MasterCheckedIn, MasterRegistered
 from eventstore.ids import derived_event_id
@@ -185,10 +186,6 @@ def write(url: str, plan: HistoryPlan, *, batch: int = 50_000) -> None:
     registry.close()
 
 
-def _id_bytes(stored: uuid.UUID | None) -> bytes | None:
-    return None if stored is None else stored.bytes
-
-
 def _chunks(source: Iterator[Stored], size: int) -> Iterator[list[Stored]]:
     chunk: list[Stored] = []
     for row in source:
@@ -207,7 +204,7 @@ def _write_sqlite(raw: Any, source: Iterator[Stored], batch: int) -> Stored | No
     last = None
     for chunk in _chunks(source, batch):
         cursor.execute("BEGIN IMMEDIATE")
-        cursor.executemany(insert, [(*r[:1], _id_bytes(r[1]), *r[2:]) for r in chunk])
+        cursor.executemany(insert, [(*r[:1], fused.id_bytes(r[1]), *r[2:]) for r in chunk])
         cursor.execute("COMMIT")
         last = chunk[-1]
     cursor.close()
@@ -232,7 +229,7 @@ def _write_mysql(raw: Any, source: Iterator[Stored], batch: int) -> Stored | Non
     last = None
     cursor = raw.cursor()
     for chunk in _chunks(source, batch):
-        cursor.executemany(insert, [(*r[:1], _id_bytes(r[1]), *r[2:]) for r in chunk])
+        cursor.executemany(insert, [(*r[:1], fused.id_bytes(r[1]), *r[2:]) for r in chunk])
         raw.commit()
         last = chunk[-1]
     cursor.close()

@@ -66,7 +66,7 @@ def write(
     if _is_mariadb(conn.dialect):
         params = _one_statement_params(rows, head_params, also)
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
-            params[f"r{i}_event_id"] = _id_bytes(row["event_id"])
+            params[f"r{i}_event_id"] = id_bytes(row["event_id"])
         try:
             conn.exec_driver_sql(_compound(len(rows), statement, conn.dialect), params)
         except sa.exc.DBAPIError as error:
@@ -77,14 +77,14 @@ def write(
     if not prebuilt.execute(conn, MOVE_HEAD, head_params).rowcount:
         return False
     prebuilt.execute(
-        conn, _INSERT, [{**row, "event_id": _id_bytes(row["event_id"])} for row in rows]
+        conn, _INSERT, [{**row, "event_id": id_bytes(row["event_id"])} for row in rows]
     )
     if also is not None:
         prebuilt.execute(conn, *also)
     return True
 
 
-def _id_bytes(stored: uuid.UUID | None) -> bytes | None:
+def id_bytes(stored: uuid.UUID | None) -> bytes | None:
     """A stored event id as the driver's own call binds it (None: derived, not stored)."""
     return None if stored is None else stored.bytes
 
@@ -200,7 +200,7 @@ def chained_statement(
         stored = row["event_id"]
         params["event_id"] = None if stored is None else str(stored)  # cast in the statement
         return _chained_ctes(statement, dialect, last is None), params
-    params["event_id"] = _id_bytes(row["event_id"])
+    params["event_id"] = id_bytes(row["event_id"])
     return _chained_compound(statement, dialect, last is None), params
 
 
