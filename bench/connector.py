@@ -4,47 +4,69 @@ database, alternating call by call on the same reactor."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench.clock import MinuteClock
 from bench.databases import Backend, Database
 from bench.harness import close_connector, open_connector
 from bench.history import master_name
 from bench.stats import alternate_async, comparison
-from mastertrail import Registry
 
 OURS, ANCHOR = "mastertrail", "buildbot"
 #: The heartbeat of a master that shares its database with another master writing between
 #: its heartbeats, as several masters of one Buildbot do.
 SHARED = "heartbeat, another master writing"
-#: The shared heartbeat last: the other master's engine is closed after it, so that the
-#: reads are timed with nothing of it left on mastertrail's database.
 OPERATIONS = ("heartbeat", "findMasterId", "getMaster", "getMasters", SHARED)
 
 
 class Pair:
-    """The two contenders: mastertrail's component and Buildbot's, on their own databases;
-    ``other`` is another master's registry (another process) on mastertrail's database."""
+    """The two contenders: mastertrail's component and Buildbot's, on their own databases.
+    For the shared heartbeat each side has another master too: a DB connector of its own
+    (its own thread pool and connections, as another buildmaster process has) with the
+    same component, on the same database."""
 
-    def __init__(self, ours: Any, anchor: Any, other: Registry) -> None:
-        self.dbs = {OURS: ours, ANCHOR: anchor}
+    def __init__(self, reactor: Any, ours: Database, anchor: Database, workdir: Path) -> None:
+        self.reactor, self.workdir = reactor, workdir
+        self.databases = {OURS: ours, ANCHOR: anchor}
+        self.dbs: dict[str, Any] = {}
         self.ids: dict[str, list[int]] = {OURS: [], ANCHOR: []}
-        self.other = other
 
-    def others(self) -> dict[str, Callable[[], Awaitable[object]]]:
-        """Each side's other master checking in: through a registry of its own (another
-        process) on mastertrail's database, through Buildbot's component on Buildbot's."""
+    async def open(self) -> None:
+        for side in (OURS, ANCHOR):
+            self.dbs[side] = await self._connector(side, master_name(1))
 
-        async def ours() -> None:
-            self.other.set_master_state(self.ids[OURS][1], True)
+    async def close(self) -> None:
+        for db in self.dbs.values():
+            await close_connector(db)
 
-        theirs = _call(self.dbs[ANCHOR].masters, "heartbeat", self.ids[ANCHOR][1], "")
-        return {OURS: ours, ANCHOR: theirs}
+    async def _connector(self, side: str, name: str) -> Any:
+        return await open_connector(
+            self.reactor,
+            self.databases[side].buildbot_url,
+            self.workdir / f"{side}-{name.split('.')[0]}",
+            mastertrail_component=side == OURS,
+            name=name,
+        )
+
+    @contextlib.asynccontextmanager
+    async def others(self) -> AsyncIterator[dict[str, Callable[[], Awaitable[object]]]]:
+        """Each side's other master checking in, through a connector of its own that is
+        closed afterwards, so that nothing of it stays open on the database for the reads
+        timed after."""
+        opened = {side: await self._connector(side, master_name(2)) for side in (OURS, ANCHOR)}
+        try:
+            yield {
+                side: _call(db.masters, "heartbeat", self.ids[side][1], "")
+                for side, db in opened.items()
+            }
+        finally:
+            for db in opened.values():
+                await close_connector(db)
 
     async def grow(self, masters: int) -> None:
         """Register masters until each side has ``masters``; the first one is active."""
@@ -62,11 +84,15 @@ class Pair:
             for side, db in self.dbs.items()
         }
 
-    async def round_trips(self, operation: str, calls: int = 5) -> dict[str, dict[str, float]]:
+    async def round_trips(
+        self,
+        operation: str,
+        before: Mapping[str, Callable[[], Awaitable[object]]],
+        calls: int = 5,
+    ) -> dict[str, dict[str, float]]:
         """Statements, commits and new connections per call of ``operation``, per side (the
-        other master's writes before each call not counted)."""
+        other master's writes, ``before`` each call, not counted)."""
         counts: dict[str, dict[str, float]] = {}
-        before = self.others() if operation == SHARED else {}
         for side, call in self.calls(operation).items():
             engine = self.dbs[side].pool.engine
             tally = {"statements": 0.0, "commits": 0.0, "connects": 0.0}
@@ -91,12 +117,12 @@ class Pair:
     async def compare(
         self, operation: str, iterations: int, warmup: int, **labels: object
     ) -> dict[str, Any]:
-        before = self.others() if operation == SHARED else None
-        samples = await alternate_async(self.calls(operation), iterations, warmup, before=before)
-        result = {"operation": operation, **labels, **comparison(samples, OURS, ANCHOR)}
-        result["round_trips"] = await self.round_trips(operation)
-        if operation == SHARED:
-            self.other.engine.dispose()  # its connections closed until the next time
+        async with contextlib.AsyncExitStack() as stack:
+            before = await stack.enter_async_context(self.others()) if operation == SHARED else {}
+            calls = self.calls(operation)
+            samples = await alternate_async(calls, iterations, warmup, before=before or None)
+            result = {"operation": operation, **labels, **comparison(samples, OURS, ANCHOR)}
+            result["round_trips"] = await self.round_trips(operation, before)
         return result
 
 
@@ -121,27 +147,10 @@ def _bump(tally: dict[str, float], key: str) -> Callable[..., None]:
     return listener
 
 
-async def open_pair(
-    reactor: Any, ours: Database, anchor: Database, workdir: Path
-) -> tuple[Pair, list[Any]]:
-    opened = [
-        await open_connector(
-            reactor,
-            ours.buildbot_url,
-            workdir / "ours",
-            mastertrail_component=True,
-            name=master_name(1),
-        ),
-        await open_connector(
-            reactor,
-            anchor.buildbot_url,
-            workdir / "anchor",
-            mastertrail_component=False,
-            name=master_name(1),
-        ),
-    ]
-    other = Registry(ours.url, clock=MinuteClock(), actor=master_name(2))
-    return Pair(*opened, other), opened
+async def open_pair(reactor: Any, ours: Database, anchor: Database, workdir: Path) -> Pair:
+    pair = Pair(reactor, ours, anchor, workdir)
+    await pair.open()
+    return pair
 
 
 async def no_history(
@@ -149,7 +158,7 @@ async def no_history(
 ) -> list[dict[str, Any]]:
     """Section 1: each operation at each number of masters, on two fresh databases."""
     ours, anchor = backend.new_database("connector"), backend.new_database("anchor")
-    pair, opened = await open_pair(reactor, ours, anchor, backend.workdir / "connector")
+    pair = await open_pair(reactor, ours, anchor, backend.workdir / "connector")
     results = []
     try:
         for masters in sizes:
@@ -166,9 +175,7 @@ async def no_history(
                     )
                 )
     finally:
-        pair.other.close()
-        for db in opened:
-            await close_connector(db)
+        await pair.close()
         backend.drop(ours)
         backend.drop(anchor)
     return results
@@ -186,7 +193,7 @@ async def long_history(
     """Section 2: the same operations on a database holding a long log, against Buildbot's
     component on a database with the same masters and no history."""
     anchor = backend.new_database("anchor_long")
-    pair, opened = await open_pair(reactor, history, anchor, backend.workdir / "long")
+    pair = await open_pair(reactor, history, anchor, backend.workdir / "long")
     results = []
     try:
         await pair.grow(masters)
@@ -202,8 +209,6 @@ async def long_history(
                 )
             )
     finally:
-        pair.other.close()
-        for db in opened:
-            await close_connector(db)
+        await pair.close()
         backend.drop(anchor)
     return results

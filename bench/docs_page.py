@@ -54,8 +54,9 @@ Connector
     own with Buildbot's schema made by Buildbot's own upgrade. The heartbeat is measured
     twice: as one master checking in again and again, and with another master checking in
     (untimed) before each heartbeat, as when several masters share the database. That other
-    master is, on mastertrail's side, a registry of its own (another process) on the same
-    database, and on Buildbot's, a call of its component. The target is at most 1.0x.
+    master is, on each side, a ``DBConnector`` of its own with the same component on the
+    same database: its own thread pool and connections, as another buildmaster process
+    has. The target is at most 1.0x.
 
 Connector, long log
     The same calls with a long history behind mastertrail's component: one year of ten
