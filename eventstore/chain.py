@@ -3,7 +3,6 @@ so a changed, removed or reordered row breaks every hash after it."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -11,9 +10,9 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.engine import reading, translate_errors
 from eventstore.ids import event_id_of
 from eventstore.reads import EVENT_ROWS
 from eventstore.schema import HEAD_ROW_ID, events, head
@@ -87,7 +86,7 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     at the last event, and rows past the head row. The log is checked up to the head as it
     stood when verification began, so appends committed meanwhile are not problems.
     """
-    with translate_errors(), _reading(engine) as conn:
+    with translate_errors(), reading(engine) as conn:
         stored = conn.execute(
             sa.select(head.c.position, head.c.hash).where(head.c.id == HEAD_ROW_ID)
         ).one()
@@ -144,14 +143,10 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     return ChainReport(checked, problems)
 
 
-def _reading(engine: Engine) -> contextlib.AbstractContextManager[Connection]:
-    return engine.connect().execution_options(**{READ_ONLY: True})
-
-
 def _rows(engine: Engine, batch_size: int, last: int) -> Iterator[Any]:
     after = 0
     while True:
-        with translate_errors(), _reading(engine) as conn:
+        with translate_errors(), reading(engine) as conn:
             rows = conn.execute(
                 EVENT_ROWS.where(events.c.position > after, events.c.position <= last)
                 .order_by(events.c.position)
@@ -170,7 +165,7 @@ def _rows_past_head(engine: Engine) -> list[ChainProblem]:
     head together, and never makes them disagree.
     """
     newest = sa.select(sa.func.max(events.c.position)).scalar_subquery()
-    with translate_errors(), _reading(engine) as conn:
+    with translate_errors(), reading(engine) as conn:
         row = conn.execute(
             sa.select(head.c.position, newest.label("newest")).where(head.c.id == HEAD_ROW_ID)
         ).one()

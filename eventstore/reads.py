@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.engine import READ_ONLY, translate_errors
+from eventstore.engine import reading, translate_errors
 from eventstore.errors import DecodeError
 from eventstore.ids import event_id_of
 from eventstore.recorded import RecordedEvent, from_micros
@@ -166,7 +166,7 @@ def iter_log(
     remaining = limit
     while remaining is None or remaining > 0:
         size = batch_size if remaining is None else min(batch_size, remaining)
-        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        with translate_errors(), reading(engine) as conn:
             batch = read_after(conn, after, size)
         yield from batch
         if len(batch) < size:

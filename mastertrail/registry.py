@@ -18,7 +18,7 @@ import commands
 import eventstore
 from commands import Actor, Now, Outcome, validate
 from commands.known import KnownState
-from eventstore.engine import READ_ONLY, begin_write, translate_errors
+from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.migrate import schema_lock
 from eventstore.recorded import RecordedEvent, to_micros
@@ -243,7 +243,7 @@ class Registry:
         self._check_schema()
         with (
             translate_errors(),
-            self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+            reading(self.engine) as conn,
         ):
             yield conn
 
@@ -251,7 +251,7 @@ class Registry:
         if not self._schema_checked:
             with (
                 translate_errors(),
-                self.engine.connect().execution_options(**{READ_ONLY: True}) as conn,
+                reading(self.engine) as conn,
             ):
                 eventstore.check_schema(conn)
             self._schema_checked = True

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.chain import verify_chain
-from eventstore.engine import READ_ONLY, begin_write, translate_errors
+from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import DecodeError
 from eventstore.events import CODEC, MasterCheckedIn
 from eventstore.reads import head_position
@@ -144,10 +144,10 @@ def _fold_log(engine: Engine, progress: Progress | None) -> tuple[_Folder, int]:
     folder = _Folder()
     total = 0
     if progress is not None:
-        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        with translate_errors(), reading(engine) as conn:
             total = head_position(conn)
     while True:
-        with translate_errors(), engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        with translate_errors(), reading(engine) as conn:
             batch = _rows_after(conn, folder.last, _BATCH)
         folder.feed(batch)
         if progress is not None and batch:

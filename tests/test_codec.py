@@ -23,9 +23,10 @@ from eventstore import (
     UnknownEventType,
     UnsupportedSchemaVersion,
 )
+from eventstore.engine import reading
 from eventstore.events import MasterActivated, MasterCheckedIn
 from eventstore.recorded import canonical_json, from_micros, to_micros
-from tests.test_eventstore import new_event, read_only
+from tests.test_eventstore import new_event
 
 #: The catalogue as stored in existing logs: renaming or dropping a type breaks them.
 CATALOGUE = {
@@ -272,7 +273,7 @@ class TestUpcasting:
         old = new_event("test.master_named", {"host": "h", "basedir": "/m"}, schema_version=1)
         with engine.begin() as conn:
             eventstore.append(conn, 1, 0, [old])
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             (stored,) = eventstore.read_stream(conn, 1)
         assert stored.schema_version == 1
         event = upcasting_codec().decode(stored)

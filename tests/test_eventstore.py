@@ -23,7 +23,7 @@ from eventstore import (
     RecordedEvent,
     StoreUnavailable,
 )
-from eventstore.engine import READ_ONLY
+from eventstore.engine import reading
 from eventstore.errors import InvalidArgument
 from eventstore.ids import derived_event_id
 from eventstore.schema import events
@@ -60,23 +60,18 @@ def append(
         return eventstore.append(conn, master_id, expected, batch)
 
 
-def read_only(engine: Engine) -> Connection:
-    """A connection for reading (SQLite then begins DEFERRED, beside the writer)."""
-    return engine.connect().execution_options(**{READ_ONLY: True})
-
-
 def head(engine: Engine) -> int:
-    with read_only(engine) as conn:
+    with reading(engine) as conn:
         return eventstore.head_position(conn)
 
 
 def count_events(engine: Engine) -> int:
-    with read_only(engine) as conn:
+    with reading(engine) as conn:
         return int(conn.execute(sa.text("SELECT COUNT(*) FROM mastertrail_events")).scalar_one())
 
 
 def all_events(engine: Engine) -> list[RecordedEvent]:
-    with read_only(engine) as conn:
+    with reading(engine) as conn:
         return eventstore.read_after(conn, 0, limit=1_000_000)
 
 
@@ -130,7 +125,7 @@ class TestRoundTrip:
         self, engine: Engine, appended: dict[int, list[NewEvent]]
     ) -> None:
         """read_stream returns one master's events with versions 1..n, exactly as appended."""
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             for master_id, batch in appended.items():
                 stream = eventstore.read_stream(conn, master_id)
                 assert [e.version for e in stream] == list(range(1, len(batch) + 1))
@@ -145,7 +140,7 @@ class TestRoundTrip:
         self, engine: Engine, appended: dict[int, list[NewEvent]]
     ) -> None:
         """read_after returns the events after a position, at most limit, positions gap-free."""
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             log = eventstore.read_after(conn, 0)
             assert [e.position for e in log] == [1, 2, 3, 4, 5, 6]
             assert [e.event_id for e in log] == [
@@ -161,7 +156,7 @@ class TestRoundTrip:
         self, engine: Engine, appended: dict[int, list[NewEvent]]
     ) -> None:
         """read_range returns the events recorded in [since, until], both ends inclusive."""
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             assert [e.position for e in eventstore.read_range(conn)] == [1, 2, 3, 4, 5, 6]
             assert [e.position for e in eventstore.read_range(conn, since=T0 + 1)] == [
                 2,
@@ -186,7 +181,7 @@ class TestRoundTrip:
             append(engine, 1, version - 1, [new_event(recorded_at=start + offset)])
         log = all_events(engine)
         ends = sorted({start + o + d for o in (*offsets, 90_000_000) for d in (-1, 0, 1)})
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             for since in ends[::3]:
                 for until in ends:
                     found = [
@@ -222,7 +217,7 @@ class TestRoundTrip:
         """A fresh log has head 0 and every reader returns nothing."""
         assert head(engine) == 0
         assert list(eventstore.iter_log(engine)) == []
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             assert eventstore.read_after(conn) == []
             assert eventstore.stream_version(conn, 1) == 0
         report = eventstore.verify_chain(engine)
@@ -234,7 +229,7 @@ class TestRoundTrip:
         event = eventstore.events.MasterDeactivated(last_active=1_700_000_000, timeout=600)
         type_name, schema_version, data = eventstore.CODEC.encode(event)
         append(engine, 7, 0, [new_event(type_name, data, schema_version=schema_version)])
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             (recorded,) = eventstore.read_stream(conn, 7)
         assert eventstore.CODEC.decode(recorded) == event
 
@@ -264,7 +259,7 @@ class TestConcurrencyConflict:
         assert isinstance(caught.value, eventstore.RegistryError)
         assert head(engine) == 2
         assert count_events(engine) == 2
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             assert eventstore.stream_version(conn, 1) == 2
 
     def test_other_streams_do_not_conflict(self, engine: Engine) -> None:
@@ -302,7 +297,7 @@ class TestAppendAfter:
 
     @staticmethod
     def counter(engine: Engine, table: sa.Table) -> int:
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             return int(conn.execute(sa.select(table.c.n)).scalar_one())
 
     def test_appends_after_the_head_read_and_runs_also(
@@ -323,7 +318,7 @@ class TestAppendAfter:
                 )
             assert result.positions == tuple(range(seen.position + 1, seen.position + 1 + size))
         assert head(engine) == 5
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             assert [e.version for e in eventstore.read_stream(conn, 1)] == [1, 2, 3, 4, 5]
             assert eventstore.read_head(conn).position == 5
         assert self.counter(engine, counters) == 2
@@ -335,7 +330,7 @@ class TestAppendAfter:
         """Another append between the read and append_after: ConcurrencyError, and neither
         the event, nor the head, nor the caller's update is written."""
         append(engine, 1, 0, [new_event()])
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             seen = eventstore.read_head(conn)
         append(engine, 2, 0, [new_event()])
         with pytest.raises(ConcurrencyError) as caught, engine.begin() as conn:
@@ -556,7 +551,7 @@ class TestIdempotentRetry:
         with pytest.raises(EventIdConflict):
             append(engine, 2, 0, [event])
         assert head(engine) == 1
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             assert eventstore.read_stream(conn, 2) == []
 
     def test_stored_batch_retried_on_another_stream_conflicts(self, engine: Engine) -> None:
@@ -597,7 +592,7 @@ class TestDerivedEventIds:
 
     @staticmethod
     def stored_ids(engine: Engine) -> list[uuid.UUID | None]:
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             return list(
                 conn.execute(sa.select(events.c.event_id).order_by(events.c.position)).scalars()
             )
@@ -675,7 +670,7 @@ class TestBatchAtomicity:
             eventstore.append(conn, 2, 0, [first, new_event(), first])
         assert head(engine) == 1
         assert count_events(engine) == 1
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             assert eventstore.read_stream(conn, 2) == []
         assert eventstore.verify_chain(engine).ok
 

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 import eventstore
 from eventstore import ConcurrencyError, NewEvent, RecordedEvent
-from tests.test_eventstore import new_event, read_only
+from eventstore.engine import reading
+from tests.test_eventstore import new_event
 
 WRITERS = 4
 EVENTS_PER_WRITER = 500
@@ -42,7 +43,7 @@ def write_own_stream(url: str, worker: int, count: int, start: Barrier) -> None:
 
 def append_after_reading_the_version(engine: Engine, batch: list[NewEvent]) -> None:
     """Read the stream version, then append in a transaction of its own."""
-    with read_only(engine) as conn:
+    with reading(engine) as conn:
         version = eventstore.stream_version(conn, SHARED_MASTER)
     with engine.begin() as conn:
         eventstore.append(conn, SHARED_MASTER, version, batch)
@@ -117,7 +118,7 @@ def tail(engine: Engine, processes: list[SpawnProcess], total: int) -> list[Reco
         failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
         assert not failed, f"a writer process failed with exit code {failed}"
         assert time.monotonic() < deadline, f"the tail stalled at position {last} of {total}"
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             batch = eventstore.read_after(conn, last, limit=200)
         for event in batch:
             assert event.position == last + 1, f"after {last} the tail read {event.position}"
@@ -127,7 +128,7 @@ def tail(engine: Engine, processes: list[SpawnProcess], total: int) -> list[Reco
     for process in processes:
         process.join(timeout=DEADLINE)
         assert process.exitcode == 0
-    with read_only(engine) as conn:
+    with reading(engine) as conn:
         assert eventstore.read_after(conn, last) == []
     return seen
 
@@ -153,7 +154,7 @@ class TestConcurrentAppends:
         assert [e.position for e in seen] == list(range(1, total + 1))
         assert len({e.event_id for e in seen}) == total
         assert_each_writer_in_order(seen)
-        with read_only(engine) as conn:
+        with reading(engine) as conn:
             for worker in range(WRITERS):
                 stream = eventstore.read_stream(conn, worker + 1)
                 assert [e.version for e in stream] == list(range(1, EVENTS_PER_WRITER + 1))
