@@ -124,12 +124,15 @@ def statements_per_heartbeat(registry: Registry, master_id: int, calls: int = 5)
         nonlocal count
         count += 1
 
-    sa.event.listen(registry.engine, "before_cursor_execute", bump)
-    sa.event.listen(registry.engine, "commit", bump)
+    names = ["before_cursor_execute", "commit"]
+    if registry.engine.dialect.name == "sqlite":
+        names.append("begin")  # BEGIN IMMEDIATE, sent by the dialect's do_begin
+    for name in names:
+        sa.event.listen(registry.engine, name, bump)
     try:
         for _ in range(calls):
             registry.set_master_state(master_id, True)
     finally:
-        sa.event.remove(registry.engine, "before_cursor_execute", bump)
-        sa.event.remove(registry.engine, "commit", bump)
+        for name in names:
+            sa.event.remove(registry.engine, name, bump)
     return count / calls

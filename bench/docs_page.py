@@ -140,32 +140,36 @@ the stream constraint (see :doc:`events`):
 It was 183 bytes per event before format 3, and 339 before format 2 stored each type name
 and metadata text once.
 
-Where a target is missed
-------------------------
+Cases near 1.0x
+---------------
 
 Heartbeat with another master writing, on MariaDB
     A master remembers what its own last write left (see :doc:`ordering`). When no one
     wrote since, it appends right after that write, one statement whose work for the
     database is about that of Buildbot's update. When another master wrote since, the
     database numbers and chains the event itself, in one statement too: it also computes
-    the SHA-256, checks the master's stream by joining its newest event as remembered
+    the SHA-256, checks the master's stream against its newest event as remembered
     (version and hash), and returns the new position and hash. On PostgreSQL that
-    statement costs about what the first does; MariaDB runs it as an anonymous compound
-    statement whose extra work (its insert reads the table it inserts into, and the
-    returned row) the heartbeat floor after another master's write shows. With Buildbot's
-    thread pool and component adding the same time to both sides, the connector's ratio is
-    1.0-1.1x there. Neither the check nor the returned row can be left out: the first
-    keeps the stream of a master expired by another, or of a database restored from an
-    older backup, whole; the second tells the caller where its event landed. Reading first
-    instead costs a round trip more.
+    statement costs about what the first does; on MariaDB the heartbeat floor after
+    another master's write shows it costing more, and the connector's ratio comes out at
+    0.95-0.97x. Variants of the statement, alternated with it through the bare driver
+    (1,500 calls each, 2026-12-06), did no better: the check in the head's update and the
+    new position and hash carried in variables, so that the insert reads no table (within
+    2%); the position read into local variables first (6% slower); the head and the view
+    row updated in one multi-table statement (40% slower); no unique index on event ids
+    (no change); the same statements in a stored procedure (2-5% faster, for a routine
+    the database user must be allowed to create). Neither the check nor the returned row
+    can be left out: the first keeps the stream of a master expired by another, or of a
+    database restored from an older backup, whole; the second tells the caller where its
+    event landed. Reading first instead costs a round trip more.
 
-SQLite cases near 1.0x
-    The read cases and the core heartbeat cost about a millisecond on either side, and
-    both sides' times move together with the machine's load. In some runs one of them
-    comes out just above 1.0x; rerun, the same cases have given 0.66-0.95x (reads) and
-    0.93-0.98x (core heartbeat). The core heartbeat of log format 3, timed alone against
-    that of format 2 on one machine in alternating runs, costs 603-616 µs against
-    608-654 µs.
+Cases on SQLite
+    The read cases and the core heartbeat cost about a millisecond or less on either
+    side, and both sides' times move together with the machine's load: the same case has
+    given ratios 0.1x apart in consecutive runs. The core heartbeat has given 0.84-0.94x
+    since the engine stopped making SQLAlchemy dispatch events around every statement
+    (SQLite's ``BEGIN IMMEDIATE`` is sent by the dialect's ``do_begin``, see
+    :doc:`ordering`); it gave 0.92-1.04x before.
 
 Heartbeat on SQLite
     Buildbot's SQLite engine opens a connection for every call and closes it after; the

@@ -154,7 +154,7 @@ class TestQuickRun:
         )
         ours = item["round_trips"]["mastertrail"]
         assert f"mastertrail {ours['statements']:g} statements, 1 commit;" in heartbeat
-        assert "Where a target is missed" in text
+        assert "Cases near 1.0x" in text
 
     def test_page_lists_the_bytes_of_each_part_of_the_log(
         self, results: dict[str, Any], tmp_path: Path
