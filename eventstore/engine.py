@@ -126,32 +126,40 @@ def configure_sqlite(engine: Engine, *, wal: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    # Every transaction SQLAlchemy begins on this engine takes the write lock at once; a
-    # read begins its own, DEFERRED, first (reading()). This is the dialect's begin hook
-    # rather than a "begin" event: a connection event on the engine makes SQLAlchemy
-    # dispatch events around every statement and commit, about 40 µs of a 450 µs heartbeat.
-    engine.dialect.do_begin = _begin_immediate  # type: ignore[method-assign,assignment]
+    # Every transaction SQLAlchemy begins on this engine takes the write lock at once, but
+    # a read's (reading()). This is the dialect's begin hook rather than a "begin" event: a
+    # connection event on the engine makes SQLAlchemy dispatch events around every
+    # statement and commit, a seventh of a heartbeat's time.
+    engine.dialect.do_begin = _begin  # type: ignore[method-assign,assignment]
 
 
-def _begin_immediate(connection: Any) -> None:
+#: Marks the pooled connection of a :func:`reading` connection while it is checked out.
+_READING = "mastertrail_reading"
+
+
+def _begin(connection: Any) -> None:
     """``Dialect.do_begin`` of an engine made by :func:`create_engine` on SQLite
-    (``connection`` is the pool's proxy of the driver's connection)."""
-    if not connection.in_transaction:  # a read began DEFERRED already
-        connection.execute("BEGIN IMMEDIATE")
+    (``connection`` is the pool's proxy of the driver's connection). A transaction the
+    driver still has open (a COMMIT that failed) makes either BEGIN fail, rather than be
+    carried on."""
+    connection.execute("BEGIN" if connection.info.get(_READING) else "BEGIN IMMEDIATE")
 
 
 @contextlib.contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A connection that only reads. On an engine made by :func:`create_engine` on SQLite
-    its transaction begins DEFERRED: a snapshot beside the writer, without its lock."""
+    each of its transactions begins DEFERRED: a snapshot beside the writer, without its
+    lock."""
     with engine.connect() as conn:
-        if engine.dialect.do_begin is _begin_immediate:
-            dbapi_connection: Any = conn.connection.dbapi_connection
-            try:
-                dbapi_connection.execute("BEGIN")  # SQLAlchemy's own begin then sees it
-            except sqlite3.Error as error:
-                raise exc.DBAPIError.instance("BEGIN", None, error, sqlite3.Error) from error
-        yield conn
+        if engine.dialect.do_begin is not _begin:
+            yield conn
+            return
+        info = conn.connection.info
+        info[_READING] = True
+        try:
+            yield conn
+        finally:
+            info.pop(_READING, None)
 
 
 def _enable_wal(cursor: Any) -> None:

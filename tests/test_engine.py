@@ -1,5 +1,6 @@
 """SQLite transactions on an engine made by ``eventstore.create_engine``: a write takes the
-write lock when it begins, a read (``reading``) takes none and keeps one snapshot."""
+write lock when it begins, a read (``reading``) takes none and keeps one snapshot, and
+neither carries on a transaction the driver still has open."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from eventstore import engine as engine_module
 from eventstore.engine import create_engine, reading
 
 
@@ -20,7 +22,9 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(path: Path) -> Iterator[Engine]:
+def engine(path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    # A lock wait that should not happen fails in a second, not in the default 30.
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT", 1.0)
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
@@ -75,3 +79,31 @@ def test_a_read_that_sent_nothing_leaves_no_transaction_open(engine: Engine) -> 
         assert not pooled.driver_connection.in_transaction
     finally:
         pooled.close()
+
+
+def test_every_transaction_of_a_read_begins_deferred(
+    engine: Engine, other: sqlite3.Connection
+) -> None:
+    with reading(engine) as conn:
+        assert value(conn) == 0
+        conn.rollback()
+        other.execute("BEGIN IMMEDIATE")  # a writer holds the lock from here on
+        other.execute("UPDATE t SET v = 1 WHERE id = 1")
+        assert value(conn) == 0  # a new transaction, still beside the writer
+        other.execute("COMMIT")
+    with engine.begin() as conn:  # the pooled connection again: a write takes the lock
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        assert value(conn) == 1
+
+
+def test_a_write_does_not_carry_on_a_transaction_left_open(engine: Engine) -> None:
+    with engine.connect() as conn:
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        driver.execute("BEGIN")  # as a COMMIT that failed leaves it, unknown to SQLAlchemy
+        driver.execute("UPDATE t SET v = 9 WHERE id = 1")
+        with pytest.raises(sa.exc.OperationalError, match="within a transaction"):
+            conn.begin()
+    with reading(engine) as conn:
+        assert value(conn) == 0  # the stale write went with the connection's reset
