@@ -36,37 +36,41 @@ class Pair:
         self.dbs: dict[str, Any] = {}
         self.ids: dict[str, list[int]] = {OURS: [], ANCHOR: []}
 
-    async def open(self) -> None:
-        for side in (OURS, ANCHOR):
-            self.dbs[side] = await self._connector(side, master_name(1))
+    @contextlib.asynccontextmanager
+    async def _connectors(self, name: str) -> AsyncIterator[dict[str, Any]]:
+        """A connector on each side for the master ``name``, all closed at the end (also
+        those opened before one failed to open)."""
+        async with contextlib.AsyncExitStack() as stack:
+            opened = {}
+            for side in (OURS, ANCHOR):
+                db = await open_connector(
+                    self.reactor,
+                    self.databases[side].buildbot_url,
+                    self.workdir / f"{side}-{name.split('.')[0]}",
+                    mastertrail_component=side == OURS,
+                    name=name,
+                )
+                stack.push_async_callback(close_connector, db)
+                opened[side] = db
+            yield opened
 
-    async def close(self) -> None:
-        for db in self.dbs.values():
-            await close_connector(db)
-
-    async def _connector(self, side: str, name: str) -> Any:
-        return await open_connector(
-            self.reactor,
-            self.databases[side].buildbot_url,
-            self.workdir / f"{side}-{name.split('.')[0]}",
-            mastertrail_component=side == OURS,
-            name=name,
-        )
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[Pair]:
+        """The pair with the two timed masters' connectors open."""
+        async with self._connectors(master_name(1)) as dbs:
+            self.dbs = dbs
+            yield self
 
     @contextlib.asynccontextmanager
     async def others(self) -> AsyncIterator[dict[str, Callable[[], Awaitable[object]]]]:
         """Each side's other master checking in, through a connector of its own that is
         closed afterwards, so that nothing of it stays open on the database for the reads
         timed after."""
-        opened = {side: await self._connector(side, master_name(2)) for side in (OURS, ANCHOR)}
-        try:
+        async with self._connectors(master_name(2)) as opened:
             yield {
                 side: _call(db.masters, "heartbeat", self.ids[side][1], "")
                 for side, db in opened.items()
             }
-        finally:
-            for db in opened.values():
-                await close_connector(db)
 
     async def grow(self, masters: int) -> None:
         """Register masters until each side has ``masters``; the first one is active."""
@@ -147,35 +151,28 @@ def _bump(tally: dict[str, float], key: str) -> Callable[..., None]:
     return listener
 
 
-async def open_pair(reactor: Any, ours: Database, anchor: Database, workdir: Path) -> Pair:
-    pair = Pair(reactor, ours, anchor, workdir)
-    await pair.open()
-    return pair
-
-
 async def no_history(
     reactor: Any, backend: Backend, sizes: tuple[int, ...], iterations: int, warmup: int
 ) -> list[dict[str, Any]]:
     """Section 1: each operation at each number of masters, on two fresh databases."""
     ours, anchor = backend.new_database("connector"), backend.new_database("anchor")
-    pair = await open_pair(reactor, ours, anchor, backend.workdir / "connector")
     results = []
     try:
-        for masters in sizes:
-            await pair.grow(masters)
-            for operation in OPERATIONS:
-                results.append(
-                    await pair.compare(
-                        operation,
-                        iterations,
-                        warmup,
-                        backend=backend.name,
-                        masters=masters,
-                        history_events=0,
+        async with Pair(reactor, ours, anchor, backend.workdir / "connector").opened() as pair:
+            for masters in sizes:
+                await pair.grow(masters)
+                for operation in OPERATIONS:
+                    results.append(
+                        await pair.compare(
+                            operation,
+                            iterations,
+                            warmup,
+                            backend=backend.name,
+                            masters=masters,
+                            history_events=0,
+                        )
                     )
-                )
     finally:
-        await pair.close()
         backend.drop(ours)
         backend.drop(anchor)
     return results
@@ -193,22 +190,21 @@ async def long_history(
     """Section 2: the same operations on a database holding a long log, against Buildbot's
     component on a database with the same masters and no history."""
     anchor = backend.new_database("anchor_long")
-    pair = await open_pair(reactor, history, anchor, backend.workdir / "long")
     results = []
     try:
-        await pair.grow(masters)
-        for operation in OPERATIONS:
-            results.append(
-                await pair.compare(
-                    operation,
-                    iterations,
-                    warmup,
-                    backend=backend.name,
-                    masters=masters,
-                    history_events=events,
+        async with Pair(reactor, history, anchor, backend.workdir / "long").opened() as pair:
+            await pair.grow(masters)
+            for operation in OPERATIONS:
+                results.append(
+                    await pair.compare(
+                        operation,
+                        iterations,
+                        warmup,
+                        backend=backend.name,
+                        masters=masters,
+                        history_events=events,
+                    )
                 )
-            )
     finally:
-        await pair.close()
         backend.drop(anchor)
     return results

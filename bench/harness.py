@@ -58,7 +58,11 @@ async def open_connector(
 
 
 async def close_connector(db: Any) -> None:
-    """Stop the connector's thread pool (disposing of its engine)."""
+    """Stop the connector's thread pool (disposing of its engine), and close the connection
+    mastertrail's component keeps open on SQLite: nothing of it stays on the database."""
+    release = getattr(db.masters, "release", None)  # Buildbot's own component has none
+    if release is not None:
+        release()
     await db.pool.stop()
 
 

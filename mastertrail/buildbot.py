@@ -89,6 +89,14 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
             lambda: None, lambda registry: registry.set_all_masters_active_long_time_ago()
         )
 
+    def release(self) -> None:
+        """Close the connection the component keeps open on a SQLite file (see
+        ``_hold_sqlite_open``), as the reactor's shutdown does: for a DB connector stopped
+        while the reactor runs on."""
+        if self._keeper is not None:
+            self._keeper.close()
+            self._keeper = None
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _call(

@@ -278,6 +278,19 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             driver_connection.cursor()
 
+    @defer.inlineCallbacks
+    def test_release_closes_the_kept_connection_before_shutdown(self) -> Any:
+        """``release`` closes the kept connection while the reactor runs on; the component
+        goes on working, and the shutdown after it finds nothing left to close."""
+        masterid = yield self.db.masters.findMasterId("some:master")
+        driver_connection = self.db.masters._keeper.dbapi_connection
+        self.db.masters.release()
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            driver_connection.cursor()
+        assert (yield self.db.masters.setMasterState(masterid, True)) is True
+        assert (yield self.db.masters.getMaster(masterid)).active
+        self.reactor.fireSystemEvent("shutdown")
+
 
 class TestComponentPostgreSQL(ComponentTests, unittest.TestCase):
     backend = "postgresql"
