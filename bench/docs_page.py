@@ -151,25 +151,25 @@ Heartbeat with another master writing, on MariaDB
     the SHA-256, checks the master's stream against its newest event as remembered
     (version and hash), and returns the new position and hash. On PostgreSQL that
     statement costs about what the first does; on MariaDB the heartbeat floor after
-    another master's write shows it costing more, and the connector's ratio comes out at
-    0.95-0.97x. Variants of the statement, alternated with it through the bare driver
-    (1,500 calls each, 2026-12-06), did no better: the check in the head's update and the
-    new position and hash carried in variables, so that the insert reads no table (within
-    2%); the position read into local variables first (6% slower); the head and the view
-    row updated in one multi-table statement (40% slower); no unique index on event ids
-    (no change); the same statements in a stored procedure (2-5% faster, for a routine
-    the database user must be allowed to create). Neither the check nor the returned row
-    can be left out: the first keeps the stream of a master expired by another, or of a
-    database restored from an older backup, whole; the second tells the caller where its
-    event landed. Reading first instead costs a round trip more.
+    another master's write shows it costing more, and the connector's ratio came out at
+    0.94-0.98x in the full runs of 2026-12-06. Variants of the statement, alternated with
+    it through the bare driver (1,500 calls each), did no better: the check in the head's
+    update and the new position and hash carried in variables, so that the insert reads
+    no table (within 2%); the position read into local variables first (6% slower); the
+    head and the view row updated in one multi-table statement (40% slower); no unique
+    index on event ids (no change); the same statements in a stored procedure (2-5%
+    faster, for a routine the database user must be allowed to create). Neither the check
+    nor the returned row can be left out: the first keeps the stream of a master expired
+    by another, or of a database restored from an older backup, whole; the second tells
+    the caller where its event landed. Reading first instead costs a round trip more.
 
 Cases on SQLite
     The read cases and the core heartbeat cost about a millisecond or less on either
     side, and both sides' times move together with the machine's load: the same case has
     given ratios 0.1x apart in consecutive runs. The core heartbeat has given 0.84-0.94x
-    since the engine stopped making SQLAlchemy dispatch events around every statement
-    (SQLite's ``BEGIN IMMEDIATE`` is sent by the dialect's ``do_begin``, see
-    :doc:`ordering`); it gave 0.92-1.04x before.
+    (0.91x and 0.94x in the full runs) since the engine stopped making SQLAlchemy
+    dispatch events around every statement (SQLite's ``BEGIN IMMEDIATE`` is sent by the
+    dialect's ``do_begin``, see :doc:`ordering`); it gave 0.92-1.04x before.
 
 Heartbeat on SQLite
     Buildbot's SQLite engine opens a connection for every call and closes it after; the
