@@ -129,6 +129,16 @@ class Pair:
             result["round_trips"] = await self.round_trips(operation, before)
         return result
 
+    async def compare_all(
+        self, masters: int, iterations: int, warmup: int, **labels: object
+    ) -> list[dict[str, Any]]:
+        """Register masters until each side has ``masters``, then compare every operation."""
+        await self.grow(masters)
+        return [
+            await self.compare(operation, iterations, warmup, masters=masters, **labels)
+            for operation in OPERATIONS
+        ]
+
 
 def _call(
     masters: Any, operation: str, master_id: int, name: str
@@ -160,18 +170,9 @@ async def no_history(
     try:
         async with Pair(reactor, ours, anchor, backend.workdir / "connector").opened() as pair:
             for masters in sizes:
-                await pair.grow(masters)
-                for operation in OPERATIONS:
-                    results.append(
-                        await pair.compare(
-                            operation,
-                            iterations,
-                            warmup,
-                            backend=backend.name,
-                            masters=masters,
-                            history_events=0,
-                        )
-                    )
+                results += await pair.compare_all(
+                    masters, iterations, warmup, backend=backend.name, history_events=0
+                )
     finally:
         backend.drop(ours)
         backend.drop(anchor)
@@ -193,18 +194,9 @@ async def long_history(
     results = []
     try:
         async with Pair(reactor, history, anchor, backend.workdir / "long").opened() as pair:
-            await pair.grow(masters)
-            for operation in OPERATIONS:
-                results.append(
-                    await pair.compare(
-                        operation,
-                        iterations,
-                        warmup,
-                        backend=backend.name,
-                        masters=masters,
-                        history_events=events,
-                    )
-                )
+            results += await pair.compare_all(
+                masters, iterations, warmup, backend=backend.name, history_events=events
+            )
     finally:
         backend.drop(anchor)
     return results
