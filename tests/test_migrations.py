@@ -17,7 +17,9 @@ import eventstore
 from eventstore import SchemaMissing, SchemaTooNew, schema
 from eventstore.chain import GENESIS, link
 from eventstore.migrate import head_revision
+from eventstore.reads import recorded_minute
 from eventstore.recorded import canonical_json
+from eventstore.schema import events
 from eventstore.texts import digest, text_ids
 from eventstore.types import UUIDBytes
 from tests.test_eventstore import T0, new_event
@@ -423,6 +425,20 @@ class TestLogFormat3:
         assert {"mastertrail_events_event_id", "mastertrail_events_recorded_at"} <= names
         columns = {c["name"]: c for c in inspector.get_columns("mastertrail_events")}
         assert columns["event_id"]["nullable"]
+
+    def test_sqlite_seeks_the_minute_the_reads_ask_for_in_the_time_index(
+        self, migrated: tuple[Engine, list[eventstore.RecordedEvent]]
+    ) -> None:
+        """The index's expression is the reads' :data:`~eventstore.reads.recorded_minute`
+        to the letter: otherwise SQLite's planner would scan the table for a time."""
+        engine, _ = migrated
+        if engine.dialect.name != "sqlite":
+            pytest.skip("only SQLite's time index holds minutes")
+        query = sa.select(events.c.position).where(recorded_minute == 29_000_000)
+        sql = query.compile(engine, compile_kwargs={"literal_binds": True})
+        with engine.connect() as conn:
+            plan = " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "INDEX mastertrail_events_recorded_at (<expr>=?)" in plan, plan
 
     def test_derived_ids_go_unstored_and_stored_ones_stay_unique(
         self, migrated: tuple[Engine, list[eventstore.RecordedEvent]]

@@ -9,7 +9,8 @@ event.
   version)`` orders a master's events the same way, and :mod:`projections.queries` seeks
   it instead.
 - On SQLite the time index holds each event's minute instead of its microseconds
-  (``eventstore.schema.TIME_BUCKET``).
+  (``recorded_at / 60000000``, as ``eventstore.reads.recorded_minute`` writes it, so
+  that SQLite's planner matches the two).
 
 Every stored event, id and hash stays as it is. On SQLite the table is rebuilt; the
 triggers refusing change are dropped only while it is. MariaDB commits each DDL
@@ -26,7 +27,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from eventstore.migrations.guards import refuse_change
-from eventstore.schema import TIME_BUCKET
 from eventstore.types import UUIDBytes, digest_type, position_type
 
 revision = "0003"
@@ -35,6 +35,8 @@ branch_labels = None
 depends_on = None
 
 EVENTS = "mastertrail_events"
+#: Microseconds in a minute, the key of SQLite's time index at this revision.
+MINUTE = 60_000_000
 
 
 def upgrade() -> None:
@@ -87,5 +89,5 @@ def _rebuild_sqlite() -> None:
     )
     # Every SQLite index ends with the rowid, the position: this one orders by
     # (minute, position).
-    op.execute(f"CREATE INDEX {EVENTS}_recorded_at ON {EVENTS} (recorded_at / {TIME_BUCKET})")
+    op.execute(f"CREATE INDEX {EVENTS}_recorded_at ON {EVENTS} (recorded_at / {MINUTE})")
     refuse_change("sqlite", EVENTS)
