@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import Engine
 
 import eventstore
@@ -25,6 +26,17 @@ SERVER_ENV = {
 }
 BACKENDS = ["sqlite", "postgresql", "mysql"]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Property tests run on machines shared with other work: a slow example is not a failure
+# (no deadline, no "too slow" health check). In CI the examples are derived from the test
+# itself, so a red run can be repeated exactly.
+settings.register_profile(
+    "mastertrail",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("ci", parent=settings.get_profile("mastertrail"), derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "mastertrail"))
 
 
 class FakeClock:
