@@ -18,7 +18,7 @@ from eventstore.errors import (
 from eventstore.recorded import RecordedEvent
 from mastertrail.registry import Registry
 from projections.model import MasterModel
-from projections.rebuild import Problem, VerifyReport
+from projections.report import Problem, VerifyReport
 
 __all__ = [
     "ConcurrencyError",

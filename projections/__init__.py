@@ -3,7 +3,8 @@
 from projections.fold import FoldError, apply, apply_recorded, fold
 from projections.model import MasterModel, MasterState, epoch_to_datetime, name_hash
 from projections.queries import history, masters_as_of, position_at
-from projections.rebuild import Problem, VerifyReport, rebuild, verify
+from projections.rebuild import rebuild, verify
+from projections.report import Problem, VerifyReport
 
 __all__ = [
     "FoldError",

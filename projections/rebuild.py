@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -23,41 +22,13 @@ from eventstore.reads import head_position
 from eventstore.schema import events, texts
 from eventstore.store import lock_head
 from projections import view
+from projections.drift import view_problems
 from projections.fold import apply
-from projections.model import MasterState, name_hash
+from projections.model import MasterState
+from projections.report import Problem, VerifyReport
 
 #: ``progress(events_done, events_total)``, called every batch.
 Progress = Callable[[int, int], None]
-
-
-@attrs.frozen
-class Problem:
-    """One thing :func:`verify` found wrong."""
-
-    kind: str  # "chain" or "view"
-    detail: str
-    position: int | None = None
-    master_id: int | None = None
-
-    def __str__(self) -> str:
-        where = (
-            f"position {self.position}"
-            if self.position is not None
-            else (f"master {self.master_id}")
-        )
-        return f"{self.kind}: {where}: {self.detail}"
-
-
-@attrs.frozen
-class VerifyReport:
-    """What :func:`verify` found: the events checked and every problem."""
-
-    events_checked: int
-    problems: list[Problem]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 def rebuild(engine: Engine, *, progress: Progress | None = None) -> int:
@@ -87,38 +58,8 @@ def verify(engine: Engine, *, progress: Progress | None = None) -> VerifyReport:
     with translate_errors(), engine.begin() as conn:
         begin_write(conn)
         folded += _catch_up(conn, folder)
-        states = folder.states()
-        rows = {state.id: state for state in view.load_states(conn)}
-        hashes = view.load_name_hashes(conn)
-    for master_id, state in sorted(states.items()):
-        row = rows.pop(master_id, None)
-        if row is None:
-            problems.append(Problem("view", "row missing from masters", master_id=master_id))
-            continue
-        for field in ("name", "active", "last_active"):
-            want, have = getattr(state, field), getattr(row, field)
-            if want != have:
-                problems.append(
-                    Problem(
-                        "view", f"{field} is {have!r}, the log says {want!r}", master_id=master_id
-                    )
-                )
-        if hashes[master_id] != name_hash(state.name):
-            problems.append(
-                Problem(
-                    "view",
-                    f"name_hash is {hashes[master_id]!r}, not the SHA-1 of the name in the log",
-                    master_id=master_id,
-                )
-            )
-    for master_id in sorted(rows):
-        problems.append(
-            Problem(
-                "view",
-                "row has no history in the log (run `mastertrail adopt`)",
-                master_id=master_id,
-            )
-        )
+        rows = view.load_rows(conn)
+    problems.extend(view_problems(folder.states(), rows))
     return VerifyReport(folded, problems)
 
 

@@ -16,6 +16,7 @@ from eventstore import prebuilt
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.store import Head
+from projections.drift import ViewRow
 from projections.model import MasterModel, MasterState, epoch_to_datetime, name_hash
 
 view_metadata = sa.MetaData()
@@ -157,12 +158,15 @@ def save_row(conn: Connection, state: MasterState) -> None:
         insert_row(conn, state)
 
 
-def load_name_hashes(conn: Connection) -> dict[int, str]:
-    """The stored ``name_hash`` of every row, by id."""
-    return {
-        int(row.id): row.name_hash
-        for row in conn.execute(sa.select(masters.c.id, masters.c.name_hash))
-    }
+def load_rows(conn: Connection) -> list[ViewRow]:
+    """Every row exactly as stored, by id (``verify`` compares them with the log)."""
+    query = sa.select(
+        masters.c.id, masters.c.name, masters.c.name_hash, masters.c.active, masters.c.last_active
+    ).order_by(masters.c.id)
+    return [
+        ViewRow(int(r.id), r.name, r.name_hash, r.active, r.last_active)
+        for r in conn.execute(query)
+    ]
 
 
 def existing_link_tables(conn: Connection) -> tuple[str, ...]:
