@@ -121,9 +121,10 @@ def read_range(
     return [to_recorded(row) for row in conn.execute(query)]
 
 
-#: The minute of an event as SQLite's time index holds it (:data:`~eventstore.schema.TIME_BUCKET`);
-#: written as the index is, so that SQLite's planner finds the index.
-recorded_minute = events.c.recorded_at.op("/")(sa.literal_column(str(TIME_BUCKET)))
+#: The minute of an event (``recorded_at / TIME_BUCKET``, :data:`~eventstore.schema.TIME_BUCKET`):
+#: on SQLite a ``VIRTUAL`` generated column of the log, which its time index holds. SQLite's
+#: planner seeks that index only for a condition on the column itself, not on the expression.
+recorded_minute = sa.literal_column(f"{events.name}.recorded_minute", sa.BigInteger())
 
 
 def minute_of(micros: int) -> int:

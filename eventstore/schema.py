@@ -50,7 +50,8 @@ events = sa.Table(
         sqlite_where=sa.text("event_id IS NOT NULL"),
         postgresql_where=sa.text("event_id IS NOT NULL"),
     ),
-    # On SQLite it is made on the minute alone (eventstore.reads.recorded_minute).
+    # On SQLite it is made on the minute alone: a VIRTUAL generated column, recorded_minute,
+    # which only SQLite's table has (eventstore.reads.recorded_minute).
     sa.Index("mastertrail_events_recorded_at", "recorded_at", "position"),
 )
 

@@ -55,6 +55,7 @@ def position_at(conn: Connection, when: int) -> int:
     if row is None:
         earlier = conn.execute(
             sa.select(recorded_minute)
+            .select_from(events)
             .where(recorded_minute < minute)
             .order_by(recorded_minute.desc())
             .limit(1)

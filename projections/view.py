@@ -29,6 +29,7 @@ masters = sa.Table(
     sa.Column("name_hash", sa.String(40), nullable=False),
     sa.Column("active", sa.Integer, nullable=False),
     sa.Column("last_active", sa.Integer, nullable=False),
+    mysql_engine="InnoDB",
 )
 sa.Index("master_name_hashes", masters.c.name_hash, unique=True)  # Buildbot's name
 

@@ -276,6 +276,8 @@ class TestLogFormat2:
         engine, rows = migrated
         assert_schema_once(engine)
         columns = {c["name"] for c in sa.inspect(engine).get_columns("mastertrail_events")}
+        # SQLite's time index is on a generated column of its own (revision 0004).
+        columns.discard("recorded_minute")
         assert columns == {c.name for c in schema.events.columns}
         with engine.begin() as conn:
             assert eventstore.append(conn, 2, 2, [new_event()]).positions == (len(rows) + 1,)
@@ -429,8 +431,8 @@ class TestLogFormat3:
     def test_sqlite_seeks_the_minute_the_reads_ask_for_in_the_time_index(
         self, migrated: tuple[Engine, list[eventstore.RecordedEvent]]
     ) -> None:
-        """The index's expression is the reads' :data:`~eventstore.reads.recorded_minute`
-        to the letter: otherwise SQLite's planner would scan the table for a time."""
+        """The index is on the column the reads name, :data:`~eventstore.reads.recorded_minute`:
+        otherwise SQLite's planner would scan the table for a time."""
         engine, _ = migrated
         if engine.dialect.name != "sqlite":
             pytest.skip("only SQLite's time index holds minutes")
@@ -438,7 +440,7 @@ class TestLogFormat3:
         sql = query.compile(engine, compile_kwargs={"literal_binds": True})
         with engine.connect() as conn:
             plan = " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-        assert "INDEX mastertrail_events_recorded_at (<expr>=?)" in plan, plan
+        assert "INDEX mastertrail_events_recorded_at (recorded_minute=?)" in plan, plan
 
     def test_derived_ids_go_unstored_and_stored_ones_stay_unique(
         self, migrated: tuple[Engine, list[eventstore.RecordedEvent]]
