@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from commands import decide, retry, validate
 from commands.decide import Decision
 from commands.known import KnownState
-from eventstore.errors import ConcurrencyError
+from eventstore.errors import ConcurrencyError, ViewRowMissing
 from eventstore.events import CODEC, MasterDeactivated
 from eventstore.fused import chains_in_database
 from eventstore.ids import event_id_for
@@ -30,6 +30,7 @@ from eventstore.store import (
     append,
     append_after,
     append_chained,
+    stream_version,
 )
 from projections import view
 from projections.fold import apply
@@ -110,7 +111,9 @@ def set_master_state_attempt(
     now: Now,
     known: KnownState | None = None,
 ) -> Outcome | None:
-    """``setMasterState``; None for an unknown id (nothing written).
+    """``setMasterState``; None for an unknown id (nothing written). A master the log
+    knows whose view row is gone raises :class:`ViewRowMissing`, and a missing head row
+    :class:`HeadMissing`: a write is never dropped silently.
 
     The state and the log's head are read in one statement without a lock; the append
     moves the head only if nothing was appended since (else the attempt is retried). A
@@ -141,6 +144,8 @@ def set_master_state_attempt(
                     raise
     loaded = view.load_state_and_head(conn, master_id)
     if loaded is None:
+        if stream_version(conn, master_id):  # the log knows it: never drop the write
+            raise ViewRowMissing(master_id)
         return None
     state, seen = loaded
     decision = _decide_state(conn, actor, state, active, now)

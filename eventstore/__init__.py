@@ -10,6 +10,7 @@ from eventstore.errors import (
     ConcurrencyError,
     DecodeError,
     EventIdConflict,
+    HeadMissing,
     InvalidArgument,
     InvalidArgumentType,
     RegistryError,
@@ -18,6 +19,7 @@ from eventstore.errors import (
     StoreUnavailable,
     UnknownEventType,
     UnsupportedSchemaVersion,
+    ViewRowMissing,
 )
 from eventstore.events import CODEC
 from eventstore.ids import derived_event_id, event_id_for, new_event_id
@@ -47,6 +49,7 @@ __all__ = [
     "DecodeError",
     "EventIdConflict",
     "Head",
+    "HeadMissing",
     "InvalidArgument",
     "InvalidArgumentType",
     "NewEvent",
@@ -58,6 +61,7 @@ __all__ = [
     "Tip",
     "UnknownEventType",
     "UnsupportedSchemaVersion",
+    "ViewRowMissing",
     "allocate_master_id",
     "append",
     "append_after",

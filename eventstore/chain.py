@@ -82,17 +82,25 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     """Recompute every hash of the log in position order and compare with the stored ones.
 
     Reports the first position whose hash does not match (every later hash is then
-    suspect and not reported again), a missing position, a head row that does not point
-    at the last event, and rows past the head row. The log is checked up to the head as it
-    stood when verification began, so appends committed meanwhile are not problems.
+    suspect and not reported again), a missing position, a head row that is missing (the
+    log is then checked to its last row), that does not point at the last event or whose
+    highest master id is below one the log uses, and rows past the head row. The log is
+    checked up to the head as it stood when verification began, so appends committed
+    meanwhile are not problems.
     """
     with translate_errors(), reading(engine) as conn:
         stored = conn.execute(
-            sa.select(head.c.position, head.c.hash).where(head.c.id == HEAD_ROW_ID)
-        ).one()
+            sa.select(head.c.position, head.c.hash, head.c.last_master_id).where(
+                head.c.id == HEAD_ROW_ID
+            )
+        ).first()
+        if stored is None:  # checked to the last row stored, and reported below
+            last = conn.execute(sa.select(sa.func.max(events.c.position))).scalar() or 0
+        else:
+            last = stored.position
     problems: list[ChainProblem] = []
     previous, expected_position, checked = GENESIS, 1, 0
-    for row in _rows(engine, batch_size, stored.position):
+    for row in _rows(engine, batch_size, last):
         checked += 1
         if row.position != expected_position:
             problems.append(
@@ -128,7 +136,9 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
             problems.append(ChainProblem(row.position, "hash does not match the event"))
             break
         previous, expected_position = computed, expected_position + 1
-    if not problems and (
+    if stored is None:
+        problems.append(ChainProblem(last + 1, _HEAD_MISSING))
+    elif not problems and (
         stored.position != expected_position - 1 or bytes(stored.hash) != previous
     ):
         problems.append(
@@ -140,7 +150,15 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
         )
     if not problems:
         problems.extend(_rows_past_head(engine))
+    if not problems and stored is not None:
+        problems.extend(_master_ids_past_head(engine, stored.last_master_id, last))
     return ChainReport(checked, problems)
+
+
+_HEAD_MISSING = (
+    "the head row (mastertrail_head) is missing: nothing can be appended; "
+    "`rebuild` restores it from the log"
+)
 
 
 def _rows(engine: Engine, batch_size: int, last: int) -> Iterator[Any]:
@@ -175,5 +193,21 @@ def _rows_past_head(engine: Engine) -> list[ChainProblem]:
         ChainProblem(
             row.position + 1,
             f"positions {row.position + 1}..{row.newest} are stored past the head row",
+        )
+    ]
+
+
+def _master_ids_past_head(engine: Engine, last_master_id: int, last: int) -> list[ChainProblem]:
+    """A head row whose highest master id is below one the log uses, which would hand
+    that id out again to a new master."""
+    with translate_errors(), reading(engine) as conn:
+        top = conn.execute(sa.select(sa.func.max(events.c.master_id))).scalar()
+    if top is None or top <= last_master_id:
+        return []
+    return [
+        ChainProblem(
+            last + 1,
+            f"the head row's highest master id is {last_master_id}, the log uses master "
+            f"{top}: a new master could be given an id in use; `rebuild` restores it",
         )
     ]

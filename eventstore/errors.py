@@ -44,6 +44,29 @@ class SchemaTooNew(RegistryError):
     """The database was written by a newer mastertrail than this one."""
 
 
+class HeadMissing(RegistryError):
+    """The log's head row (``mastertrail_head``), which every append moves, is gone: nothing
+    can be appended until ``rebuild`` (or ``upgrade``) restores it from the log."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the log's head row (mastertrail_head) is missing: nothing can be written until "
+            "`mastertrail rebuild` restores it from the log"
+        )
+
+
+class ViewRowMissing(RegistryError):
+    """A master the log knows has no ``masters`` row, so its state cannot be changed until
+    ``rebuild`` restores the row from the log."""
+
+    def __init__(self, master_id: int) -> None:
+        self.master_id = master_id
+        super().__init__(
+            f"master {master_id} is in the log but has no masters row: nothing is written "
+            "until `mastertrail rebuild` restores it"
+        )
+
+
 class ConcurrencyError(RegistryError):
     """Another writer appended to the stream first: the expected version is stale."""
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import reading, translate_errors
-from eventstore.errors import DecodeError
+from eventstore.errors import DecodeError, HeadMissing
 from eventstore.ids import event_id_of
 from eventstore.recorded import RecordedEvent, from_micros
 from eventstore.schema import HEAD_ROW_ID, TIME_BUCKET, events, head, texts
@@ -153,10 +153,12 @@ def recorded_within(
 
 
 def head_position(conn: Connection) -> int:
-    """The position of the newest committed event (0 for an empty log)."""
-    return int(
-        conn.execute(sa.select(head.c.position).where(head.c.id == HEAD_ROW_ID)).scalar_one()
-    )
+    """The position of the newest committed event (0 for an empty log); raises
+    :class:`~eventstore.errors.HeadMissing` when the head row is gone."""
+    found = conn.execute(sa.select(head.c.position).where(head.c.id == HEAD_ROW_ID)).scalar()
+    if found is None:
+        raise HeadMissing()
+    return int(found)
 
 
 def iter_log(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from eventstore import fused, idempotency
 from eventstore.chain import extend, link_tail
-from eventstore.errors import ConcurrencyError, EventIdConflict
+from eventstore.errors import ConcurrencyError, EventIdConflict, HeadMissing
 from eventstore.fused import MOVE_HEAD, Also
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
@@ -65,16 +65,20 @@ _HEAD_ROW = sa.select(head.c.position, head.c.hash, head.c.last_master_id).where
 
 def read_head(conn: Connection) -> Head:
     """The head as the transaction's snapshot sees it, without a lock (for
-    :func:`append_after`; read it before the stream version it goes with)."""
-    return _head(conn.execute(_HEAD_ROW).one())
+    :func:`append_after`; read it before the stream version it goes with). Raises
+    :class:`HeadMissing` when the row is gone."""
+    return _head(conn.execute(_HEAD_ROW).first())
 
 
 def lock_head(conn: Connection) -> Head:
-    """Lock the head row until the transaction ends and return it."""
-    return _head(conn.execute(_HEAD_ROW.with_for_update()).one())
+    """Lock the head row until the transaction ends and return it; raises
+    :class:`HeadMissing` when the row is gone."""
+    return _head(conn.execute(_HEAD_ROW.with_for_update()).first())
 
 
 def _head(row: Any) -> Head:
+    if row is None:
+        raise HeadMissing()
     return Head(row.position, bytes(row.hash), row.last_master_id)
 
 

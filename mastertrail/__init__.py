@@ -8,12 +8,14 @@ hash-chained log; a projection folds them into the ``masters`` view that answers
 from eventstore.errors import (
     ConcurrencyError,
     DecodeError,
+    HeadMissing,
     InvalidArgument,
     InvalidArgumentType,
     RegistryError,
     SchemaMissing,
     SchemaTooNew,
     StoreUnavailable,
+    ViewRowMissing,
 )
 from eventstore.recorded import RecordedEvent
 from mastertrail.registry import Registry
@@ -23,6 +25,7 @@ from projections.report import Problem, VerifyReport
 __all__ = [
     "ConcurrencyError",
     "DecodeError",
+    "HeadMissing",
     "InvalidArgument",
     "InvalidArgumentType",
     "MasterModel",
@@ -34,4 +37,5 @@ __all__ = [
     "SchemaTooNew",
     "StoreUnavailable",
     "VerifyReport",
+    "ViewRowMissing",
 ]

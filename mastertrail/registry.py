@@ -22,6 +22,8 @@ from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.migrate import schema_lock
 from eventstore.recorded import RecordedEvent, to_micros
+from eventstore.restore import restore_head
+from eventstore.store import Head
 from projections import MasterModel, Problem, VerifyReport, queries, view
 from projections.rebuild import rebuild as rebuild_view
 from projections.rebuild import verify as verify_view
@@ -72,7 +74,9 @@ class Registry:
         with translate_errors(), schema_lock(self.engine) as conn:
             begin_write(conn)
             view.create(conn)
+            restored = restore_head(conn, only_if_missing=True)
         self._schema_checked = True
+        _log_restored(restored)
         self.adopt()
 
     # -- the five Buildbot operations --------------------------------------------------------
@@ -207,8 +211,13 @@ class Registry:
             return queries.masters_as_of(conn, position)
 
     def rebuild(self, *, progress: Progress | None = None) -> int:
-        """Rebuild the view from the log; returns the number of events replayed."""
+        """Rebuild the view from the log; returns the number of events replayed. A head
+        row that is missing or disagrees with the log is restored from it first."""
         self._check_schema()
+        with translate_errors(), schema_lock(self.engine) as conn:
+            begin_write(conn)
+            restored = restore_head(conn)
+        _log_restored(restored)
         replayed = rebuild_view(self.engine, progress=progress)
         log.info("view_rebuilt", events=replayed)
         return replayed
@@ -278,6 +287,15 @@ class Registry:
             position=outcome.positions[-1] if outcome.positions else None,
             changed=outcome.changed,
             actor=self.actor.name,
+        )
+
+
+def _log_restored(restored: Head | None) -> None:
+    if restored is not None:
+        log.warning(
+            "head_restored",
+            position=restored.position,
+            last_master_id=restored.last_master_id,
         )
 
 

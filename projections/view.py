@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import prebuilt
-from eventstore.errors import InvalidArgument, InvalidArgumentType
+from eventstore.errors import HeadMissing, InvalidArgument, InvalidArgumentType
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.store import Head
 from projections.drift import ViewRow
@@ -60,10 +60,13 @@ def load_state(conn: Connection, master_id: int) -> MasterState | None:
 
 def load_state_and_head(conn: Connection, master_id: int) -> tuple[MasterState, Head] | None:
     """The state of one master and the log's head, read in one snapshot without a lock
-    (see :func:`eventstore.store.append_after`), or None for an unknown master."""
+    (see :func:`eventstore.store.append_after`), or None for a master with no row. Raises
+    :class:`~eventstore.errors.HeadMissing` when the head row is gone."""
     row = prebuilt.execute(conn, _LOAD_STATE_AND_HEAD, {"master_id": master_id}).first()
     if row is None:
         return None
+    if row.head_position is None:
+        raise HeadMissing()
     return _state(row), Head(row.head_position, bytes(row.head_hash), row.head_last_master_id)
 
 
@@ -77,7 +80,7 @@ _LOAD_STATE_AND_HEAD = (
         head.c.hash.label("head_hash"),
         head.c.last_master_id.label("head_last_master_id"),
     )
-    .select_from(masters.join(head, head.c.id == HEAD_ROW_ID))
+    .select_from(masters.outerjoin(head, head.c.id == HEAD_ROW_ID))
     .where(masters.c.id == sa.bindparam("master_id"))
 )
 _FIND_ID = sa.select(masters.c.id, masters.c.name).where(

@@ -1,0 +1,56 @@
+"""Tampering as someone with raw access to the database could: the guard triggers of the
+log's tables dropped (whatever their names), then plain SQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+#: The log's tables whose rows the chain depends on.
+LOG_TABLES = ("mastertrail_events", "mastertrail_texts", "mastertrail_head")
+
+
+def drop_guards(conn: Connection, tables: tuple[str, ...] = LOG_TABLES) -> None:
+    """Drop every trigger on ``tables``, found in the database's own catalogue."""
+    dialect = conn.dialect.name
+    for table in tables:
+        if dialect == "sqlite":
+            names = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                (table,),
+            ).scalars()
+            statements = [f"DROP TRIGGER {name}" for name in names]
+        elif dialect == "postgresql":
+            names = conn.execute(
+                sa.text(
+                    "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
+                    "AND NOT tgisinternal"
+                ),
+                {"t": table},
+            ).scalars()
+            statements = [f"DROP TRIGGER {name} ON {table}" for name in names]
+        else:
+            names = conn.execute(
+                sa.text(
+                    "SELECT trigger_name FROM information_schema.triggers "
+                    "WHERE trigger_schema = DATABASE() AND event_object_table = :t"
+                ),
+                {"t": table},
+            ).scalars()
+            statements = [f"DROP TRIGGER {name}" for name in names]
+        for statement in list(statements):
+            conn.exec_driver_sql(statement)
+
+
+def tamper(engine: Engine, *statements: str, **params: object) -> None:
+    """Drop the guards and run ``statements`` in one transaction."""
+    with engine.begin() as conn:
+        drop_guards(conn)
+        for statement in statements:
+            conn.execute(sa.text(statement), params)
+
+
+def count_events(engine: Engine) -> int:
+    """How many rows the events table holds."""
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM mastertrail_events").scalar_one())
