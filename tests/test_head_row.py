@@ -91,9 +91,7 @@ class TestGarbledHeadRow:
         ],
         ids=["moved-back", "moved-ahead", "hash"],
     )
-    def test_verify_reports_it_and_rebuild_restores_it(
-        self, pair: Registry, garbling: str
-    ) -> None:
+    def test_verify_reports_it_and_rebuild_restores_it(self, pair: Registry, garbling: str) -> None:
         """A head row whose position or hash is not the log's last event is reported, and
         rebuild sets it back."""
         tamper(pair.engine, garbling)
@@ -150,4 +148,5 @@ class TestViewRowMissing:
         pair.rebuild()
         assert pair.verify().ok
         master = pair.get_master(2)
-        assert master is not None and master.last_active.timestamp() == clock.now
+        assert master is not None
+        assert master.last_active.timestamp() == clock.now
