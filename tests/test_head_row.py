@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mastertrail import Registry
-from mastertrail import RegistryError as HeadMissing
-from mastertrail import RegistryError as ViewRowMissing
+from mastertrail import HeadMissing, Registry, ViewRowMissing
 from tests.conftest import FakeClock
 from tests.tamper_support import count_events, tamper
 
