@@ -133,7 +133,8 @@ class TestBuildTimeline:
 
     def test_active_intervals_follow_the_check_ins(self, story: Story) -> None:
         """A clean stop ends the bar at the stop; an expiry ends it at the last check-in and
-        records when the master was declared dead; a reset closes every bar."""
+        records when the master was declared dead; a gap in the check-ins ends a bar, the
+        next check-in opens another; a reset closes every bar."""
         timeline = build_timeline(story.events)
         bravo = lane_of(timeline, story.ids[BRAVO]).intervals
         assert [(i.start, i.end, i.ending) for i in bravo] == [(at(0), at(120), "stopped")]
@@ -142,9 +143,10 @@ class TestBuildTimeline:
             (at(0), at(60), "expired", at(1000))
         ]
         alpha = lane_of(timeline, story.ids[ALPHA]).intervals
-        assert [(i.start, i.end, i.ending) for i in alpha] == [
-            (at(0), at(1000), "reset"),
-            (at(2100), at(2100), "open"),
+        assert [(i.start, i.end, i.ending, i.closed) for i in alpha] == [
+            (at(0), at(60), "gap", at(1000)),
+            (at(1000), at(1000), "reset", at(2000)),
+            (at(2100), at(2100), "open", None),
         ]
 
     def test_an_adopted_active_master_is_active_from_its_last_check_in(self, story: Story) -> None:
@@ -167,7 +169,7 @@ class TestBuildTimeline:
         ]
         assert {m.kind for m in timeline.marks} == {"stopped", "expired"}
         alpha = lane_of(timeline, story.ids[ALPHA]).intervals
-        assert [(i.start, i.end) for i in alpha] == [(at(100), at(1000))]
+        assert [(i.start, i.end) for i in alpha] == [(at(100), at(100)), (at(1000), at(1000))]
         charlie = lane_of(timeline, story.ids[CHARLIE]).intervals
         assert [(i.start, i.end, i.closed) for i in charlie] == [(at(100), at(100), at(1000))]
 
