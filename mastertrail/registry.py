@@ -24,7 +24,7 @@ from eventstore.migrate import schema_lock
 from eventstore.recorded import RecordedEvent, to_micros
 from eventstore.restore import restore_head
 from eventstore.store import Head
-from projections import MasterModel, Problem, VerifyReport, queries, view
+from projections import MasterModel, Problem, VerifyReport, latest, queries, verifications, view
 from projections.rebuild import rebuild as rebuild_view
 from projections.rebuild import verify as verify_view
 
@@ -226,6 +226,7 @@ class Registry:
         """Check the hash chain and compare the view with a fresh fold of the log."""
         self._check_schema()
         report = verify_view(self.engine, progress=progress)
+        self._record_verification(report)
         log.info(
             "log_verified",
             ok=report.ok,
@@ -237,6 +238,38 @@ class Registry:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+    # -- what a dashboard reads: the view and the head, never a scan of the log --------------
+
+    def log_position(self) -> int:
+        """The position of the newest event of the log (0 when it is empty)."""
+        with self._read() as conn:
+            return eventstore.head_position(conn)
+
+    def latest_events(self, *, count: int = 2) -> dict[int, list[RecordedEvent]]:
+        """The newest ``count`` events of every master, oldest first, by master id."""
+        _non_negative("count", count)
+        with self._read() as conn:
+            return latest.latest_events(conn, count=count)
+
+    def last_verification(self) -> verifications.Verification | None:
+        """The result of the newest :meth:`verify`, or None if none was kept."""
+        with self._read() as conn:
+            return verifications.last(conn)
+
+    def _record_verification(self, report: VerifyReport) -> None:
+        first = report.problems[0] if report.problems else None
+        result = verifications.Verification(
+            checked_at=dt.datetime.fromtimestamp(Now.read(self.clock).seconds, dt.UTC),
+            ok=report.ok,
+            events_checked=report.events_checked,
+            problems=len(report.problems),
+            first_problem=None if first is None else str(first),
+        )
+        with translate_errors(), self.engine.connect() as conn:
+            begin_write(conn)
+            verifications.record(conn, result)
+            conn.commit()
 
     # -- plumbing ----------------------------------------------------------------------------
 
