@@ -194,3 +194,14 @@ def _master_rows(conn: Any, master_id: int | None = None) -> Any:
     if master_id is None:
         return models
     return models[0] if models else None
+
+
+# -- the web page as a dashboard of Buildbot's www (mastertrail/buildbot_dashboard.py) ------
+
+
+def dashboard(**options: Any) -> dict[str, Any]:
+    """The ``c['www']['plugins']['wsgi_dashboards']`` entry of the mastertrail page (name
+    ``mastertrail``, caption "Masters trail"); see :mod:`mastertrail.buildbot_dashboard`."""
+    from mastertrail.buildbot_dashboard import dashboard as build_dashboard
+
+    return build_dashboard(**options)
