@@ -74,7 +74,10 @@ def parse_when(text: str, *, now: dt.datetime | None = None) -> When:
         raise InvalidArgument("WHEN", f"must be {SPELLINGS}", text) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is a time before year 1 in UTC
+        raise InvalidArgument("WHEN", "is outside the years 1 to 9999 in UTC", text) from None
 
 
 def _duration(text: str, amounts: str) -> dt.timedelta:

@@ -20,7 +20,13 @@ import click
 import sqlalchemy as sa
 import structlog
 
-from eventstore.errors import RegistryError, SchemaMissing, SchemaTooNew, StoreUnavailable
+from eventstore.errors import (
+    InvalidArgument,
+    RegistryError,
+    SchemaMissing,
+    SchemaTooNew,
+    StoreUnavailable,
+)
 from mastertrail.cli.render import Output
 from mastertrail.registry import Registry
 from mastertrail.when import SPELLINGS, When, parse_when
@@ -124,8 +130,10 @@ class WhenType(_WhenParam):
         now = runtime.now() if runtime is not None else None
         try:
             return parse_when(str(value), now=now)
-        except ValueError:
-            self.fail(f"{value!r} is not a WHEN: use {SPELLINGS}", param, ctx)
+        except InvalidArgument as error:
+            if error.reason.startswith("must be"):
+                self.fail(f"{value!r} is not a WHEN: use {SPELLINGS}", param, ctx)
+            self.fail(f"{value!r} {error.reason}", param, ctx)
 
 
 WHEN = WhenType()

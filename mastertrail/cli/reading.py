@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from mastertrail.registry import Registry
 from mastertrail.when import When
 
 pass_runtime = click.make_pass_decorator(Runtime)
+
+#: The longest pause between two polls of ``log --follow``: a day.
+MAX_INTERVAL = 86_400.0
 
 
 @cli.command()
@@ -52,6 +56,7 @@ def history(
     """The audit trail of MASTER (a name or an id): every event of its stream."""
     registry = runtime.registry()
     master_id, name = resolve_master(registry, master)
+    check_window(registry, since, until, now=runtime.now())
     events = registry.history(
         master_id,
         since=since if isinstance(since, dt.datetime) else None,
@@ -80,7 +85,8 @@ def history(
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events until interrupted.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.01),
+    type=click.FloatRange(min=0.01, max=MAX_INTERVAL),
+    callback=lambda _ctx, _param, value: _finite(value),
     metavar="SECONDS",
     default=1.0,
     show_default=True,
@@ -140,9 +146,7 @@ def timeline(
     if out.suffix.lower() not in (".svg", ".png"):
         raise click.BadParameter("the picture must be a .svg or .png file", param_hint="--out")
     registry = runtime.registry()
-    start, end = time_of(registry, since, "--since"), time_of(registry, until, "--until")
-    if start is not None and end is not None and start > end:
-        raise click.BadParameter("the window ends before it starts", param_hint="--until")
+    start, end = check_window(registry, since, until, now=runtime.now())
     output = runtime.output(json_flag)
     with output.progress("reading the log") as progress:
         picture = build_timeline(_counting(registry.events(), progress), since=start, until=end)
@@ -181,6 +185,33 @@ def time_of(registry: Registry, when: When | None, option: str) -> dt.datetime |
     if event is None or event.position != when:
         raise click.BadParameter(f"the log has no position {when}", param_hint=option)
     return event.recorded_at
+
+
+def check_window(
+    registry: Registry, since: When | None, until: When | None, *, now: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The times of a ``--since``/``--until`` window; one that ends before it starts, or
+    starts after ``now`` (or after the log's last position), is bad input."""
+    start, end = time_of(registry, since, "--since"), time_of(registry, until, "--until")
+    if start is not None and start > now:
+        raise click.BadParameter(
+            f"the window starts in the future ({_describe(start)}, now is {_describe(now)})",
+            param_hint="--since",
+        )
+    inverted = (
+        since > until
+        if isinstance(since, int) and isinstance(until, int)
+        else start is not None and end is not None and start > end
+    )
+    if inverted:
+        raise click.BadParameter("the window ends before it starts", param_hint="--until")
+    return start, end
+
+
+def _finite(seconds: float) -> float:
+    if math.isnan(seconds):
+        raise click.BadParameter("must be a number of seconds, not nan", param_hint="--interval")
+    return seconds
 
 
 def _counting(
