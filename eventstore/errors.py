@@ -67,6 +67,16 @@ class ViewRowMissing(RegistryError):
         )
 
 
+class RebuildRefused(RegistryError):
+    """``rebuild`` cannot make the ``masters`` row ``row_id`` agree with the log without
+    losing what other tables hold; nothing was written."""
+
+    def __init__(self, row_id: int, reason: str) -> None:
+        self.row_id = row_id
+        self.reason = reason
+        super().__init__(f"rebuild refused, nothing was written: masters row {row_id} {reason}")
+
+
 class ConcurrencyError(RegistryError):
     """Another writer appended to the stream first: the expected version is stale."""
 

@@ -211,14 +211,23 @@ class Registry:
             return queries.masters_as_of(conn, position)
 
     def rebuild(self, *, progress: Progress | None = None) -> int:
-        """Rebuild the view from the log; returns the number of events replayed. A head
-        row that is missing or disagrees with the log is restored from it first."""
+        """Make the view what the log says, keeping every master id of the log; returns the
+        number of events replayed.
+
+        A head row that is missing or disagrees with the log is restored from it first.
+        Every row is updated, or inserted again with its recorded id; a row with no history
+        that carries the name of a master of the log is deleted, or, when another table
+        references it, the rebuild raises :class:`RebuildRefused` naming it and writes
+        nothing. Rows with no history left are then adopted (see :meth:`adopt`).
+        """
         self._check_schema()
         with translate_errors(), schema_lock(self.engine) as conn:
             begin_write(conn)
             restored = restore_head(conn)
         _log_restored(restored)
         replayed = rebuild_view(self.engine, progress=progress)
+        if self.adopt():  # adopted as found: folded again, as Buildbot reads them
+            replayed = rebuild_view(self.engine, progress=progress)
         log.info("view_rebuilt", events=replayed)
         return replayed
 

@@ -73,3 +73,47 @@ def view_problems(states: Mapping[int, MasterState], rows: Iterable[ViewRow]) ->
             )
         )
     return problems
+
+
+@attrs.frozen
+class Repair:
+    """How to make the rows what the log says, in order: delete the ``strays`` (rows with
+    no history that carry the name of a master of the log, which the unique ``name_hash``
+    leaves no room for), move the ``name_hash`` of the ``parked`` rows aside (so that no
+    row holds a name another one is given), then write every state of ``save``."""
+
+    strays: tuple[int, ...]
+    parked: tuple[int, ...]
+    save: tuple[MasterState, ...]
+
+
+def plan_repair(states: Mapping[int, MasterState], rows: Iterable[ViewRow]) -> Repair:
+    """The :class:`Repair` that makes ``rows`` equal to ``states`` keeping every id of the
+    log. Rows with no history whose name no master of the log has are left alone."""
+    wanted = {master_id: expected_row(state) for master_id, state in states.items()}
+    names = {row.name for row in wanted.values()}
+    hashes = {row.name_hash for row in wanted.values()}
+    stored = {row.id: row for row in rows}
+    strays = tuple(
+        sorted(
+            row.id
+            for row in stored.values()
+            if row.id not in states and (row.name in names or row.name_hash in hashes)
+        )
+    )
+    save = tuple(
+        state
+        for master_id, state in sorted(states.items())
+        if stored.get(master_id) != wanted[master_id]
+    )
+    parked = tuple(
+        state.id
+        for state in save
+        if state.id in stored and stored[state.id].name_hash != wanted[state.id].name_hash
+    )
+    return Repair(strays, parked, save)
+
+
+def parked_hash(row_id: int) -> str:
+    """A ``name_hash`` that no name has (not hexadecimal) and no other row is given."""
+    return f"mastertrail-rebuild-{row_id}"

@@ -25,6 +25,7 @@ from projections import view
 from projections.drift import view_problems
 from projections.fold import apply
 from projections.model import MasterState
+from projections.repair import repair_view
 from projections.report import Problem, VerifyReport
 
 #: ``progress(events_done, events_total)``, called every batch.
@@ -34,16 +35,16 @@ Progress = Callable[[int, int], None]
 def rebuild(engine: Engine, *, progress: Progress | None = None) -> int:
     """Replay the whole log into the view; returns the number of events replayed.
 
-    Rows are updated in place, rows that went missing are inserted again with their
-    recorded ids, and no row is ever deleted.
+    Every row is made what the log says, keeping the log's ids (see
+    :func:`projections.repair.repair_view`): updated in place, or inserted again with its
+    recorded id when it went missing. Raises :class:`~eventstore.errors.RebuildRefused`,
+    writing nothing, where that would delete a row another table references.
     """
     folder, replayed = _fold_log(engine, progress)
     with translate_errors(), engine.begin() as conn:
         begin_write(conn)
         replayed += _catch_up(conn, folder)
-        states = folder.states()
-        for state in states.values():
-            view.save_row(conn, state)
+        repair_view(conn, folder.states())
         align_id_sequence(conn)
     return replayed
 

@@ -26,6 +26,7 @@ from twisted.python import log
 from twisted.trial import unittest
 
 import mastertrail.buildbot
+from mastertrail import RebuildRefused
 
 SOMETIME = 1_348_971_992
 OTHERTIME = 1_008_971_992
@@ -228,6 +229,36 @@ class ComponentTests(TestReactorMixin):
             (9, 1, "master.adopted", OTHERTIME),
             (9, 2, "master.activated", SOMETIME + 60),
         ]
+
+    @defer.inlineCallbacks
+    def test_rebuild_deletes_no_row_buildbot_references(self) -> Any:
+        """A master's row moved to another id that Buildbot's builder_masters then
+        references makes rebuild refuse, naming the row, and keep every row; once the
+        reference is gone the rebuild gives the row its id in the log back."""
+        me = yield self.db.masters.findMasterId("some:master")
+
+        def execute(statement: str) -> Any:
+            def run(engine: sa.Engine) -> None:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(statement))
+
+            return self.db.pool.do_with_engine(run)
+
+        yield execute(f"UPDATE masters SET id = 7 WHERE id = {me}")
+        yield self.db.insert_test_data(
+            [fakedb.Builder(id=1, name="b"), fakedb.BuilderMaster(id=1, builderid=1, masterid=7)]
+        )
+        registry = self.db.masters._registry
+        with pytest.raises(RebuildRefused) as refused:
+            yield self.db.pool.do_with_engine(lambda _engine: registry.rebuild())
+        assert refused.value.row_id == 7
+        assert "builder_masters.masterid" in str(refused.value)
+        self.flushLoggedErrors(RebuildRefused)  # the DB pool logs what it hands on
+        assert [row.id for row in (yield self.rows("masters"))] == [7]
+        yield execute("DELETE FROM builder_masters")
+        yield self.db.pool.do_with_engine(lambda _engine: registry.rebuild())
+        assert [row.id for row in (yield self.rows("masters"))] == [me]
+        assert registry.verify().ok
 
     @defer.inlineCallbacks
     def test_data_layer_drives_the_component(self) -> Any:
