@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.errors import InvalidArgument, InvalidArgumentType, StoreUnavailable
+from eventstore.errors import InvalidArgument, StoreUnavailable
+from eventstore.urls import DatabaseUrl, parse_db_url, redact
 
 #: Seconds a SQLite writer waits for the lock before the call fails with StoreUnavailable.
 SQLITE_BUSY_TIMEOUT = 30.0
@@ -39,46 +40,35 @@ PG_TCP_TIMEOUT = 30
 #: client that stops half-way (hung, or stopped in a debugger) releases the log's head lock.
 PG_IDLE_IN_TRANSACTION_TIMEOUT = 60
 
-_DRIVERS = {"postgresql": "mastertrail[postgres]", "mysql": "mastertrail[mysql]"}
-
 
 def create_engine(url: str | sa.URL) -> Engine:
-    """An engine for ``url`` configured as the log needs it.
+    """An engine for ``url`` configured as the log needs it; ``url`` may be written as in
+    Buildbot's ``master.cfg`` (see :mod:`eventstore.urls`).
 
     A URL that cannot be parsed, names another database, or needs a driver that is not
     installed is bad input: :class:`InvalidArgumentType` or :class:`InvalidArgument`.
     """
-    if not isinstance(url, str | sa.URL):
-        raise InvalidArgumentType("db", "a database URL (str) or a SQLAlchemy Engine", url)
+    parsed = parse_db_url(url)
     try:
-        url = sa.make_url(url)
-    except exc.ArgumentError as error:
-        raise InvalidArgument("db", "is not a database URL", _redacted(url)) from error
-    backend = url.get_backend_name()
-    if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
-        raise InvalidArgument(
-            "db", "names an unsupported database: use sqlite, postgresql or mysql", _redacted(url)
-        )
-    try:
-        return _create_engine(url, backend)
+        return _create_engine(parsed)
     except (exc.NoSuchModuleError, ImportError) as error:
-        hint = _DRIVERS.get("mysql" if backend == "mariadb" else backend)
-        reason = f"needs a driver that is not installed ({error}"
-        reason += f"; install {hint})" if hint else ")"
-        raise InvalidArgument("db", reason, _redacted(url)) from error
+        hint = parsed.extra or f"the driver {parsed.url.get_driver_name()!r}"
+        reason = f"needs a driver that is not installed ({error}; install {hint})"
+        raise InvalidArgument("db", reason, redact(parsed.url)) from error
 
 
-def _create_engine(url: sa.URL, backend: str) -> Engine:
-    if backend == "sqlite":
+def _create_engine(parsed: DatabaseUrl) -> Engine:
+    url = parsed.url
+    if parsed.backend == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         configure_sqlite(engine, wal=url.database not in (None, "", ":memory:"))
         return engine
-    if backend == "postgresql":
+    if parsed.backend == "postgresql":
         return sa.create_engine(url, pool_pre_ping=True, connect_args=_pg_connect_args(url))
     return sa.create_engine(
         url,
         pool_pre_ping=True,
-        pool_recycle=3600,
+        pool_recycle=parsed.pool_recycle,
         isolation_level="READ COMMITTED",
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT,
@@ -105,12 +95,6 @@ def _pg_connect_args(url: sa.URL) -> dict[str, Any]:
         if key in url.query:
             del args[key]
     return args
-
-
-def _redacted(url: object) -> object:
-    if isinstance(url, sa.URL):
-        return url.render_as_string(hide_password=True)
-    return url
 
 
 def configure_sqlite(engine: Engine, *, wal: bool) -> None:
