@@ -59,8 +59,8 @@ def dashboard(
 
 
 def _master_db_url(app: flask.Flask) -> str:
-    master = app.buildbot_api.master  # type: ignore[attr-defined]
-    return str(master.config.db["db_url"])
+    db = app.buildbot_api.master.config.db  # type: ignore[attr-defined]
+    return str(db["db_url"] if isinstance(db, dict) else db.db_url)  # a DBConfig since 4.0
 
 
 def _allowed(api: Any, cookies: Any) -> bool:
