@@ -33,8 +33,10 @@ MAX_LABELS = 30
 #: Longest lane label; longer master names are shortened in the middle.
 MAX_NAME = 40
 #: Seconds without a sign of life after which a lane is drawn silent (three of Buildbot's
-#: one-minute heartbeats missed).
+#: one-minute heartbeats missed), or more for a master that checks in less often.
 SILENCE = 180
+#: Buildbot's expiry timeout: the longest gap that is not silence before a heartbeat is seen.
+EXPIRY = dt.timedelta(seconds=600)
 
 
 @attrs.frozen
@@ -96,12 +98,26 @@ class _LaneBuilder:
     last_seen: dt.datetime | None = None
     previous: RecordedEvent | None = None
 
+    heartbeat: dt.timedelta | None = None  # the shortest gap between its signs of life
+
     def alive(self, at: dt.datetime, silence: dt.timedelta) -> None:
-        if self.last_seen is not None and at - self.last_seen > silence:
-            self.close("gap", at)
+        if self.last_seen is not None:
+            gap = at - self.last_seen
+            if gap > self.quiet_after(silence):
+                self.close("gap", at)
+            elif gap > dt.timedelta(0):
+                self.heartbeat = gap if self.heartbeat is None else min(self.heartbeat, gap)
         if self.open_start is None:
             self.open_start = at
         self.last_seen = at
+
+    def quiet_after(self, silence: dt.timedelta) -> dt.timedelta:
+        """How long a gap between signs of life may last before the lane is silent: the
+        ``silence``, or two and a half of the master's own heartbeats when it checks in
+        less often; until a heartbeat is seen, Buildbot's expiry timeout."""
+        if self.heartbeat is None:
+            return max(silence, EXPIRY)
+        return max(silence, self.heartbeat * 5 / 2)
 
     def close(self, ending: Ending, closed: dt.datetime) -> None:
         if self.open_start is not None and self.last_seen is not None:
@@ -183,7 +199,7 @@ def _apply(lane: _LaneBuilder, event: RecordedEvent, gap: dt.timedelta, names: s
 def _finish(lane: _LaneBuilder, start: dt.datetime, end: dt.datetime, gap: dt.timedelta) -> Lane:
     intervals = list(lane.intervals)
     if lane.open_start is not None and lane.last_seen is not None:
-        silent = end - lane.last_seen > gap
+        silent = end - lane.last_seen > lane.quiet_after(gap)
         intervals.append(Interval(lane.open_start, lane.last_seen, "open", end if silent else None))
     clipped = tuple(
         _clip(interval, start, end)

@@ -36,19 +36,24 @@ class Stop:
     kind: StopKind
     by: str
     at: dt.datetime
-    silence: int
+    silence: int | None  # None when the last sign of life was a reset "long ago"
     timeout: int | None = None
 
     def describe(self, name: str | None = None) -> str:
         """A short sentence: ``expired by m2 after 11 min of silence``."""
-        silence = duration_text(self.silence)
+        # A master marked active "long ago" (the epoch) by an upgrade has no silence.
+        after = (
+            " after a reset long ago"
+            if self.silence is None
+            else f" after {duration_text(self.silence)} of silence"
+        )
         if self.kind == "found_dead":
-            return f"found dead at restart after {silence} of silence"
+            return f"found dead at restart{after}"
         if self.kind == "expired_by_master":
-            return f"expired by {self.by} after {silence} of silence"
+            return f"expired by {self.by}{after}"
         if self.kind == "expired_by_operator":
             limit = "" if self.timeout is None else f", timeout {self.timeout} s"
-            return f"expired by operator {self.by} after {silence} of silence{limit}"
+            return f"expired by operator {self.by}{after}{limit}"
         if name is not None and self.by != name:
             return f"stopped by {self.by}"
         return "stopped cleanly"
@@ -67,7 +72,9 @@ def classify_stop(
     by = str(event.metadata.get("actor", ""))
     last_active = event.data.get("last_active")
     seconds = int(event.recorded_at.timestamp())
-    silence = max(seconds - last_active, 0) if isinstance(last_active, int) else 0
+    silence = (
+        max(seconds - last_active, 0) if isinstance(last_active, int) and last_active > 0 else None
+    )
     timeout = event.data.get("timeout")
     timeout = timeout if isinstance(timeout, int) else None
     kind: StopKind

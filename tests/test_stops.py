@@ -111,3 +111,14 @@ class TestLatestEvents:
         assert [e.type for e in latest[one]] == ["master.checked_in", "master.deactivated"]
         assert [e.type for e in latest[two]] == ["master.registered"]
         assert [e.version for e in latest[one]] == [6, 7]
+
+
+class TestResetLongAgo:
+    def test_an_expiry_after_a_reset_has_no_silence(self) -> None:
+        """A master marked active at the epoch by an upgrade, then expired: no made-up
+        silence of fifty years."""
+        found = event("deactivated", 700, actor="m2", last_active=0, reason="expired")
+        stop = classify_stop(found, None, {"m1", "m2"})
+        assert stop is not None
+        assert stop.silence is None
+        assert stop.describe() == "expired by m2 after a reset long ago"

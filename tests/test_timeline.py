@@ -267,3 +267,55 @@ class TestShorten:
         assert len(short) == 20
         assert short.startswith("build-01")
         assert short.endswith("production"[-9:])
+
+
+def life(position: int, kind: str, offset: float, *, pid: int = 1, **data: object) -> RecordedEvent:
+    """An event of master 1 ("m1"), by itself from process ``pid``."""
+    return attrs.evolve(
+        expiry(position, 1, offset),
+        type=f"master.{kind}",
+        data={"last_active": T0 + int(offset), **data},
+        metadata={"actor": "m1", "host": "h", "pid": pid, "reason": kind},
+    )
+
+
+class TestSilence:
+    def test_a_crash_found_at_restart_ends_the_bar_at_the_last_check_in(self) -> None:
+        """kill -9 after +120, restarted at +1000: the bar ends at +120, silence to +1000,
+        a found-dead mark, and a new bar from the restart."""
+        events = [
+            attrs.evolve(registration(1, 1), data={"name": "m1", "last_active": T0}),
+            life(2, "activated", 0),
+            life(3, "checked_in", 60),
+            life(4, "checked_in", 120),
+            life(5, "deactivated", 1000, pid=2, last_active=T0 + 120),
+            life(6, "activated", 1000, pid=2),
+        ]
+        events[4] = attrs.evolve(events[4], metadata={**events[4].metadata, "reason": "stopped"})
+        (lane,) = build_timeline(events).lanes
+        assert [(i.start, i.end, i.ending, i.closed) for i in lane.intervals] == [
+            (at(0), at(120), "found_dead", at(1000)),
+            (at(1000), at(1000), "open", None),
+        ]
+        (dead,) = [m for m in lane.marks if m.kind == "found_dead"]
+        assert dead.detail == "found dead at restart after 14 min of silence"
+
+    def test_a_slow_heartbeat_is_not_silence(self) -> None:
+        """A master checking in every five minutes keeps one bar; a gap of three of its
+        heartbeats is silence."""
+        offsets = [0, 300, 600, 900, 1800, 2100]
+        events = [attrs.evolve(registration(1, 1), data={"name": "m1", "last_active": T0})]
+        events += [life(i + 2, "checked_in", offset) for i, offset in enumerate(offsets)]
+        (lane,) = build_timeline(events).lanes
+        assert [(i.start, i.end, i.ending) for i in lane.intervals] == [
+            (at(0), at(900), "gap"),
+            (at(1800), at(2100), "open"),
+        ]
+
+    def test_still_marked_active_but_silent_at_the_end(self) -> None:
+        """A master whose check-ins stopped long before the window's end is drawn silent
+        to the end."""
+        events = [attrs.evolve(registration(1, 1), data={"name": "m1", "last_active": T0})]
+        events += [life(2, "activated", 0), life(3, "checked_in", 60)]
+        (lane,) = build_timeline(events, until=at(3600)).lanes
+        assert [(i.end, i.closed) for i in lane.intervals] == [(at(60), at(3600))]

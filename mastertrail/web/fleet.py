@@ -30,8 +30,13 @@ class FleetRow:
         return "active" if self.master.active else "inactive"
 
     @property
+    def reset(self) -> bool:
+        """Marked active "long ago" (at the epoch) by an upgrade: no real check-in time."""
+        return self.master.last_active.timestamp() <= 0
+
+    @property
     def silence_text(self) -> str:
-        return duration_text(self.silence)
+        return "reset long ago" if self.reset else f"{duration_text(self.silence)} ago"
 
     @property
     def how(self) -> str:
