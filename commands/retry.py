@@ -1,9 +1,13 @@
-"""Run one command attempt per transaction, retrying when another writer got there first.
+"""Run one command attempt per transaction, retrying when another writer got there first
+or held a lock too long, within a bound of time.
 
 An attempt reads, decides and appends inside the connection's transaction; it is
-committed once. A stale stream version, a lost race to insert the same name, a deadlock
-or a serialization failure rolls the attempt back and runs it again on fresh state, a
-bounded number of times, with a short random back-off.
+committed once. A stale stream version, a lost race to insert the same name, a deadlock,
+a serialization failure or a lock wait that timed out (the session's lock wait is
+:data:`eventstore.session.LOCK_WAIT`) rolls the attempt back and runs it again on fresh
+state, with a short random back-off, until :data:`RETRY_FOR` seconds have passed since the
+first attempt began; then the call fails with :class:`StoreUnavailable`. Time comes from
+an injectable monotonic clock. The bounds per database are in ``docs/reliability.rst``.
 """
 
 from __future__ import annotations
@@ -17,23 +21,40 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
 from eventstore.engine import begin_write, translate_errors
-from eventstore.errors import ConcurrencyError
+from eventstore.errors import ConcurrencyError, StoreUnavailable
 from eventstore.store import lock_head
 
 T = TypeVar("T")
 
-#: Attempts per command before a conflict is given up on (and re-raised).
-MAX_ATTEMPTS = 25
+#: The clock and the pause of the retries (tests replace them).
+monotonic: Callable[[], float] = time.monotonic
+pause: Callable[[float], None] = time.sleep
 
-# PostgreSQL: serialization failure, deadlock. MariaDB: record changed since read (with
-# innodb_snapshot_isolation), lock wait timeout, deadlock.
-_PG_RETRY = frozenset({"40001", "40P01"})
+#: Seconds after the first attempt began during which a conflict starts another attempt.
+RETRY_FOR = 10.0
+#: Longest pause between two attempts, in seconds.
+MAX_BACKOFF = 0.05
+
+# PostgreSQL: serialization failure, deadlock, lock_timeout reached. MariaDB: record
+# changed since read (with innodb_snapshot_isolation), lock wait timeout, deadlock.
+_PG_RETRY = frozenset({"40001", "40P01", "55P03"})
 _MYSQL_RETRY = frozenset({1020, 1205, 1213})
 
 
-def run(conn: Connection, attempt: Callable[[Connection], T]) -> T:
+def run(
+    conn: Connection,
+    attempt: Callable[[Connection], T],
+    *,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> T:
     """Run ``attempt(conn)`` and commit; retry it on a conflict, in a new transaction."""
-    for number in range(1, MAX_ATTEMPTS + 1):
+    clock = clock or monotonic
+    sleep = sleep or pause
+    deadline = clock() + RETRY_FOR
+    number = 0
+    while True:
+        number += 1
         try:
             with translate_errors():
                 begin_write(conn)
@@ -46,10 +67,45 @@ def run(conn: Connection, attempt: Callable[[Connection], T]) -> T:
             return result
         except (ConcurrencyError, exc.DBAPIError) as error:
             _rollback(conn)
-            if number == MAX_ATTEMPTS or not is_conflict(error):
+            if not is_conflict(error):
                 raise
-        time.sleep(random.uniform(0, min(0.05, 0.001 * 2**number)))
-    raise AssertionError("unreachable")
+            if clock() >= deadline:
+                raise gave_up(number, error) from error
+        sleep(random.uniform(0, min(MAX_BACKOFF, 0.001 * 2**number)))
+
+
+def repeat(
+    operation: Callable[[], T],
+    *,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> T:
+    """Run ``operation()`` (which opens its own transactions) again on a conflict, as
+    :func:`run` runs an attempt: for the long reads that end under the head lock
+    (``verify``, ``rebuild``)."""
+    clock = clock or monotonic
+    sleep = sleep or pause
+    deadline = clock() + RETRY_FOR
+    number = 0
+    while True:
+        number += 1
+        try:
+            return operation()
+        except exc.DBAPIError as error:
+            if not is_conflict(error):
+                raise
+            if clock() >= deadline:
+                raise gave_up(number, error) from error
+        sleep(random.uniform(0, min(MAX_BACKOFF, 0.001 * 2**number)))
+
+
+def gave_up(attempts: int, error: Exception) -> StoreUnavailable:
+    """The error of a call whose conflicts outlasted :data:`RETRY_FOR`."""
+    orig = getattr(error, "orig", None) or error
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return StoreUnavailable(
+        f"database busy: gave up after {attempts} attempts in {RETRY_FOR:g} s ({reason})"
+    )
 
 
 def is_conflict(error: Exception) -> bool:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
+from eventstore import session
 from eventstore.errors import InvalidArgument, StoreUnavailable
 from eventstore.urls import DatabaseUrl, parse_db_url, redact
 
@@ -30,9 +31,9 @@ SQLITE_BUSY_TIMEOUT = 30.0
 #: Seconds to wait for a connection to PostgreSQL or MariaDB (TCP and handshake).
 CONNECT_TIMEOUT = 5
 #: Seconds a MariaDB server may take to answer one request, or to accept one, before the
-#: connection is given up on; longer than InnoDB's own lock wait (50 s by default), so a
-#: lock wait ends with the server's error first.
-MYSQL_READ_TIMEOUT = 60
+#: connection is given up on; longer than the session's lock wait
+#: (:data:`eventstore.session.LOCK_WAIT`), so a lock wait ends with the server's error first.
+MYSQL_READ_TIMEOUT = 30
 #: Seconds sent data may stay unacknowledged by PostgreSQL's host (a dead network) before
 #: the connection is given up on; TCP keepalives probe an idle one as often.
 PG_TCP_TIMEOUT = 30
@@ -64,18 +65,34 @@ def _create_engine(parsed: DatabaseUrl) -> Engine:
         configure_sqlite(engine, wal=url.database not in (None, "", ":memory:"))
         return engine
     if parsed.backend == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True, connect_args=_pg_connect_args(url))
-    return sa.create_engine(
+        args = _pg_connect_args(url)
+        engine = sa.create_engine(
+            url, pool_pre_ping=True, isolation_level=session.ISOLATION, connect_args=args
+        )
+        if args.get("options") == _pg_options():
+            session.configured(engine.dialect)
+        return engine
+    engine = sa.create_engine(
         url,
         pool_pre_ping=True,
         pool_recycle=parsed.pool_recycle,
-        isolation_level="READ COMMITTED",
+        isolation_level=session.ISOLATION,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT,
             "read_timeout": MYSQL_READ_TIMEOUT,
             "write_timeout": MYSQL_READ_TIMEOUT,
             "charset": "utf8mb4",
+            "init_command": session.mysql_init_command(),
         },
+    )
+    session.configured(engine.dialect)
+    return engine
+
+
+def _pg_options() -> str:
+    return (
+        f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_TIMEOUT}s "
+        + session.postgresql_options()
     )
 
 
@@ -89,7 +106,7 @@ def _pg_connect_args(url: sa.URL) -> dict[str, Any]:
             keepalives_interval=5,
             keepalives_count=3,
             tcp_user_timeout=PG_TCP_TIMEOUT * 1000,
-            options=f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_TIMEOUT}s",
+            options=_pg_options(),
         )
     for key in list(args):
         if key in url.query:
@@ -165,14 +182,20 @@ def begin_write(conn: Connection) -> None:
 
     Engines made by :func:`create_engine` already begin SQLite transactions IMMEDIATE; an
     engine configured elsewhere (Buildbot's, whose driver begins lazily before the first
-    write) gets an explicit ``BEGIN IMMEDIATE`` here.
+    write) gets an explicit ``BEGIN IMMEDIATE`` here, after the busy timeout of
+    :data:`SQLITE_BUSY_TIMEOUT` (the driver's default is 5 s). On PostgreSQL and MariaDB
+    the transaction's lock wait is set (:func:`eventstore.session.pin`).
     """
     if not conn.in_transaction():
         conn.begin()
     if conn.dialect.name == "sqlite":
         dbapi_connection = conn.connection.dbapi_connection
         if dbapi_connection is not None and not dbapi_connection.in_transaction:
+            if conn.engine.dialect.do_begin is not _begin:  # not configured on connect
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        session.pin(conn)
 
 
 @contextlib.contextmanager

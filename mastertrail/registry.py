@@ -18,6 +18,7 @@ import commands
 import eventstore
 from commands import Actor, Now, Outcome, validate
 from commands.known import KnownState
+from eventstore import session
 from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType
 from eventstore.migrate import schema_lock
@@ -57,7 +58,11 @@ class Registry:
             raise InvalidArgumentType("clock", "a callable returning POSIX seconds", clock)
         if actor is not None:
             actor = validate.actor(actor, "actor")
-        self.engine = db if isinstance(db, Engine) else eventstore.create_engine(db)
+        # An engine made elsewhere (Buildbot's) runs mastertrail's transactions at the
+        # isolation level the log needs, whatever the database's default.
+        self.engine = session.isolated(
+            db if isinstance(db, Engine) else eventstore.create_engine(db)
+        )
         self.clock = clock
         self.actor = Actor() if actor is None else Actor(name=actor)
         self._schema_checked = False
@@ -225,16 +230,18 @@ class Registry:
             begin_write(conn)
             restored = restore_head(conn)
         _log_restored(restored)
-        replayed = rebuild_view(self.engine, progress=progress)
+        replayed = commands.retry.repeat(lambda: rebuild_view(self.engine, progress=progress))
         if self.adopt():  # adopted as found: folded again, as Buildbot reads them
-            replayed = rebuild_view(self.engine, progress=progress)
+            replayed = commands.retry.repeat(
+                lambda: rebuild_view(self.engine, progress=progress)
+            )
         log.info("view_rebuilt", events=replayed)
         return replayed
 
     def verify(self, *, progress: Progress | None = None) -> VerifyReport:
         """Check the hash chain and compare the view with a fresh fold of the log."""
         self._check_schema()
-        report = verify_view(self.engine, progress=progress)
+        report = commands.retry.repeat(lambda: verify_view(self.engine, progress=progress))
         self._record_verification(report)
         log.info(
             "log_verified",

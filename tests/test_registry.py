@@ -1195,10 +1195,12 @@ class TestRetries:
     def test_retries_are_bounded(
         self, registry: Registry, active_master: int, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A conflict on every attempt gives up after MAX_ATTEMPTS transactions, having
-        written nothing."""
+        """A conflict on every attempt is retried until RETRY_FOR seconds have passed (on
+        the retries' own clock), then the call raises StoreUnavailable, having written
+        nothing."""
         transactions = []
         real_begin = commands.retry.begin_write
+        ticks = iter(range(1000))
 
         def counting_begin(conn: sa.Connection) -> None:
             transactions.append(conn)
@@ -1210,9 +1212,11 @@ class TestRetries:
         monkeypatch.setattr(commands.masters, "append_after", always_conflicting)
         monkeypatch.setattr(commands.masters, "append_chained", always_conflicting)
         monkeypatch.setattr(commands.retry, "begin_write", counting_begin)
-        monkeypatch.setattr(commands.retry, "MAX_ATTEMPTS", 3)
+        monkeypatch.setattr(commands.retry, "monotonic", lambda: float(next(ticks)))
+        monkeypatch.setattr(commands.retry, "pause", lambda _seconds: None)
+        monkeypatch.setattr(commands.retry, "RETRY_FOR", 3.0)
         before = snapshot(registry)
-        with pytest.raises(ConcurrencyError):
+        with pytest.raises(StoreUnavailable, match="gave up after 3 attempts"):
             registry.set_master_state(active_master, False)
         assert len(transactions) == 3
         assert snapshot(registry) == before

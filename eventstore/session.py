@@ -1,0 +1,84 @@
+"""What every session mastertrail uses is set to: how long one statement waits for a lock,
+and the isolation level the log's design needs.
+
+The head row's lock orders every append (``docs/ordering.rst``); each statement reads the
+newest committed rows, so the log needs READ COMMITTED, whatever the database's default
+(REPEATABLE READ or SERIALIZABLE would fail a verify or rebuild beside writers with a
+serialization failure, or give a writer a stale snapshot). A lock held by a process that
+stopped (SIGSTOP, a paused VM) is waited for at most :data:`LOCK_WAIT` seconds per
+statement, not the server's default (50 s per statement on MariaDB).
+
+An engine made by :func:`eventstore.create_engine` is configured when it connects
+(:func:`connect_args` / :func:`engine_options`): nothing is sent per call. On an engine
+made elsewhere (Buildbot's), :func:`pin` sets the same at the start of each write
+transaction, scoped to the transaction where the database allows it, so the host's own
+sessions keep their settings (see ``docs/reliability.rst``).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+#: The isolation level of every transaction mastertrail runs on PostgreSQL and MariaDB.
+ISOLATION = "READ COMMITTED"
+#: Seconds one statement waits for a row lock held by another session (PostgreSQL's
+#: ``lock_timeout``, MariaDB's ``innodb_lock_wait_timeout``, whole seconds) before it fails
+#: and the command retries (:mod:`commands.retry`).
+LOCK_WAIT = 5
+
+#: Dialects of engines configured at connect time: :func:`pin` has nothing to do there.
+_configured: weakref.WeakSet[sa.Dialect] = weakref.WeakSet()
+#: Marks a driver connection whose session :func:`pin` has set (MariaDB).
+_PINNED = "mastertrail_session_pinned"
+
+
+def configured(dialect: sa.Dialect) -> None:
+    """Record that engines of ``dialect`` set their sessions when they connect."""
+    _configured.add(dialect)
+
+
+def postgresql_options() -> str:
+    """libpq ``options`` setting the session's lock wait at connect time (the isolation
+    level is the engine's own ``isolation_level``)."""
+    return f"-c lock_timeout={LOCK_WAIT * 1000}"
+
+
+def mysql_init_command() -> str:
+    """The statement PyMySQL runs on every new connection (the isolation level is the
+    engine's own ``isolation_level``)."""
+    return f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT}"
+
+
+def pin(conn: Connection) -> None:
+    """Set the lock wait of the write transaction ``conn`` is in, unless its engine did
+    so when it connected (the isolation level of an engine made elsewhere is set by
+    :func:`isolated`).
+
+    PostgreSQL: ``SET LOCAL lock_timeout``, which ends with the transaction. MariaDB: the
+    session's ``innodb_lock_wait_timeout``, once per connection. (SQLite's busy timeout is
+    set by :func:`eventstore.engine.begin_write`.)
+    """
+    dialect = conn.dialect
+    if dialect in _configured:
+        return
+    if dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOCK_WAIT * 1000}")
+        return
+    if dialect.name not in ("mysql", "mariadb"):
+        return
+    info = conn.connection.info
+    if not info.get(_PINNED):
+        conn.exec_driver_sql(mysql_init_command())
+        info[_PINNED] = True
+
+
+def isolated(engine: sa.Engine) -> sa.Engine:
+    """``engine``, or a view of it whose connections run at :data:`ISOLATION` and are
+    given back to the pool at the level they had (PostgreSQL and MariaDB engines made
+    elsewhere; SQLite's transactions are serializable, which the log is built for)."""
+    if engine.dialect in _configured or engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level=ISOLATION)
