@@ -232,9 +232,7 @@ class Registry:
         _log_restored(restored)
         replayed = commands.retry.repeat(lambda: rebuild_view(self.engine, progress=progress))
         if self.adopt():  # adopted as found: folded again, as Buildbot reads them
-            replayed = commands.retry.repeat(
-                lambda: rebuild_view(self.engine, progress=progress)
-            )
+            replayed = commands.retry.repeat(lambda: rebuild_view(self.engine, progress=progress))
         log.info("view_rebuilt", events=replayed)
         return replayed
 

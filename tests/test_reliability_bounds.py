@@ -23,7 +23,7 @@ from eventstore.engine import begin_write
 from eventstore.store import lock_head
 from mastertrail import Registry, StoreUnavailable
 from tests.conftest import FakeClock, Server
-from tests.reliability_support import SPAWN, quiet_logging, wait_until
+from tests.reliability_support import SPAWN, wait_until
 
 #: A call's bound on PostgreSQL and MariaDB (docs/reliability.rst): the retries' time, the
 #: last attempt's lock wait, and slack for a loaded machine.
@@ -176,7 +176,6 @@ class TestStricterDefaultIsolation:
         """With the database's default at REPEATABLE READ or SERIALIZABLE (on MariaDB: its
         sessions'), verify and rebuild beside two heartbeating masters succeed, and so do
         the heartbeats: mastertrail pins READ COMMITTED and retries conflicts."""
-        quiet_logging()
         server = servers[backend]
         assert isinstance(server, Server)
         engine = sa.create_engine(db_url) if foreign else eventstore.create_engine(db_url)
