@@ -2,19 +2,17 @@
 
 SQLite: the driver's own transaction handling is switched off so that a write transaction
 starts with ``BEGIN IMMEDIATE`` (it takes the write lock at once, so two writers never
-deadlock upgrading a read lock), WAL lets readers run beside the writer, and a busy
-timeout turns "database is locked" into a bounded wait. PostgreSQL and MariaDB: a connect
-timeout, and a ping before a pooled connection is reused, so a restarted server costs one
-failed call, not a broken process; a server that stops answering, or a client that stops
-half-way through a transaction, is given up on after a bounded time (see
-``docs/reliability.rst``).
+deadlock upgrading a read lock), WAL (switched on once, by the upgrade: see
+:mod:`eventstore.sqlitefile`) lets readers run beside the writer, and a busy timeout turns
+"database is locked" into a bounded wait. PostgreSQL and MariaDB: a connect timeout, and a
+ping before a pooled connection is reused, so a restarted server costs one failed call, not
+a broken process; a server that stops answering, or a client that stops half-way through a
+transaction, is given up on after a bounded time (see ``docs/reliability.rst``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,7 +60,7 @@ def _create_engine(parsed: DatabaseUrl) -> Engine:
     url = parsed.url
     if parsed.backend == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-        configure_sqlite(engine, wal=url.database not in (None, "", ":memory:"))
+        configure_sqlite(engine)
         return engine
     if parsed.backend == "postgresql":
         args = _pg_connect_args(url)
@@ -114,16 +112,16 @@ def _pg_connect_args(url: sa.URL) -> dict[str, Any]:
     return args
 
 
-def configure_sqlite(engine: Engine, *, wal: bool) -> None:
-    """Make ``engine`` begin SQLite write transactions IMMEDIATE (and reads DEFERRED)."""
+def configure_sqlite(engine: Engine) -> None:
+    """Make ``engine`` begin SQLite write transactions IMMEDIATE (and reads DEFERRED). The
+    journal mode is the file's own: :func:`eventstore.sqlitefile.prepare` switches it to WAL
+    once, when the schema is upgraded, so a connection writes nothing by opening."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
-        if wal:
-            _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -161,20 +159,6 @@ def reading(engine: Engine) -> Iterator[Connection]:
             yield conn
         finally:
             info.pop(_READING, None)
-
-
-def _enable_wal(cursor: Any) -> None:
-    """Switch to WAL. SQLite does not apply the busy timeout to a journal-mode change, so
-    processes opening a new file at once retry here, within the same bound."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 def begin_write(conn: Connection) -> None:

@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore import texts
+from eventstore import sqlitefile, texts
 from eventstore.engine import begin_write, translate_errors
 from eventstore.errors import SchemaMissing, SchemaTooNew
 from eventstore.schema import VERSION_TABLE
@@ -35,6 +35,8 @@ def upgrade(engine: Engine, *, to: str = "head") -> None:
 
     Raises :class:`SchemaTooNew`, touching nothing, when a newer mastertrail wrote it.
     """
+    with translate_errors():
+        sqlitefile.prepare(engine)
     with translate_errors(), schema_lock(engine) as conn:
         revision = current_revision(conn)
         if revision is not None and revision not in _known_revisions():

@@ -18,9 +18,9 @@ import commands
 import eventstore
 from commands import Actor, Now, Outcome, validate
 from commands.known import KnownState
-from eventstore import session
+from eventstore import session, sqlitefile
 from eventstore.engine import begin_write, reading, translate_errors
-from eventstore.errors import InvalidArgument, InvalidArgumentType
+from eventstore.errors import InvalidArgument, InvalidArgumentType, SchemaMissing
 from eventstore.migrate import schema_lock
 from eventstore.recorded import RecordedEvent, to_micros
 from eventstore.restore import restore_head
@@ -305,6 +305,12 @@ class Registry:
 
     def _check_schema(self) -> None:
         if not self._schema_checked:
+            absent = sqlitefile.missing(self.engine)
+            if absent is not None:  # connecting would create it: a read writes nothing
+                raise SchemaMissing(
+                    f"there is no SQLite database at {absent}: upgrade() "
+                    "(`mastertrail upgrade`) creates it"
+                )
             with (
                 translate_errors(),
                 reading(self.engine) as conn,

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from eventstore import engine as engine_module
+from eventstore import sqlitefile
 from eventstore.engine import create_engine, reading
 
 
@@ -26,6 +27,7 @@ def engine(path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     # A lock wait that should not happen fails in a second, not in the default 30.
     monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT", 1.0)
     engine = create_engine(f"sqlite:///{path}")
+    sqlitefile.prepare(engine)  # WAL, as the schema upgrade switches a file
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
         conn.exec_driver_sql("INSERT INTO t VALUES (1, 0)")

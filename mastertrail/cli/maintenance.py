@@ -164,7 +164,13 @@ def _adopt(registry: Registry) -> list[MasterModel]:
     try:
         return registry.adopt()
     except SchemaMissing:
-        # No log yet: creating it records every row found, as adoption events.
+        # No log yet: creating it records every row found, as adoption events; but only in
+        # a database that holds Buildbot's masters table (decided before writing anything).
+        if not sandbox.holds_masters_table(registry):
+            raise click.UsageError(
+                "the database holds no Buildbot masters table, so there is nothing to adopt "
+                "(it was left as it was; `mastertrail upgrade` starts a new registry)"
+            ) from None
         registry.upgrade()
     adopted = [e.master_id for e in registry.events() if e.type == "master.adopted"]
     masters = [registry.get_master(master_id) for master_id in adopted]

@@ -145,6 +145,8 @@ def timeline(
 
     if out.suffix.lower() not in (".svg", ".png"):
         raise click.BadParameter("the picture must be a .svg or .png file", param_hint="--out")
+    if not out.parent.is_dir():
+        raise click.BadParameter(f"there is no directory {out.parent}", param_hint="--out")
     registry = runtime.registry()
     start, end = check_window(registry, since, until, now=runtime.now())
     output = runtime.output(json_flag)

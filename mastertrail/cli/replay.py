@@ -12,12 +12,16 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 
 import attrs
+import sqlalchemy as sa
 
 import eventstore
+from eventstore import sqlitefile
+from eventstore.engine import reading
 from eventstore.errors import InvalidArgument, RegistryError
 from eventstore.recorded import NewEvent, RecordedEvent, to_micros
 from mastertrail.registry import Progress, Registry, VerifyReport
 from mastertrail.when import When
+from projections import view
 
 #: Events copied per transaction.
 BATCH = 500
@@ -42,11 +46,14 @@ def replay(
 ) -> ReplayResult:
     """Copy the log of ``source`` up to ``until`` (a position, inclusive, or a time: the
     events recorded at or before it, up to the first one recorded after it) into the empty
-    database of ``target``, rebuild the view there and verify it."""
+    database of ``target``, rebuild the view there and verify it.
+
+    Refused before anything is written (:class:`InvalidArgument`, or
+    :class:`~mastertrail.SchemaMissing` for a source without a log): a target that holds
+    any table but an empty schema of mastertrail's."""
+    next(source.events(limit=1), None)  # a source without the schema raises SchemaMissing
+    _check_empty(target)
     target.upgrade()
-    if next(target.events(limit=1), None) is not None:
-        url = target.engine.url.render_as_string(hide_password=True)
-        raise InvalidArgument("--into", "already holds a log; replay needs an empty database", url)
     copied = last_position = 0
     last_hash = ""
     batch: list[RecordedEvent] = []
@@ -82,6 +89,38 @@ def prefix(events: Iterable[RecordedEvent], until: When) -> Iterator[RecordedEve
         yield event
 
 
+def holds_masters_table(registry: Registry) -> bool:
+    """True when the database of ``registry`` has a ``masters`` table with Buildbot's
+    columns (a Buildbot database, or a registry); reading it writes nothing."""
+    if sqlitefile.missing(registry.engine) is not None:
+        return False
+    with eventstore.translate_errors(), reading(registry.engine) as conn:
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(view.masters.name):
+            return False
+        columns = {column["name"] for column in inspector.get_columns(view.masters.name)}
+    return set(view.masters.c.keys()) <= columns
+
+
+def _check_empty(target: Registry) -> None:
+    """Refuse a target holding anything but an empty schema of mastertrail's."""
+    if sqlitefile.missing(target.engine) is not None:
+        return  # a new SQLite file
+    url = target.engine.url.render_as_string(hide_password=True)
+    with eventstore.translate_errors(), reading(target.engine) as conn:
+        tables = sa.inspect(conn).get_table_names()
+        others = [t for t in tables if t != view.masters.name and not t.startswith("mastertrail_")]
+        if others:
+            reason = f"holds other tables ({', '.join(sorted(others)[:5])}); replay needs an"
+            raise InvalidArgument("--into", f"{reason} empty database", url)
+        for table in {"mastertrail_events", view.masters.name} & set(tables):
+            if conn.execute(sa.select(sa.literal(1)).select_from(sa.table(table))).first():
+                what = "a log" if table == "mastertrail_events" else "masters"
+                raise InvalidArgument(
+                    "--into", f"already holds {what}; replay needs an empty database", url
+                )
+
+
 def _append(target: Registry, events: list[RecordedEvent]) -> None:
     with eventstore.translate_errors(), target.engine.begin() as conn:
         for event in events:
@@ -100,4 +139,4 @@ def _append(target: Registry, events: list[RecordedEvent]) -> None:
                 )
 
 
-__all__ = ["BATCH", "ReplayDiverged", "ReplayResult", "prefix", "replay"]
+__all__ = ["BATCH", "ReplayDiverged", "ReplayResult", "holds_masters_table", "prefix", "replay"]

@@ -1,0 +1,71 @@
+"""What a SQLite *file* needs beyond a connection: created only by the upgrade, switched to
+WAL once (the journal mode is stored in the file), and never written by a read.
+
+Connections do not change the journal mode: a read-only file (its permissions, a read-only
+mount, or a ``mode=ro`` URL) is read as it is, and a database that is only inspected is
+left byte for byte as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from eventstore.engine import SQLITE_BUSY_TIMEOUT
+
+
+def path_of(engine: Engine) -> Path | None:
+    """The file of a SQLite ``engine``, or None (another database, or one in memory)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI (``?uri=true``)
+        uri = urllib.parse.urlsplit(database)
+        query = urllib.parse.parse_qs(uri.query)
+        if query.get("mode") == ["memory"] or not uri.path:
+            return None
+        return Path(urllib.parse.unquote(uri.path))
+    return Path(database)
+
+
+def missing(engine: Engine) -> Path | None:
+    """The file of a SQLite ``engine`` when it does not exist (a read would create it)."""
+    path = path_of(engine)
+    return path if path is not None and not path.exists() else None
+
+
+def prepare(engine: Engine) -> None:
+    """Before a schema upgrade: switch a SQLite file to WAL (creating the file when it does
+    not exist yet). A no-op for other databases, and for a file already in WAL."""
+    if path_of(engine) is None:
+        return
+    with engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            _enable_wal(cursor)
+        finally:
+            cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch to WAL. SQLite does not apply the busy timeout to a journal-mode change, so
+    processes opening a new file at once retry here, within the same bound."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+__all__ = ["missing", "path_of", "prepare"]
