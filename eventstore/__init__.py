@@ -3,10 +3,12 @@
 It knows nothing of projections, commands, Twisted or Buildbot.
 """
 
+from eventstore.anchors import Anchor, check_anchors, read_anchors, take_anchor
 from eventstore.chain import ChainProblem, ChainReport, verify_chain
 from eventstore.codec import Codec
 from eventstore.engine import create_engine, translate_errors
 from eventstore.errors import (
+    AnchorInvalid,
     ConcurrencyError,
     DecodeError,
     EventIdConflict,
@@ -42,6 +44,8 @@ from eventstore.store import (
 
 __all__ = [
     "CODEC",
+    "Anchor",
+    "AnchorInvalid",
     "AppendResult",
     "ChainProblem",
     "ChainReport",
@@ -53,6 +57,7 @@ __all__ = [
     "HeadMissing",
     "InvalidArgument",
     "InvalidArgumentType",
+    "LogDamaged",
     "NewEvent",
     "RebuildRefused",
     "RecordedEvent",
@@ -68,6 +73,7 @@ __all__ = [
     "append",
     "append_after",
     "append_chained",
+    "check_anchors",
     "check_schema",
     "create_engine",
     "derived_event_id",
@@ -77,10 +83,12 @@ __all__ = [
     "lock_head",
     "new_event_id",
     "read_after",
+    "read_anchors",
     "read_head",
     "read_range",
     "read_stream",
     "stream_version",
+    "take_anchor",
     "translate_errors",
     "upgrade",
     "verify_chain",

@@ -77,6 +77,21 @@ class RebuildRefused(RegistryError):
         super().__init__(f"rebuild refused, nothing was written: masters row {row_id} {reason}")
 
 
+class AnchorInvalid(RegistryError, ValueError):
+    """An anchor, or a line of an anchors file, that is not one :meth:`Anchor.to_json`
+    writes; ``where`` says which (the file and line number, when read from one)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: not an anchor: {reason}")
+
+
+class LogDamaged(RegistryError):
+    """The log is not in a state to anchor: the head row does not match the event it
+    points at (``verify`` says more)."""
+
+
 class ConcurrencyError(RegistryError):
     """Another writer appended to the stream first: the expected version is stale."""
 

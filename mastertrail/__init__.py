@@ -5,12 +5,15 @@ hash-chained log; a projection folds them into the ``masters`` view that answers
 ``getMaster``/``getMasters``.
 """
 
+from eventstore.anchors import Anchor
 from eventstore.errors import (
+    AnchorInvalid,
     ConcurrencyError,
     DecodeError,
     HeadMissing,
     InvalidArgument,
     InvalidArgumentType,
+    LogDamaged,
     RebuildRefused,
     RegistryError,
     SchemaMissing,
@@ -24,11 +27,14 @@ from projections.model import MasterModel
 from projections.report import Problem, VerifyReport
 
 __all__ = [
+    "Anchor",
+    "AnchorInvalid",
     "ConcurrencyError",
     "DecodeError",
     "HeadMissing",
     "InvalidArgument",
     "InvalidArgumentType",
+    "LogDamaged",
     "MasterModel",
     "Problem",
     "RebuildRefused",

@@ -14,6 +14,7 @@ Buildbot's database on first use, and rows found there without history are adopt
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -21,10 +22,12 @@ import sqlalchemy as sa
 from buildbot.db import base
 from buildbot.db import masters as buildbot_masters
 from buildbot.util import epoch2datetime
-from twisted.internet import defer
+from buildbot.util.service import BuildbotService
+from twisted.internet import defer, task
 from twisted.python import log
 
 from commands import validate
+from eventstore.errors import InvalidArgument, InvalidArgumentType
 from mastertrail.registry import Registry
 from projections import view
 
@@ -194,6 +197,89 @@ def _master_rows(conn: Any, master_id: int | None = None) -> Any:
     if master_id is None:
         return models
     return models[0] if models else None
+
+
+# -- anchors taken by the buildmaster ------------------------------------------------------
+
+
+def anchorer(*, every: float = 3600, to: str | os.PathLike[str] | None = None) -> Anchorer:
+    """A service for ``c['services']`` that takes an anchor of the log every ``every``
+    seconds (and once at start) and appends it to the file ``to`` as one JSON line, or,
+    without ``to``, writes it to the buildmaster's own log (``twistd.log``). Needs
+    :func:`install`."""
+    return Anchorer(every=every, to=to)
+
+
+class Anchorer(BuildbotService):  # type: ignore[misc]
+    """See :func:`anchorer`. A failed anchor (a database down, a file not writable) is
+    logged and the next one is taken on time."""
+
+    name = "mastertrail-anchorer"
+    _loop: task.LoopingCall | None = None
+
+    def checkConfig(self, every: float = 3600, to: str | os.PathLike[str] | None = None) -> None:
+        if isinstance(every, bool) or not isinstance(every, int | float):
+            raise InvalidArgumentType("every", "a number of seconds", every)
+        if not every > 0:
+            raise InvalidArgument("every", "must be a positive number of seconds", every)
+        if to is not None and not isinstance(to, str | os.PathLike):
+            raise InvalidArgumentType("to", "a file path or None", to)
+
+    def reconfigService(
+        self, every: float = 3600, to: str | os.PathLike[str] | None = None
+    ) -> defer.Deferred[None]:
+        self.every, self.to = every, to
+        if self.running:
+            self._start()
+        return defer.succeed(None)
+
+    def startService(self) -> defer.Deferred[None]:
+        started: defer.Deferred[None] = super().startService()
+        started.addCallback(lambda _: self._start())
+        return started
+
+    def stopService(self) -> defer.Deferred[None]:
+        self._stop()
+        stopped: defer.Deferred[None] = super().stopService()
+        return stopped
+
+    def _start(self) -> None:
+        self._stop()
+        loop = task.LoopingCall(lambda: defer.ensureDeferred(self._take()))
+        loop.clock = self.master.reactor
+        loop.start(self.every, now=True)
+        self._loop = loop
+
+    def _stop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None and loop.running:
+            loop.stop()
+
+    async def _take(self) -> None:
+        try:
+            component = self.master.db.masters
+            if not isinstance(component, MastersConnectorComponent):
+                raise RuntimeError("mastertrail.buildbot.install() was not called")
+            registry = component._registry or await component._ensure_registry()
+            to = self.to
+            line: str = await self.master.db.pool.do_with_engine(
+                lambda _engine: _anchor_to(registry, to)
+            )
+            if to is None:
+                log.msg(f"mastertrail anchor: {line}")
+        except Exception as error:  # logged; the next anchor is taken on time
+            log.msg(f"mastertrail: taking an anchor failed: {type(error).__name__}: {error}")
+
+
+def _anchor_to(registry: Registry, to: str | os.PathLike[str] | None) -> str:
+    """Take an anchor and append it to ``to`` (synced to disk); its JSON line."""
+    line = registry.anchor().to_json()
+    if to is not None:
+        with open(to, "a", encoding="utf-8") as file:
+            file.write(line + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+    return line
 
 
 # -- the web page as a dashboard of Buildbot's www (mastertrail/buildbot_dashboard.py) ------

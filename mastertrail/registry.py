@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -19,10 +20,11 @@ import eventstore
 from commands import Actor, Now, Outcome, validate
 from commands.known import KnownState
 from eventstore import session, sqlitefile
+from eventstore.anchors import Anchor, read_anchors, take_anchor
 from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType, SchemaMissing
 from eventstore.migrate import schema_lock
-from eventstore.recorded import RecordedEvent, to_micros
+from eventstore.recorded import RecordedEvent, from_micros, to_micros
 from eventstore.restore import restore_head
 from eventstore.store import Head
 from projections import MasterModel, Problem, VerifyReport, latest, queries, verifications, view
@@ -236,18 +238,43 @@ class Registry:
         log.info("view_rebuilt", events=replayed)
         return replayed
 
-    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
-        """Check the hash chain and compare the view with a fresh fold of the log."""
+    def verify(
+        self,
+        *,
+        progress: Progress | None = None,
+        anchors: Sequence[Anchor] | str | os.PathLike[str] | None = None,
+    ) -> VerifyReport:
+        """Check the hash chain and compare the view with a fresh fold of the log.
+
+        ``anchors`` (a sequence of :class:`Anchor`, or the path of a JSON-lines file of
+        them, as ``mastertrail anchor --to FILE`` appends) are checked too: each whose
+        position no longer carries its hash, or lies past the end of the log, is a
+        problem. A malformed anchors file raises :class:`AnchorInvalid` (a ``ValueError``).
+        """
+        found = _anchors(anchors)
         self._check_schema()
-        report = commands.retry.repeat(lambda: verify_view(self.engine, progress=progress))
+        report = commands.retry.repeat(
+            lambda: verify_view(self.engine, progress=progress, anchors=found)
+        )
         self._record_verification(report)
         log.info(
             "log_verified",
             ok=report.ok,
             events=report.events_checked,
+            anchors=report.anchors_checked,
             problems=len(report.problems),
         )
         return report
+
+    def anchor(self) -> Anchor:
+        """Where the log ends now: its last position and the hash there, taken at the
+        clock's time. Kept outside the database (see :meth:`verify`), it reveals a later
+        rewrite of the log up to that position, even one that re-chains every hash."""
+        now = Now.read(self.clock)
+        with self._read() as conn:
+            taken = take_anchor(conn, from_micros(now.micros))
+        log.info("anchor_taken", position=taken.position, hash=taken.hash)
+        return taken
 
     def close(self) -> None:
         """Release the database connections."""
@@ -343,6 +370,19 @@ class Registry:
         )
 
 
+def _anchors(anchors: object) -> list[Anchor]:
+    """``verify``'s anchors argument as a list of anchors (read from the file it names)."""
+    if anchors is None:
+        return []
+    if isinstance(anchors, str | os.PathLike):
+        return read_anchors(anchors)
+    if isinstance(anchors, Sequence) and all(isinstance(a, Anchor) for a in anchors):
+        return list(anchors)
+    raise InvalidArgumentType(
+        "anchors", "a sequence of Anchor or the path of a JSON-lines file", anchors
+    )
+
+
 def _log_restored(restored: Head | None) -> None:
     if restored is not None:
         log.warning(
@@ -374,4 +414,4 @@ def _non_negative(argument: str, value: object) -> int:
     return value
 
 
-__all__ = ["Problem", "Registry", "VerifyReport"]
+__all__ = ["Anchor", "Problem", "Registry", "VerifyReport"]

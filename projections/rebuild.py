@@ -8,12 +8,13 @@ and the view is written or compared while no writer can move it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from eventstore.anchors import Anchor, check_anchors
 from eventstore.chain import verify_chain
 from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import DecodeError
@@ -49,19 +50,26 @@ def rebuild(engine: Engine, *, progress: Progress | None = None) -> int:
     return replayed
 
 
-def verify(engine: Engine, *, progress: Progress | None = None) -> VerifyReport:
-    """Check the hash chain, and compare the view with a fresh fold of the log."""
+def verify(
+    engine: Engine, *, progress: Progress | None = None, anchors: Sequence[Anchor] = ()
+) -> VerifyReport:
+    """Check the hash chain and every anchor, and compare the view with a fresh fold of
+    the log (when the chain holds)."""
     chain = verify_chain(engine)
     problems = [Problem("chain", p.problem, position=p.position) for p in chain.problems]
+    if anchors:
+        with translate_errors(), reading(engine) as conn:
+            missed = check_anchors(conn, anchors)
+        problems.extend(Problem("anchor", p.problem, position=p.anchor.position) for p in missed)
     if not chain.ok:
-        return VerifyReport(chain.checked, problems)
+        return VerifyReport(chain.checked, problems, len(anchors))
     folder, folded = _fold_log(engine, progress)
     with translate_errors(), engine.begin() as conn:
         begin_write(conn)
         folded += _catch_up(conn, folder)
         rows = view.load_rows(conn)
     problems.extend(view_problems(folder.states(), rows))
-    return VerifyReport(folded, problems)
+    return VerifyReport(folded, problems, len(anchors))
 
 
 def align_id_sequence(conn: Connection) -> None:

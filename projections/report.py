@@ -7,9 +7,10 @@ import attrs
 
 @attrs.frozen
 class Problem:
-    """One thing ``verify`` found wrong: in the hash ``chain`` or the ``view``."""
+    """One thing ``verify`` found wrong: in the hash ``chain`` (and the head row), against
+    an ``anchor`` kept outside the database, or in the ``view``."""
 
-    kind: str  # "chain" or "view"
+    kind: str  # "chain", "anchor" or "view"
     detail: str
     position: int | None = None
     master_id: int | None = None
@@ -26,10 +27,12 @@ class Problem:
 
 @attrs.frozen
 class VerifyReport:
-    """What ``verify`` found: the events checked and every problem."""
+    """What ``verify`` found: the events checked, every problem, and how many anchors
+    were checked."""
 
     events_checked: int
     problems: list[Problem]
+    anchors_checked: int = 0
 
     @property
     def ok(self) -> bool:

@@ -6,6 +6,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from eventstore.chain import GENESIS, link
+from eventstore.ids import event_id_of
+from eventstore.reads import EVENT_ROWS
+from eventstore.schema import events, head
+
 #: The log's tables whose rows the chain depends on.
 LOG_TABLES = ("mastertrail_events", "mastertrail_texts", "mastertrail_head")
 
@@ -54,3 +59,30 @@ def count_events(engine: Engine) -> int:
     """How many rows the events table holds."""
     with engine.connect() as conn:
         return int(conn.exec_driver_sql("SELECT count(*) FROM mastertrail_events").scalar_one())
+
+
+def rechain(engine: Engine, *statements: str) -> None:
+    """Drop the guards, run ``statements``, then recompute every hash of the log and the
+    head from the rows as they now are: a rewrite the chain alone cannot reveal."""
+    with engine.begin() as conn:
+        drop_guards(conn)
+        for statement in statements:
+            conn.execute(sa.text(statement))
+        previous, position = GENESIS, 0
+        for row in conn.execute(EVENT_ROWS.order_by(events.c.position)).all():
+            event_id = event_id_of(row.event_id, row.master_id, row.version, row.recorded_at)
+            previous = link(
+                previous,
+                position=row.position,
+                event_id=event_id,
+                master_id=row.master_id,
+                version=row.version,
+                type=row.type,
+                schema_version=row.schema_version,
+                data=row.data,
+                metadata=row.metadata,
+                recorded_at=row.recorded_at,
+            )
+            position = row.position
+            conn.execute(events.update().where(events.c.position == position).values(hash=previous))
+        conn.execute(head.update().values(position=position, hash=previous))

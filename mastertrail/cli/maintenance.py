@@ -1,7 +1,9 @@
-"""Commands that write or check: ``upgrade``, ``expire``, ``rebuild``, ``verify``, ``adopt``
-and ``replay``."""
+"""Commands that write or check: ``upgrade``, ``expire``, ``rebuild``, ``verify`` (with
+``--anchors``), ``adopt`` and ``replay``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -64,16 +66,22 @@ def rebuild(runtime: Runtime, json_flag: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--anchors",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also check the anchors of FILE (JSON lines, as `anchor --to FILE` appends).",
+)
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, json_flag: bool) -> None:
-    """Check the log's hash chain and compare the view with a fresh fold of the log.
-    Exits 1 when anything is wrong."""
+def verify(ctx: click.Context, anchors: Path | None, json_flag: bool) -> None:
+    """Check the log's hash chain (and the anchors of FILE) and compare the view with a
+    fresh fold of the log. Exits 1 when anything is wrong."""
     runtime = ctx.find_object(Runtime)
     assert runtime is not None
     output = runtime.output(json_flag)
     with output.progress("verifying the log") as progress:
-        report = runtime.registry().verify(progress=progress)
+        report = runtime.registry().verify(progress=progress, anchors=anchors)
     show_report(output, report)
     if not report.ok:
         ctx.exit(1)
@@ -140,6 +148,7 @@ def show_report(output: Output, report: VerifyReport) -> None:
             {
                 "ok": report.ok,
                 "events_checked": report.events_checked,
+                "anchors_checked": report.anchors_checked,
                 "problems": [
                     {
                         "kind": p.kind,
@@ -153,7 +162,10 @@ def show_report(output: Output, report: VerifyReport) -> None:
         )
         return
     if report.ok:
-        output.say(f"verified: {report.events_checked} events, hash chain intact, view matches")
+        held = f", {report.anchors_checked} anchor(s) hold" if report.anchors_checked else ""
+        output.say(
+            f"verified: {report.events_checked} events, hash chain intact{held}, view matches"
+        )
         return
     output.say(f"verify found {len(report.problems)} problem(s):")
     for problem in report.problems:
