@@ -336,7 +336,9 @@ class TestVerifyCommand:
         """A sound log and view verify with exit 0."""
         result = invoke("--db", fleet.url, "verify", "--json")
         assert result.exit_code == 0, result.output
-        assert json_lines(result) == [{"ok": True, "events_checked": 12, "problems": []}]
+        assert json_lines(result) == [
+            {"ok": True, "events_checked": 12, "anchors_checked": 0, "problems": []}
+        ]
 
     def test_view_drift_exits_one(self, fleet: Fleet, invoke: Invoke) -> None:
         """A view row that disagrees with the log is a problem: exit 1, named by master."""
