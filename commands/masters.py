@@ -218,6 +218,15 @@ def _commit_decision(
     version = state.version
     deactivated = False
     for event, reason in decision.events:
+        if isinstance(event, MasterDeactivated):  # it records the links it removes
+            if actor.link_tables is None:
+                actor.link_tables = view.existing_link_tables(conn)
+            links = view.load_links(conn, state.id, actor.link_tables)
+            event = attrs.evolve(
+                event,
+                schedulers=links.get("scheduler_masters", []),
+                changesources=links.get("changesource_masters", []),
+            )
         type_name, schema_version, data = CODEC.encode(event, recorded_at=now.micros)
         batch.append(
             NewEvent(
@@ -250,8 +259,7 @@ def _commit_decision(
             assert seen is not None
             result = append_after(conn, seen, state.id, state.version, batch, also=also)
     if deactivated:
-        if actor.link_tables is None:
-            actor.link_tables = view.existing_link_tables(conn)
+        assert actor.link_tables is not None  # found when the event was encoded
         view.delete_links(conn, state.id, actor.link_tables)
     tip = None if result.hash is None else Tip(result.positions[-1], result.hash)
     return Outcome(after, decision.changed, result.positions, tip)

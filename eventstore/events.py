@@ -7,6 +7,10 @@ and an upcaster in this module.
 
 Schema versions above 1:
 
+* ``master.deactivated`` 2: records the links the deactivation removed, the ids of the
+  master's ``scheduler_masters`` and ``changesource_masters`` rows (``schedulers``,
+  ``changesources``; empty where the database has no such tables). Version 1 did not
+  record them: it reads as version 2 with both ``None``, "not recorded".
 * ``master.checked_in`` 2: ``last_active`` is left out of the data when it equals the
   event's ``recorded_at`` in whole seconds (nearly always: both come from one clock
   reading), and decoding takes it from there (``at_recorded_time``). Check-ins are most of
@@ -89,6 +93,17 @@ def _checked_in_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _link_ids(value: list[int] | tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """Link ids as a tuple of ints (None: not recorded)."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(item, int) and not isinstance(item, bool) for item in value
+    ):
+        raise ValueError(f"link ids must be a list of ints, not {value!r:.40}")
+    return tuple(value)
+
+
 @CODEC.register
 @attrs.frozen(kw_only=True)
 class MasterDeactivated:
@@ -96,13 +111,29 @@ class MasterDeactivated:
 
     ``last_active`` is unchanged by deactivation and recorded as it was; ``timeout`` is
     the expiry timeout in seconds when the deactivation was an expiry by timeout.
+    ``schedulers`` and ``changesources`` are the ids of the links to the master that the
+    deactivation deleted (Buildbot's ``scheduler_masters`` and ``changesource_masters``).
+
+    Schema version 2 added the links; version 1 data reads with both ``None``.
     """
 
     type_name: ClassVar[str] = "master.deactivated"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
 
     last_active: int
     timeout: int | None = None
+    schedulers: tuple[int, ...] | None = attrs.field(default=None, converter=_link_ids)
+    changesources: tuple[int, ...] | None = attrs.field(default=None, converter=_link_ids)
+
+
+@CODEC.upcaster(MasterDeactivated.type_name, from_version=1)
+def _deactivated_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 did not record the links removed: they stay ``None``, "not recorded"."""
+    if "schedulers" in data or "changesources" in data:
+        raise UnsupportedSchemaVersion(
+            MasterDeactivated.type_name, 1, MasterDeactivated.schema_version
+        )
+    return data
 
 
 @CODEC.register

@@ -179,6 +179,21 @@ def existing_link_tables(conn: Connection) -> tuple[str, ...]:
     return tuple(name for name in LINK_TABLES if name in present)
 
 
+def load_links(conn: Connection, master_id: int, tables: Sequence[str]) -> dict[str, list[int]]:
+    """The ids the master's rows of the given link tables link it to, by table (a
+    ``scheduler_masters`` row names a ``schedulerid``, a ``changesource_masters`` row a
+    ``changesourceid``)."""
+    found: dict[str, list[int]] = {}
+    for name in tables:
+        column = name.removesuffix("_masters") + "id"
+        rows = conn.execute(
+            sa.text(f"SELECT {column} FROM {name} WHERE masterid = :id ORDER BY {column}"),
+            {"id": master_id},
+        )
+        found[name] = [int(row[0]) for row in rows]
+    return found
+
+
 def delete_links(conn: Connection, master_id: int, tables: Sequence[str]) -> None:
     """Delete the master's rows from the given link tables."""
     for name in tables:

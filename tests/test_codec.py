@@ -24,7 +24,7 @@ from eventstore import (
     UnsupportedSchemaVersion,
 )
 from eventstore.engine import reading
-from eventstore.events import MasterActivated, MasterCheckedIn
+from eventstore.events import MasterActivated, MasterCheckedIn, MasterDeactivated
 from eventstore.recorded import canonical_json, from_micros, to_micros
 from tests.test_eventstore import new_event
 
@@ -34,7 +34,7 @@ CATALOGUE = {
     "master.adopted": 1,
     "master.activated": 1,
     "master.checked_in": 2,
-    "master.deactivated": 1,
+    "master.deactivated": 2,
     "master.housekeeping_forced": 1,
 }
 
@@ -443,3 +443,34 @@ class TestAtRecordedTime:
         assert codec.decode_data("test.seen", 1, data, recorded_at=10_000_001) == Seen(
             first=9, last=10, note="n"
         )
+
+
+class TestDeactivatedLinks:
+    def test_version_1_reads_as_links_not_recorded(self) -> None:
+        """A version 1 deactivation decodes as version 2 with both link lists None."""
+        event = CODEC.decode_data("master.deactivated", 1, {"last_active": 5, "timeout": None})
+        assert (event.schedulers, event.changesources) == (None, None)
+
+    def test_version_2_round_trips_the_links(self) -> None:
+        """The links encode as JSON lists and decode back as tuples."""
+        event = MasterDeactivated(last_active=5, schedulers=[3, 4], changesources=[])
+        type_name, version, data = CODEC.encode(event)
+        assert json.loads(canonical_json(data)) == {
+            "last_active": 5,
+            "timeout": None,
+            "schedulers": [3, 4],
+            "changesources": [],
+        }
+        assert version == 2
+        assert CODEC.decode_data(type_name, version, data) == event
+
+    @pytest.mark.parametrize("links", [["3"], [True], 3, {"a": 1}])
+    def test_links_that_are_not_ids_are_refused(self, links: object) -> None:
+        """Link ids stored outside mastertrail must be a list of ints."""
+        with pytest.raises(DecodeError):
+            CODEC.decode_data("master.deactivated", 2, {"last_active": 5, "schedulers": links})
+
+    def test_version_1_with_links_is_not_version_1(self) -> None:
+        """Version 1 data holding links was written in another shape."""
+        with pytest.raises(UnsupportedSchemaVersion):
+            CODEC.decode_data("master.deactivated", 1, {"last_active": 5, "schedulers": []})

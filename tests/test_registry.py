@@ -427,7 +427,12 @@ class TestSetMasterState:
         assert (master.active, master.last_active) == (False, at(T0 + 10))
         event = log_of(registry)[-1]
         assert (event.type, event.metadata["reason"]) == ("master.deactivated", "stopped")
-        assert event.data == {"last_active": T0 + 10, "timeout": None}
+        assert event.data == {
+            "last_active": T0 + 10,
+            "timeout": None,
+            "schedulers": [],
+            "changesources": [],
+        }
 
     def test_inactive_to_inactive_returns_false_and_writes_nothing(
         self, registry: Registry, clock: FakeClock
@@ -501,6 +506,24 @@ class TestLinks:
             "changesource_masters": [(2, second)],
         }
 
+    def test_the_deactivation_records_the_links_it_removed(
+        self, registry: Registry, linked: tuple[int, int], clock: FakeClock
+    ) -> None:
+        """The stop's event names the scheduler and change source links it deleted, and so
+        does an expiry's; the trail keeps what the tables forget."""
+        first, second = linked
+        registry.set_master_state(first, False)
+        stop = registry.history(first)[-1]
+        assert (stop.schema_version, stop.data["schedulers"], stop.data["changesources"]) == (
+            2,
+            [1, 3],
+            [1],
+        )
+        clock.advance(700)
+        registry.expire_masters()
+        expiry = registry.history(second)[-1]
+        assert (expiry.data["schedulers"], expiry.data["changesources"]) == ([2], [2])
+
     def test_activation_and_check_ins_keep_links(
         self, registry: Registry, linked: tuple[int, int], clock: FakeClock
     ) -> None:
@@ -543,8 +566,11 @@ class TestLinks:
     def test_deactivation_works_without_link_tables(
         self, registry: Registry, active_master: int
     ) -> None:
-        """In a database with no link tables a deactivation simply deletes nothing."""
+        """In a database with no link tables a deactivation deletes nothing, and records
+        that it removed no link."""
         assert registry.set_master_state(active_master, False) is True
+        stop = registry.history(active_master)[-1]
+        assert (stop.data["schedulers"], stop.data["changesources"]) == ([], [])
 
 
 class TestSetAllMastersActiveLongTimeAgo:
@@ -637,7 +663,12 @@ class TestExpireMasters:
         registry.expire_masters(timeout=120)
         event = registry.history(active_master)[-1]
         assert event.type == "master.deactivated"
-        assert event.data == {"last_active": T0 + 10, "timeout": 120}
+        assert event.data == {
+            "last_active": T0 + 10,
+            "timeout": 120,
+            "schedulers": [],
+            "changesources": [],
+        }
         assert event.metadata["actor"] == "tester"
         assert event.metadata["reason"] == "expired"
 

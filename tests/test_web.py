@@ -204,3 +204,30 @@ class TestPage:
             assert client.get(url).status_code == 200
             assert client.post(url).status_code == 405
         assert registry.log_position() == before
+
+
+class TestTrailLinks:
+    def test_the_trail_names_the_links_a_stop_removed(
+        self, registry: Registry, clock: FakeClock
+    ) -> None:
+        """A stop that deleted scheduler and change source links says which, on the page
+        and in the CLI's summary of the event."""
+        import sqlalchemy as sa
+
+        from mastertrail.cli.render import event_summary
+
+        master = registry.find_master_id("linked")
+        registry.set_master_state(master, True)
+        with registry.engine.begin() as conn:
+            for table, column, ids in (
+                ("scheduler_masters", "schedulerid", (7, 9)),
+                ("changesource_masters", "changesourceid", (4,)),
+            ):
+                conn.execute(sa.text(f"CREATE TABLE {table} ({column} INTEGER, masterid INTEGER)"))
+                for i in ids:
+                    conn.execute(sa.text(f"INSERT INTO {table} VALUES ({i}, {master})"))
+        registry.set_master_state(master, False)
+        page = create_app(registry).test_client().get(f"/?master={master}").get_data(True)
+        assert "unlinked schedulers 7, 9 and change sources 4" in page
+        summary = event_summary(registry.history(master)[-1])
+        assert "schedulers=7,9 changesources=4" in summary

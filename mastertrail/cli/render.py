@@ -57,6 +57,10 @@ def event_summary(event: RecordedEvent) -> str:
         parts.append(f"active={event.data['active']}")
     if event.data.get("timeout") is not None:
         parts.append(f"timeout={event.data['timeout']}s")
+    for field in ("schedulers", "changesources"):  # the links a deactivation removed
+        ids = event.data.get(field)
+        if isinstance(ids, list) and ids:
+            parts.append(f"{field}={','.join(str(i) for i in ids)}")
     seconds = event.data.get("last_active")
     if isinstance(seconds, int) and seconds != int(event.recorded_at.timestamp()):
         parts.append(f"last_active={when_text(dt.datetime.fromtimestamp(seconds, dt.UTC))}")

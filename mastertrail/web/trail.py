@@ -65,13 +65,23 @@ def _what(
 ) -> str:
     stop = classify_stop(event, before, masters)
     if stop is not None:
-        return f"deactivated: {stop.describe(name)}"
+        return f"deactivated: {stop.describe(name)}{_unlinked(event)}"
     kind = event.type.removeprefix("master.").replace("_", " ")
     if event.type == "master.checked_in":
         return "checked in"
     if event.type == "master.housekeeping_forced":
         return "marked active long ago (next housekeeping expires it)"
     return kind
+
+
+def _unlinked(event: RecordedEvent) -> str:
+    """The links a deactivation removed, as a clause (nothing when it removed none)."""
+    parts = []
+    for field, label in (("schedulers", "schedulers"), ("changesources", "change sources")):
+        ids = event.data.get(field)
+        if isinstance(ids, list) and ids:
+            parts.append(f"{label} {', '.join(str(i) for i in ids)}")
+    return f"; unlinked {' and '.join(parts)}" if parts else ""
 
 
 def _text(when: dt.datetime) -> str:
