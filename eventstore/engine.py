@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventstore import session
 from eventstore.errors import InvalidArgument, StoreUnavailable
+from eventstore.unwritable import typed_error
 from eventstore.urls import DatabaseUrl, parse_db_url, redact
 
 #: Seconds a SQLite writer waits for the lock before the call fails with StoreUnavailable.
@@ -130,10 +131,15 @@ def configure_sqlite(engine: Engine) -> None:
     # connection event on the engine makes SQLAlchemy dispatch events around every
     # statement and commit, a seventh of a heartbeat's time.
     engine.dialect.do_begin = _begin  # type: ignore[method-assign,assignment]
+    from eventstore import sqlitefile  # it builds on this module
+
+    sqlitefile.open_readable(engine)
 
 
 #: Marks the pooled connection of a :func:`reading` connection while it is checked out.
 _READING = "mastertrail_reading"
+#: :data:`eventstore.sqlitefile.IMMUTABLE`.
+_IMMUTABLE = "mastertrail_immutable"
 
 
 def _begin(connection: Any) -> None:
@@ -159,6 +165,8 @@ def reading(engine: Engine) -> Iterator[Connection]:
             yield conn
         finally:
             info.pop(_READING, None)
+            if info.get(_IMMUTABLE):  # a read-only file opened immutable: one read each
+                conn.invalidate()
 
 
 def begin_write(conn: Connection) -> None:
@@ -184,10 +192,15 @@ def begin_write(conn: Connection) -> None:
 
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
-    """Turn a database that is down, unreachable or locked into :class:`StoreUnavailable`."""
+    """Turn a database that is down, unreachable or locked into :class:`StoreUnavailable`,
+    and one that is full, read-only or no database into the errors of
+    :mod:`eventstore.unwritable`."""
     try:
         yield
     except exc.DBAPIError as error:
+        typed = typed_error(error)  # full, read-only, not a database
+        if typed is not None:
+            raise typed from error
         if is_unavailable(error):
             raise StoreUnavailable(f"database unavailable: {_first_line(error)}") from error
         raise

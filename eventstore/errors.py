@@ -134,3 +134,17 @@ class UnsupportedSchemaVersion(DecodeError):
             f"event type {type_name!r} schema version {schema_version} is not readable "
             f"by this mastertrail (current version {current})"
         )
+
+
+class StoreFull(StoreUnavailable):
+    """The database cannot grow: its disk is full, or a size limit is reached. Nothing was
+    written; reads still work."""
+
+
+class StoreReadOnly(StoreUnavailable):
+    """The database can be read but not written (the file's or its directory's permissions,
+    a read-only mount, or a read-only URL). Nothing was written; reads still work."""
+
+
+class NotADatabase(RegistryError, ValueError):
+    """The database URL names a file that is not a SQLite database."""

@@ -3,7 +3,11 @@ WAL once (the journal mode is stored in the file), and never written by a read.
 
 Connections do not change the journal mode: a read-only file (its permissions, a read-only
 mount, or a ``mode=ro`` URL) is read as it is, and a database that is only inspected is
-left byte for byte as it was.
+left byte for byte as it was. A WAL database whose ``-wal`` and ``-shm`` files neither
+exist nor can be created (a read-only directory or mount, with no writer connected) cannot
+be opened by SQLite as usual: it is opened *immutable* (``immutable=1``: the file is the
+whole database, read without locks), and such a connection is used for one read only, so
+that a writer who starts meanwhile is seen by the next read.
 """
 
 from __future__ import annotations
@@ -14,16 +18,23 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from eventstore.engine import SQLITE_BUSY_TIMEOUT
+
+#: Marks, in a pooled connection's ``info``, a connection opened immutable.
+IMMUTABLE = "mastertrail_immutable"
 
 
 def path_of(engine: Engine) -> Path | None:
     """The file of a SQLite ``engine``, or None (another database, or one in memory)."""
     if engine.dialect.name != "sqlite":
         return None
-    database = engine.url.database
+    return _path(engine.url.database)
+
+
+def _path(database: str | None) -> Path | None:
     if not database or database == ":memory:":
         return None
     if database.startswith("file:"):  # a URI (``?uri=true``)
@@ -54,6 +65,28 @@ def prepare(engine: Engine) -> None:
             cursor.close()
 
 
+def open_readable(engine: Engine) -> None:
+    """Make ``engine`` open a read-only WAL file that SQLite cannot open as usual immutable
+    (see the module's description)."""
+    event.listen(engine, "do_connect", _connect)
+
+
+def _connect(dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+    connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
+    try:
+        connection.execute("PRAGMA schema_version").fetchall()  # reads the file's header
+        return connection
+    except sqlite3.OperationalError as error:
+        path = _path(str(cargs[0])) if cargs else None
+        if "readonly" not in str(error) or path is None or Path(f"{path}-wal").exists():
+            return connection  # the error shows itself at the first statement, typed
+    connection.close()
+    options = {key: value for key, value in cparams.items() if key != "uri"}
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro&immutable=1"
+    record.info[IMMUTABLE] = True
+    return dialect.loaded_dbapi.connect(uri, uri=True, **options)
+
+
 def _enable_wal(cursor: Any) -> None:
     """Switch to WAL. SQLite does not apply the busy timeout to a journal-mode change, so
     processes opening a new file at once retry here, within the same bound."""
@@ -68,4 +101,4 @@ def _enable_wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
-__all__ = ["missing", "path_of", "prepare"]
+__all__ = ["IMMUTABLE", "missing", "open_readable", "path_of", "prepare"]

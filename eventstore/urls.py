@@ -4,7 +4,8 @@ The same URL that configures a buildmaster names its database here (Buildbot 4.3
 ``buildbot/db/enginestrategy.py``, mirrored without importing Buildbot):
 
 - SQLite: ``%(basedir)s`` in the path is the master's base directory (for mastertrail, the
-  current directory unless one is given), and ``serialize_access`` is dropped.
+  current directory unless one is given), and ``serialize_access`` is dropped. SQLite's
+  URI options (``?mode=ro``) are honoured, with or without SQLAlchemy's ``uri=true``.
 - MySQL/MariaDB: ``max_idle`` is the seconds a pooled connection may stay idle
   (``pool_recycle``, default 3600); ``storage_engine`` is accepted and dropped, since
   mastertrail's tables are InnoDB whatever the default; ``use_unicode`` must be ``True``
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 
 import attrs
 import sqlalchemy as sa
@@ -33,6 +35,8 @@ EXTRAS = {
 #: The seconds a pooled MySQL connection may idle when the URL has no ``max_idle``.
 MYSQL_POOL_RECYCLE = 3600
 
+#: SQLite's URI parameters (https://sqlite.org/uri.html), honoured without ``uri=true``.
+_URI_OPTIONS = frozenset({"mode", "cache", "immutable", "nolock", "psow", "vfs"})
 _ENGINE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
@@ -92,6 +96,11 @@ def _sqlite(url: sa.URL, basedir: str | None) -> sa.URL:
             raise InvalidArgument(
                 "db", "has a '%' in its path other than %(basedir)s or %%", redact(url)
             ) from error
+    if database and not database.startswith("file:") and _URI_OPTIONS & set(query):
+        # sqlite:///state.sqlite?mode=ro: SQLAlchemy would ignore the option (and open the
+        # file for writing); SQLite's URI form honours it.
+        database = "file:" + urllib.parse.quote(database, safe="/")
+        query["uri"] = "true"
     return url.set(database=database, query=query)
 
 

@@ -22,7 +22,14 @@ from commands.known import KnownState
 from eventstore import session, sqlitefile
 from eventstore.anchors import Anchor, read_anchors, take_anchor
 from eventstore.engine import begin_write, reading, translate_errors
-from eventstore.errors import InvalidArgument, InvalidArgumentType, SchemaMissing
+from eventstore.errors import (
+    InvalidArgument,
+    InvalidArgumentType,
+    SchemaMissing,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+)
 from eventstore.migrate import schema_lock
 from eventstore.recorded import RecordedEvent, from_micros, to_micros
 from eventstore.restore import restore_head
@@ -256,7 +263,10 @@ class Registry:
         report = commands.retry.repeat(
             lambda: verify_view(self.engine, progress=progress, anchors=found)
         )
-        self._record_verification(report)
+        try:
+            self._record_verification(report)
+        except (StoreReadOnly, StoreFull) as error:  # verifying is reading: kept if it can be
+            log.warning("verification_not_kept", reason=str(error))
         log.info(
             "log_verified",
             ok=report.ok,
@@ -334,6 +344,11 @@ class Registry:
         if not self._schema_checked:
             absent = sqlitefile.missing(self.engine)
             if absent is not None:  # connecting would create it: a read writes nothing
+                if not absent.parent.is_dir():
+                    raise StoreUnavailable(
+                        f"database unavailable: there is no directory {absent.parent} "
+                        "for the SQLite database"
+                    )
                 raise SchemaMissing(
                     f"there is no SQLite database at {absent}: upgrade() "
                     "(`mastertrail upgrade`) creates it"
