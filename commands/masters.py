@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import attrs
 from sqlalchemy.engine import Connection
@@ -192,8 +192,18 @@ def adopt_attempt(conn: Connection, actor: Actor, now: Now) -> list[Outcome]:
 
 
 def run(conn: Connection, attempt: Callable[[Connection], retry.T]) -> retry.T:
-    """Run an attempt with retries (see :mod:`commands.retry`)."""
-    return retry.run(conn, attempt)
+    """Run an attempt with retries (see :mod:`commands.retry`); a commit lost with its
+    connection is looked up by the tips of the outcomes, never written twice."""
+    return retry.run(conn, attempt, written=written_tips)
+
+
+def written_tips(result: object) -> Iterator[Tip]:
+    """Where the writes of an attempt's result (an :class:`Outcome`, a list of them, or
+    None) end."""
+    outcomes = result if isinstance(result, list) else [result]
+    for outcome in outcomes:
+        if isinstance(outcome, Outcome) and outcome.tip is not None:
+            yield outcome.tip
 
 
 # -- the one place that writes ---------------------------------------------------------------

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
-from eventstore.engine import begin_write, translate_errors
+from eventstore.engine import begin_write, is_unavailable, translate_errors
 from eventstore.errors import ConcurrencyError, StoreUnavailable
-from eventstore.store import lock_head
+from eventstore.reads import holds
+from eventstore.store import Tip, lock_head
 
 T = TypeVar("T")
 
@@ -45,10 +46,19 @@ def run(
     conn: Connection,
     attempt: Callable[[Connection], T],
     *,
+    written: Callable[[T], Iterable[Tip]] | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> T:
-    """Run ``attempt(conn)`` and commit; retry it on a conflict, in a new transaction."""
+    """Run ``attempt(conn)`` and commit; retry it on a conflict, in a new transaction.
+
+    ``written(result)`` names where the attempt's writes end (the last event of each
+    stream it appended to). When the connection is lost during the commit, the call looks
+    on a new connection whether those events are in the log, for as long as the retries
+    may run: if they are the result stands, if not the attempt runs again. So a call that
+    is retried after a dropped connection never appends its events twice (a heartbeat's
+    check-in, say); when the log cannot be asked, the call raises :class:`StoreUnavailable`.
+    """
     clock = clock or monotonic
     sleep = sleep or pause
     deadline = clock() + RETRY_FOR
@@ -63,8 +73,13 @@ def run(
                     # so a busy log cannot starve a command that reads many masters.
                     lock_head(conn)
                 result = attempt(conn)
-                conn.commit()
+                _commit(conn, () if written is None else tuple(written(result)))
             return result
+        except _CommitLost as lost:
+            if _landed(conn, lost.tips, deadline, clock, sleep):
+                return result
+            if clock() >= deadline:
+                raise gave_up(number, lost) from lost
         except (ConcurrencyError, exc.DBAPIError) as error:
             _rollback(conn)
             if not is_conflict(error):
@@ -72,6 +87,51 @@ def run(
             if clock() >= deadline:
                 raise gave_up(number, error) from error
         sleep(random.uniform(0, min(MAX_BACKOFF, 0.001 * 2**number)))
+
+
+class _CommitLost(Exception):
+    """The connection was lost during a commit: the writes ending at ``tips`` may or may
+    not be in the log."""
+
+    def __init__(self, tips: tuple[Tip, ...]) -> None:
+        self.tips = tips
+        super().__init__("the connection was lost during the commit")
+
+
+def _commit(conn: Connection, tips: tuple[Tip, ...]) -> None:
+    try:
+        conn.commit()
+    except exc.DBAPIError as error:
+        if tips and is_unavailable(error):
+            raise _CommitLost(tips) from error
+        raise
+
+
+def _landed(
+    conn: Connection,
+    tips: tuple[Tip, ...],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> bool:
+    """Whether the writes ending at ``tips`` are in the log, asked on a new connection
+    until ``deadline``; StoreUnavailable when the log could not be asked by then."""
+    pause_for = 0.1
+    while True:
+        _rollback(conn)
+        try:
+            with translate_errors():
+                found = all(holds(conn, tip.position, tip.hash) for tip in tips)
+                conn.rollback()
+            return found
+        except (StoreUnavailable, exc.DBAPIError) as error:
+            if clock() >= deadline:
+                raise StoreUnavailable(
+                    "database unavailable: the connection was lost during a commit and "
+                    "the log could not be asked whether it was written"
+                ) from error
+        sleep(pause_for)
+        pause_for = min(1.0, pause_for * 2)
 
 
 def repeat(

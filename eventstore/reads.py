@@ -152,6 +152,14 @@ def recorded_within(
     return conditions
 
 
+def holds(conn: Connection, position: int, hash_: bytes) -> bool:
+    """Whether the event at ``position`` is the one whose chained hash is ``hash_``: a
+    write whose commit was lost with its connection is in the log exactly when this holds
+    for its last event (a hash covers the event and the whole log before it)."""
+    found = conn.execute(sa.select(events.c.hash).where(events.c.position == position)).scalar()
+    return found is not None and bytes(found) == hash_
+
+
 def head_position(conn: Connection) -> int:
     """The position of the newest committed event (0 for an empty log); raises
     :class:`~eventstore.errors.HeadMissing` when the head row is gone."""

@@ -15,6 +15,7 @@ Buildbot's database on first use, and rows found there without history are adopt
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -27,13 +28,18 @@ from twisted.internet import defer, task
 from twisted.python import log
 
 from commands import validate
-from eventstore.errors import InvalidArgument, InvalidArgumentType
+from eventstore.engine import translate_errors
+from eventstore.errors import InvalidArgument, InvalidArgumentType, StoreUnavailable
 from mastertrail.registry import Registry
 from projections import view
 
 T = TypeVar("T")
 
 _buildbot_component = buildbot_masters.MastersConnectorComponent
+
+#: The clock and the pause of the component's retries (tests replace them).
+monotonic: Callable[[], float] = time.monotonic
+pause: Callable[[float], None] = time.sleep
 
 
 def install() -> None:
@@ -65,11 +71,13 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
             registry = self._registry or await self._ensure_registry()
             # A known name is a read, on a connection of Buildbot's pool as getMaster's;
             # only a new name takes the registering command.
-            known: int | None = await self.db.pool.do(view.find_id, name)
+            known: int | None = await self._read("findMasterId", view.find_id, name)
             if known is not None:
                 return known
             found: int = await self.db.pool.do_with_engine(
-                lambda _engine: registry.find_master_id(name)
+                lambda _engine: self._retrying(
+                    "findMasterId", lambda: registry.find_master_id(name)
+                )
             )
             return found
 
@@ -77,19 +85,24 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
 
     def setMasterState(self, masterid: int, active: bool) -> defer.Deferred[bool]:
         return self._call(
+            "setMasterState",
             lambda: (validate.master_id(masterid), validate.active_flag(active)),
             lambda registry: registry.set_master_state(masterid, active),
         )
 
     def getMaster(self, masterid: int) -> defer.Deferred[Any]:
-        return self._call(lambda: validate.master_id(masterid), None, _master_rows, masterid)
+        return self._call(
+            "getMaster", lambda: validate.master_id(masterid), None, _master_rows, masterid
+        )
 
     def getMasters(self) -> defer.Deferred[list[Any]]:
-        return self._call(lambda: None, None, _master_rows)
+        return self._call("getMasters", lambda: None, None, _master_rows)
 
     def setAllMastersActiveLongTimeAgo(self) -> defer.Deferred[None]:
         return self._call(
-            lambda: None, lambda registry: registry.set_all_masters_active_long_time_ago()
+            "setAllMastersActiveLongTimeAgo",
+            lambda: None,
+            lambda registry: registry.set_all_masters_active_long_time_ago(),
         )
 
     def release(self) -> None:
@@ -104,6 +117,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
 
     def _call(
         self,
+        what: str,
         check: Callable[[], object],
         command: Callable[[Registry], T] | None,
         query: Callable[..., T] | None = None,
@@ -118,13 +132,48 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
             check()
             registry = self._registry or await self._ensure_registry()
             if command is not None:
-                done: T = await self.db.pool.do_with_engine(lambda _engine: command(registry))
+                done: T = await self.db.pool.do_with_engine(
+                    lambda _engine: self._retrying(what, lambda: command(registry))
+                )
                 return done
             assert query is not None
-            read: T = await self.db.pool.do(query, *args)
-            return read
+            return await self._read(what, query, *args)
 
         return defer.ensureDeferred(run())
+
+    async def _read(self, what: str, query: Callable[..., T], *args: Any) -> T:
+        """``query(conn, *args)`` on a connection of Buildbot's pool, retried as a command
+        is when the database is unavailable."""
+
+        def read(engine: sa.Engine) -> T:
+            with translate_errors(), engine.connect() as conn:
+                return query(conn, *args)
+
+        found: T = await self.db.pool.do_with_engine(
+            lambda engine: self._retrying(what, lambda: read(engine))
+        )
+        return found
+
+    def _retrying(self, what: str, operation: Callable[[], T]) -> T:
+        """Run ``operation`` (in a thread of Buildbot's DB pool) and, while the database is
+        unavailable (locked, a connection dropped, a server restarting), run it again on
+        the schedule and within the bound of Buildbot's own pool for its SQL errors: a
+        pause of ``BACKOFF_START`` seconds growing by ``BACKOFF_MULT``, for at most
+        ``MAX_OPERATIONALERROR_TIME`` seconds. A command is safe to run again: a write
+        whose commit was lost with its connection is found in the log, not appended twice
+        (:func:`commands.retry.run`)."""
+        pool = self.db.pool
+        started = monotonic()
+        wait = float(pool.BACKOFF_START)
+        while True:
+            try:
+                return operation()
+            except StoreUnavailable as error:
+                if monotonic() - started > pool.MAX_OPERATIONALERROR_TIME:
+                    raise
+                log.msg(f"mastertrail: retrying {what} in {wait:.1f} s after: {error}")
+                pause(wait)
+                wait *= pool.BACKOFF_MULT
 
     async def _ensure_registry(self) -> Registry:
         """Build the registry on Buildbot's engine, creating the log's tables and adopting
@@ -136,7 +185,9 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
                     clock=self.db.master.reactor.seconds,
                     actor=self.db.master.name,
                 )
-                await self.db.pool.do_with_engine(lambda _engine: registry.upgrade())
+                await self.db.pool.do_with_engine(
+                    lambda _engine: self._retrying("upgrade", registry.upgrade)
+                )
                 engine_name = await self.db.pool.do(_masters_storage_engine)
                 if engine_name not in (None, "InnoDB"):
                     log.msg(
