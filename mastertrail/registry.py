@@ -79,9 +79,10 @@ class Registry:
 
     # -- schema ------------------------------------------------------------------------------
 
-    def upgrade(self) -> None:
-        """Create or migrate the schema (log and view) and adopt rows with no history.
-        Idempotent, and safe when several processes run it at once."""
+    def upgrade(self) -> list[MasterModel]:
+        """Create or migrate the schema (log and view) and adopt rows with no history;
+        returns the masters adopted. Idempotent, and safe when several processes run it at
+        once."""
         eventstore.upgrade(self.engine)
         # The log's schema lock, not the head row: MariaDB's DDL commits implicitly, which
         # would release a row lock before a concurrent creator's inspection of the table.
@@ -91,7 +92,7 @@ class Registry:
             restored = restore_head(conn, only_if_missing=True)
         self._schema_checked = True
         _log_restored(restored)
-        self.adopt()
+        return self.adopt()
 
     # -- the five Buildbot operations --------------------------------------------------------
 

@@ -479,11 +479,11 @@ CLI_CASES: list[Any] = [
     pytest.param(("expire", "--timeout", "ten"), id="expire-text"),
     pytest.param(("expire", "--timeout", str(10**12)), id="expire-huge"),
     pytest.param(
-        ("--actor", "", "expire", "--timeout", "0"),
+        ("--actor", "", "expire", "--timeout", "0", "--force"),
         id="actor-empty",
     ),
     pytest.param(
-        ("--actor", "ops\x00", "expire", "--timeout", "0"),
+        ("--actor", "ops\x00", "expire", "--timeout", "0", "--force"),
         id="actor-nul",
     ),
     pytest.param(("timeline", "--out", "picture.txt"), id="timeline-bad-suffix"),

@@ -22,6 +22,7 @@ from mastertrail import Registry
 from mastertrail.cli import Runtime, cli
 from mastertrail.cli.app import exit_code_of
 from mastertrail.cli.render import Output
+from mastertrail.trail import trail_rows
 from projections import name_hash
 from projections.view import masters as masters_table
 from projections.view import view_metadata
@@ -210,11 +211,44 @@ class TestHistoryCommand:
         result = invoke("--db", fleet.url, "history", ALPHA, "--until", "@7", "--json")
         assert [r["position"] for r in json_lines(result)] == [1, 4, 7]
 
-    def test_table_folds_check_ins_with_compact(self, fleet: Fleet, invoke: Invoke) -> None:
-        """--compact folds a run of check-ins into one row of the table."""
-        result = invoke("--db", fleet.url, "history", ALPHA, "--compact")
+    def test_the_table_folds_check_ins_by_default(self, fleet: Fleet, invoke: Invoke) -> None:
+        """The table folds a run of check-ins into one row; --full shows every event."""
+        result = invoke("--db", fleet.url, "history", ALPHA)
         assert result.exit_code == 0, result.output
-        assert "master.checked_in (2 times)" in result.stdout
+        assert "checked in 2 times" in result.stdout
+        full = invoke("--db", fleet.url, "history", ALPHA, "--full")
+        assert full.stdout.count("master.checked_in") == 2
+
+    def test_the_table_reads_each_stop(self, fleet: Fleet, invoke: Invoke) -> None:
+        """An expiry reads as such, naming the master that expired it."""
+        result = invoke("--db", fleet.url, "history", CHARLIE)
+        assert f"expired by {ALPHA}" in " ".join(result.stdout.split())
+
+    def test_fits_80_columns_without_cutting_a_time(self, fleet: Fleet, clock: FakeClock) -> None:
+        """At 80 columns no line is longer, and every time is whole on its line."""
+        screen = io.StringIO()
+        output = Output(json_mode=False, console=Console(file=screen, width=80))
+        registry = Registry(fleet.url, clock=clock)
+        events = registry.history(fleet.ids[CHARLIE])
+        output.trail(trail_rows(events, CHARLIE, {ALPHA, BRAVO, CHARLIE}), title="t")
+        registry.close()
+        lines = screen.getvalue().splitlines()
+        assert max(len(line) for line in lines) <= 80
+        stamps = [e.recorded_at.strftime("%Y-%m-%d %H:%M:%S") for e in events]
+        assert all(any(stamp in line for line in lines) for stamp in stamps)
+
+    def test_compact_json_has_the_rows_of_the_table(self, fleet: Fleet, invoke: Invoke) -> None:
+        """--compact --json prints one object per row of the compact table, each an event
+        with its run's count, last position and summary."""
+        rows = json_lines(invoke("--db", fleet.url, "history", ALPHA, "--compact", "--json"))
+        assert [(r["type"], r["count"]) for r in rows] == [
+            ("master.registered", 1),
+            ("master.activated", 1),
+            ("master.checked_in", 2),
+        ]
+        assert rows[-1]["summary"] == "checked in 2 times"
+        full = json_lines(invoke("--db", fleet.url, "history", ALPHA, "--json"))
+        assert rows[-1]["last_position"] == full[-1]["position"]
 
     def test_unknown_master_is_bad_input(self, fleet: Fleet, invoke: Invoke) -> None:
         """An unknown name or id exits 2 with one line, and registers nothing."""
@@ -285,13 +319,29 @@ class TestExpireCommand:
         """expire deactivates the masters silent for longer than --timeout and records the
         --actor as who expired them."""
         fleet.clock.now = fleet.t0 + 1000 + 301
-        result = invoke("--db", fleet.url, "--actor", "ops:alice", "expire", "--timeout", "300")
+        result = invoke(
+            "--db", fleet.url, "--actor", "ops:alice", "expire", "--timeout", "300", "--force"
+        )
         assert result.exit_code == 0, result.output
         assert ALPHA in result.stdout
         last = fleet.events()[-1]
         assert (last.master_id, last.type) == (fleet.ids[ALPHA], "master.deactivated")
         assert last.metadata["actor"] == "ops:alice"
         assert last.data["timeout"] == 300
+
+    def test_below_buildbots_timeout_needs_force(self, fleet: Fleet, invoke: Invoke) -> None:
+        """A timeout under 600 s is refused without --force (exit 2, nothing written), and
+        with it warns that builds and claims are left for good."""
+        fleet.clock.now = fleet.t0 + 1000 + 301
+        before = len(fleet.events())
+        refused = invoke("--db", fleet.url, "expire", "--timeout", "300")
+        assert refused.exit_code == 2
+        assert "pass --force" in refused.stderr
+        assert len(fleet.events()) == before
+        forced = invoke("--db", fleet.url, "expire", "--timeout", "300", "--force")
+        assert forced.exit_code == 0
+        assert "no buildmaster cleans up afterwards" in forced.stderr
+        assert len(fleet.events()) == before + 1
 
     def test_nothing_to_expire(self, fleet: Fleet, invoke: Invoke) -> None:
         """With every active master recent, nothing is written and --json prints nothing."""
@@ -467,12 +517,36 @@ class TestReplayCommand:
 
 class TestUpgradeCommand:
     def test_creates_the_schema_once(self, sqlite_url: str, invoke: Invoke) -> None:
-        """upgrade creates a new database's schema; running it again changes nothing."""
-        for _ in range(2):
-            result = invoke("--db", sqlite_url, "upgrade", "--json")
+        """upgrade creates a new database's schema, and says so; running it again changes
+        nothing, and says that."""
+        first = invoke("--db", sqlite_url, "upgrade", "--json")
+        second = invoke("--db", sqlite_url, "upgrade", "--json")
+        for result in (first, second):
             assert result.exit_code == 0, result.output
             assert json_lines(result)[0]["upgraded"] is True
+        assert json_lines(first)[0]["created"] is True
+        assert json_lines(second)[0]["created"] is False
+        assert json_lines(second)[0]["migrated_from"] is None
+        assert (
+            "created the schema"
+            in invoke("--db", sqlite_url.replace(".sqlite", "-2.sqlite"), "upgrade").stdout
+        )
+        assert "was up to date" in invoke("--db", sqlite_url, "upgrade").stdout
         assert json_lines(invoke("--db", sqlite_url, "masters", "--json")) == []
+
+    def test_says_which_masters_it_adopted(self, sqlite_url: str, invoke: Invoke) -> None:
+        """Rows of the masters table with no history are adopted, by name."""
+        invoke("--db", sqlite_url, "upgrade")
+        engine = sa.create_engine(sqlite_url)
+        with engine.begin() as conn:
+            conn.execute(
+                masters_table.insert().values(
+                    id=9, name="old:/srv", name_hash=name_hash("old:/srv"), active=0, last_active=5
+                )
+            )
+        engine.dispose()
+        result = invoke("--db", sqlite_url, "upgrade")
+        assert "adopted 1 master(s) found without history: old:/srv" in result.stdout
 
     def test_reads_the_database_from_the_environment(
         self, sqlite_url: str, clock: FakeClock

@@ -11,6 +11,7 @@ from mastertrail import demo as simulation
 from mastertrail.cli.app import Runtime, cli
 from mastertrail.cli.maintenance import show_report
 from mastertrail.cli.render import when_text
+from mastertrail.trail import trail_rows
 
 pass_runtime = click.make_pass_decorator(Runtime)
 
@@ -62,7 +63,9 @@ def demo(ctx: click.Context, timeline_path: Path | None, replace: bool) -> None:
     output.masters(registry.get_masters(), title="masters")
     output.heading(f"Audit trail of {day.crashed}")
     master_id = next(m.id for m in registry.get_masters() if m.name == day.crashed)
-    output.events(registry.history(master_id), title="check-ins folded", compact=True)
+    names = {master.name for master in registry.get_masters()}
+    trail = trail_rows(registry.history(master_id), day.crashed, names)
+    output.trail(trail, title="check-ins folded", name=day.crashed)
     output.heading(f"The fleet as of {when_text(day.past_moment)} UTC")
     output.masters(registry.masters_as_of(day.past_moment), title="masters then")
     output.heading("verify")

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from eventstore.engine import reading, translate_errors
 from eventstore.errors import SchemaMissing
+from eventstore.migrate import current_revision
 from mastertrail.cli import replay as sandbox
 from mastertrail.cli.app import WHEN, Runtime, cli, json_option, open_registry, redact
 from mastertrail.cli.render import Output
@@ -22,29 +24,82 @@ pass_runtime = click.make_pass_decorator(Runtime)
 @json_option
 @pass_runtime
 def upgrade(runtime: Runtime, json_flag: bool) -> None:
-    """Create or migrate the schema (log and view); adopts rows that have no history."""
-    runtime.registry(create=True).upgrade()
+    """Create or migrate the schema (log and view); adopts rows that have no history. Says
+    what it did: created, migrated (from which revision), adopted (which masters)."""
+    registry = runtime.registry(create=True)
+    before = schema_revision(registry)
+    adopted = registry.upgrade()
+    after = schema_revision(registry)
     output = runtime.output(json_flag)
+    db = redact(runtime.db)
     if output.json_mode:
-        output.json({"upgraded": True, "db": redact(runtime.db)})
-    output.say(f"schema of {redact(runtime.db)} is up to date")
+        output.json(
+            {
+                "upgraded": True,
+                "db": db,
+                "created": before is None,
+                "migrated_from": before if before not in (None, after) else None,
+                "revision": after,
+                "adopted": [master.name for master in adopted],
+            }
+        )
+    if before is None:
+        output.say(f"created the schema of {db} (revision {after})")
+    elif before != after:
+        output.say(f"migrated the schema of {db} from revision {before} to {after}")
+    else:
+        output.say(f"the schema of {db} was up to date (revision {after})")
+    if adopted:
+        names = ", ".join(master.name for master in adopted)
+        output.say(f"adopted {len(adopted)} master(s) found without history: {names}")
+
+
+def schema_revision(registry: Registry) -> str | None:
+    """The schema revision of the registry's database (None: no schema yet)."""
+    with translate_errors(), reading(registry.engine) as conn:
+        return current_revision(conn)
+
+
+#: Buildbot's own expiry timeout: a buildmaster expires a master silent for 10 minutes.
+BUILDBOT_TIMEOUT = 600
 
 
 @cli.command()
 @click.option(
     "--timeout",
     type=click.IntRange(min=0),
-    default=600,
+    default=BUILDBOT_TIMEOUT,
     show_default=True,
     metavar="S",
     help="Expire active masters silent for more than S seconds.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help=f"Allow a timeout below Buildbot's {BUILDBOT_TIMEOUT} s.",
+)
 @json_option
 @pass_runtime
-def expire(runtime: Runtime, timeout: int, json_flag: bool) -> None:
+def expire(runtime: Runtime, timeout: int, force: bool, json_flag: bool) -> None:
     """Deactivate the active masters that stopped checking in; you are recorded as the
-    actor (see --actor)."""
-    expired = runtime.registry().expire_masters(timeout=timeout)
+    actor (see --actor).
+
+    Only the record changes: the builds a dead master was running and the build requests
+    it claimed are cleaned up only when a buildmaster expires it, never after this command
+    (see the operator's guide). Below Buildbot's 600 s it could expire a master that
+    buildmasters still count alive, so it needs --force.
+    """
+    registry = runtime.registry()  # bad --db or --actor first: one line either way
+    if timeout < BUILDBOT_TIMEOUT:
+        warning = (
+            f"a timeout of {timeout} s is below Buildbot's {BUILDBOT_TIMEOUT} s: it can "
+            "expire a master that buildmasters still count alive, and leaves its builds "
+            "'building' and its claims held, which no buildmaster cleans up afterwards"
+        )
+        if not force:
+            raise click.UsageError(f"{warning}; pass --force to do it anyway")
+        click.echo(f"mastertrail expire: warning: {warning}", err=True)
+    expired = registry.expire_masters(timeout=timeout)
     output = runtime.output(json_flag)
     if expired:
         output.masters(expired, title=f"expired {len(expired)} master(s)")

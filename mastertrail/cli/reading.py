@@ -13,6 +13,7 @@ from eventstore.recorded import RecordedEvent
 from mastertrail.cli.app import WHEN, Runtime, cli, json_option
 from mastertrail.cli.render import ProgressCallback
 from mastertrail.registry import Registry
+from mastertrail.trail import trail_rows
 from mastertrail.when import When
 
 pass_runtime = click.make_pass_decorator(Runtime)
@@ -42,7 +43,12 @@ def masters(runtime: Runtime, active: bool, as_of: When | None, json_flag: bool)
 @click.argument("master")
 @click.option("--since", type=WHEN, help="Events recorded at or after WHEN.")
 @click.option("--until", type=WHEN, help="Events recorded at or before WHEN.")
-@click.option("--compact", is_flag=True, help="Fold runs of check-ins into one row.")
+@click.option(
+    "--compact/--full",
+    default=None,
+    help="Fold runs of check-ins into one row and read each stop (the table's default), or "
+    "show every event with all its fields (the default of --json).",
+)
 @json_option
 @pass_runtime
 def history(
@@ -50,10 +56,15 @@ def history(
     master: str,
     since: When | None,
     until: When | None,
-    compact: bool,
+    compact: bool | None,
     json_flag: bool,
 ) -> None:
-    """The audit trail of MASTER (a name or an id): every event of its stream."""
+    """The audit trail of MASTER (a name or an id): every event of its stream.
+
+    The table folds runs of check-ins and says how each stop happened, in 80 columns;
+    --full shows every event with all its fields. --json prints every event (as the web
+    API does); --compact --json one object per row of the compact table.
+    """
     registry = runtime.registry()
     master_id, name = resolve_master(registry, master)
     check_window(registry, since, until, now=runtime.now())
@@ -68,9 +79,13 @@ def history(
         if (not isinstance(since, int) or event.position >= since)
         and (not isinstance(until, int) or event.position <= until)
     ]
-    runtime.output(json_flag).events(
-        events, title=f"history of {name} (id {master_id})", compact=compact
-    )
+    output = runtime.output(json_flag)
+    title = f"history of {name} (id {master_id})"
+    if compact if compact is not None else not output.json_mode:
+        names = {master.name for master in registry.get_masters()}
+        output.trail(trail_rows(events, name, names), title=title, name=name)
+    else:
+        output.events(events, title=title)
 
 
 @cli.command(name="log")

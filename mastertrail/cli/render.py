@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from eventstore.recorded import RecordedEvent
+from mastertrail.trail import TrailRow
 from projections.model import MasterModel
 
 #: Width of tables written to a file or a pipe (a terminal uses its own width).
@@ -151,6 +152,39 @@ class Output:
                 end_section=False,
             )
         if not events:
+            table.caption = "no events"
+        self.console.print(table)
+
+    def trail(
+        self, rows: Sequence[TrailRow], *, title: str | None = None, name: str | None = None
+    ) -> None:
+        """A master's trail, runs of check-ins folded and each stop read, in a table that
+        fits 80 columns (times and positions never cut), or one JSON object per row; an
+        actor other than the master ``name`` itself is named."""
+        if self.json_mode:
+            for row in rows:
+                self.json(
+                    {
+                        **row.first.to_json(),
+                        "count": row.count,
+                        "last_position": row.last.position,
+                        "last_recorded_at": row.last.recorded_at.isoformat(),
+                        "summary": row.what,
+                    }
+                )
+            return
+        table = Table(title=title, title_justify="left")
+        table.add_column("position", justify="right", no_wrap=True)
+        table.add_column("recorded (UTC)", no_wrap=True)
+        table.add_column("what happened", overflow="fold", ratio=1)
+        for row in rows:
+            what = row.what
+            if row.count > 1:
+                what += f", the last at {when_text(row.last.recorded_at)}"
+            elif row.actor not in ("", name) and row.first.type != "master.deactivated":
+                what += f" (by {row.actor})"
+            table.add_row(row.positions, when_text(row.first.recorded_at), what)
+        if not rows:
             table.caption = "no events"
         self.console.print(table)
 

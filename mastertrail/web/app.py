@@ -14,9 +14,9 @@ from eventstore.errors import RegistryError
 from mastertrail.registry import Registry
 from mastertrail.timeline import build_timeline
 from mastertrail.timeline_svg import render_svg
+from mastertrail.trail import trail_rows
 from mastertrail.web.fleet import assemble, read_fleet
 from mastertrail.web.metrics import exposition
-from mastertrail.web.trail import trail_rows
 from mastertrail.when import SPELLINGS, parse_when
 from projections.model import MasterModel
 
