@@ -12,7 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[postgres,mysql,buildbot,web,png]" --group dev
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The demo needs the core only: no database drivers, Buildbot, web or plotting extras.
+DEMO_STAMP := $(VENV)/.demo-installed
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/mastertrail --db sqlite:///demo.sqlite demo
 
 test: $(STAMP)

@@ -182,3 +182,56 @@ class TestDemoDatabase:
             result = CliRunner().invoke(cli, ["--db", url, "demo"], obj=Runtime())
             assert result.exit_code == 2
             assert "SQLite file" in result.stderr
+
+
+class TestNextCommands:
+    def test_the_printed_commands_work_as_printed(self, tmp_path: Path) -> None:
+        """Run as `make demo` runs it (.venv/bin/mastertrail, not on PATH), the demo prints
+        commands that, pasted into a shell in the same directory, succeed."""
+        import os
+        import subprocess
+        import sys
+
+        root = Path(__file__).resolve().parent.parent
+        program = Path(sys.executable).parent / "mastertrail"
+        relative = os.path.relpath(program, root)
+        env = {**os.environ, "PATH": "/usr/bin:/bin"}
+        db = f"sqlite:///{tmp_path}/demo.sqlite"
+        demo = subprocess.run(
+            [relative, "--db", db, "demo"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert demo.returncode == 0, demo.stderr
+        printed = demo.stdout.split("Next, try:\n", 1)[1].splitlines()
+        commands = [line.strip() for line in printed if line.startswith("  ")]
+        assert commands
+        assert all(command.startswith(f"{relative} --db ") for command in commands)
+        for command in commands:
+            if " serve" in command:
+                continue  # runs until interrupted; tested in test_cli_serve
+            result = subprocess.run(
+                command,
+                shell=True,
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, f"{command}: {result.stderr}"
+
+    def test_the_program_name_is_what_runs_it(self, tmp_path: Path) -> None:
+        """`mastertrail` only when that name on PATH is this program; else its path."""
+        from mastertrail.cli.demo import program_name
+
+        assert program_name(str(tmp_path / "nowhere" / "mastertrail")) == "python -m mastertrail"
+        script = tmp_path / "bin" / "mastertrail"
+        script.parent.mkdir()
+        script.write_text("#!/bin/sh\n")
+        assert program_name(str(script)).endswith("bin/mastertrail")

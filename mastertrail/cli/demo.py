@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -77,16 +82,30 @@ def demo(ctx: click.Context, timeline_path: Path | None, replace: bool) -> None:
     draw_timeline(build_timeline(registry.events()), picture)
     output.heading("timeline")
     output.say(f"wrote {picture}")
-    db = f"--db {runtime.db}"
-    output.say(
-        "Next, try:\n"
-        f"  mastertrail {db} history {day.crashed!r}\n"
-        f"  mastertrail {db} masters --as-of '12h ago'\n"
-        f"  mastertrail {db} log --after {max(report.events_checked - 10, 0)}\n"
-        f"  mastertrail {db} verify"
-    )
+    command = f"{program_name()} --db {shlex.quote(runtime.db)}"
+    tries = [
+        f"history {shlex.quote(day.crashed)}",
+        "masters --as-of '12h ago'",
+        f"log --after {max(report.events_checked - 10, 0)}",
+        "verify",
+    ]
+    if importlib.util.find_spec("flask") is not None:  # the [web] extra
+        tries.append("serve    # the page at http://127.0.0.1:8020/")
+    output.say("Next, try:\n" + "\n".join(f"  {command} {line}" for line in tries))
     if not report.ok:
         ctx.exit(1)
+
+
+def program_name(argv0: str | None = None) -> str:
+    """How to run this program again as it was run: ``mastertrail`` when that name on PATH
+    is this program, else the path it was run by (``.venv/bin/mastertrail``)."""
+    path = Path(argv0 if argv0 is not None else sys.argv[0])
+    found = shutil.which(path.name)
+    if found is not None and Path(found).resolve() == path.resolve():
+        return path.name
+    if path.exists():
+        return shlex.quote(os.path.relpath(path) if path.is_absolute() else str(path))
+    return "python -m mastertrail"
 
 
 def sqlite_file(url: str) -> Path:
