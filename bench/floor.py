@@ -54,7 +54,8 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
         texts = [MasterCheckedIn.type_name, canonical_json(metadata)]
         with engine.begin() as conn:
             text_ids(conn, texts)
-        # Found committed, the ids are cached: building the rows sends nothing through it.
+        # Found committed, the digests are remembered: building the rows sends nothing
+        # through it.
         cache = engine.connect()
         text_ids(cache, texts)
         cache.rollback()
@@ -155,6 +156,7 @@ def _write(
     rows = [{**row, "event_id": fused.id_bytes(row["event_id"])} for row in rows]
     if dialect.name == "mysql":
         params = fused._one_statement_params(rows, head, also)
+        params["texts_needed"] = fused.texts_needed(rows)
         cursor.execute(fused._compound(len(rows), also[0], dialect), params)
         return True  # a moved head raises
     cursor.execute(*prebuilt.bind(fused.MOVE_HEAD, dialect, head))

@@ -3,7 +3,8 @@ or held a lock too long, within a bound of time.
 
 An attempt reads, decides and appends inside the connection's transaction; it is
 committed once. A stale stream version, a lost race to insert the same name, a deadlock,
-a serialization failure or a lock wait that timed out (the session's lock wait is
+a serialization failure, a text the process wrongly thought stored (see
+:mod:`eventstore.texts`) or a lock wait that timed out (the session's lock wait is
 :data:`eventstore.session.LOCK_WAIT`) rolls the attempt back and runs it again on fresh
 state, with a short random back-off, until :data:`RETRY_FOR` seconds have passed since the
 first attempt began; then the call fails with :class:`StoreUnavailable`. Time comes from
@@ -21,7 +22,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
 from eventstore.engine import begin_write, is_unavailable, translate_errors
-from eventstore.errors import ConcurrencyError, StoreUnavailable
+from eventstore.errors import ConcurrencyError, StoreUnavailable, TextNotStored
 from eventstore.reads import holds
 from eventstore.store import Tip, lock_head
 
@@ -80,7 +81,7 @@ def run(
                 return result
             if clock() >= deadline:
                 raise gave_up(number, lost) from lost
-        except (ConcurrencyError, exc.DBAPIError) as error:
+        except (ConcurrencyError, TextNotStored, exc.DBAPIError) as error:
             _rollback(conn)
             if not is_conflict(error):
                 raise
@@ -170,7 +171,7 @@ def gave_up(attempts: int, error: Exception) -> StoreUnavailable:
 
 def is_conflict(error: Exception) -> bool:
     """True for errors that another writer caused and a fresh attempt may not meet."""
-    if isinstance(error, ConcurrencyError | exc.IntegrityError):
+    if isinstance(error, ConcurrencyError | TextNotStored | exc.IntegrityError):
         return True
     if not isinstance(error, exc.DBAPIError):
         return False

@@ -148,3 +148,12 @@ class StoreReadOnly(StoreUnavailable):
 
 class NotADatabase(RegistryError, ValueError):
     """The database URL names a file that is not a SQLite database."""
+
+
+class TextNotStored(RegistryError):
+    """A write found no stored text for a digest it names (the database was restored, or a
+    transaction that stored the text was rolled back): nothing was written, and the
+    transaction must be rolled back. Commands retry it, storing the texts again."""
+
+    def __init__(self) -> None:
+        super().__init__("a text the event names is not stored: store it and write again")

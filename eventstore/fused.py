@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import prebuilt
-from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.schema import HEAD_ROW_ID, events, head, texts
+from eventstore.texts import NOT_STORED
 
 #: A statement of the caller's, with its parameters, to run along with an append.
 Also = tuple[sa.Update, Mapping[str, Any]]
@@ -46,7 +47,32 @@ MOVE_HEAD = (
 )
 
 _COLUMNS = tuple(column.name for column in events.columns)
-_INSERT = events.insert()
+
+#: The columns naming a text, and the row's key holding the digest the write finds it by:
+#: an event's row carries the digests of its texts, never their ids (see
+#: :mod:`eventstore.texts`).
+TEXT_COLUMNS = {"type_id": "type_digest", "metadata_id": "metadata_digest"}
+
+
+def _text_id(key: str) -> sa.ScalarSelect[int]:
+    """The id of the text whose digest is the parameter ``key``: NULL when none is stored,
+    which the column's NOT NULL refuses."""
+    digest = sa.bindparam(key, type_=texts.c.digest.type)
+    return sa.select(texts.c.id).where(texts.c.digest == digest).scalar_subquery()
+
+
+def _row_values(prefix: str = "") -> dict[str, Any]:
+    """An event row's values as parameters named ``prefix`` + column (its texts found by
+    their digests)."""
+    return {
+        name: _text_id(prefix + TEXT_COLUMNS[name])
+        if name in TEXT_COLUMNS
+        else sa.bindparam(prefix + name, type_=events.c[name].type)
+        for name in _COLUMNS
+    }
+
+
+_INSERT = events.insert().values(_row_values())
 
 #: The message of the error a MariaDB compound statement raises when the head had moved.
 _MOVED_ON = "mastertrail: the log moved on since it was read"
@@ -65,6 +91,7 @@ def write(
         return bool(prebuilt.execute(conn, fused, params).scalar_one())
     if _is_mariadb(conn.dialect):
         params = _one_statement_params(rows, head_params, also)
+        params["texts_needed"] = texts_needed(rows)
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
             params[f"r{i}_event_id"] = id_bytes(row["event_id"])
         try:
@@ -107,12 +134,7 @@ def _with_ctes(count: int, also: sa.Update | None) -> sa.Select[int]:
     update's RETURNING, so they happen only if it matched; selects 1 if it did, else 0.
     Built once per shape, so SQLAlchemy's compiled cache serves it."""
     claim = MOVE_HEAD.returning(head.c.id).cte("moved")
-    chosen = [
-        sa.select(
-            *(sa.bindparam(f"r{i}_{name}", type_=events.c[name].type) for name in _COLUMNS)
-        ).select_from(claim)
-        for i in range(count)
-    ]
+    chosen = [sa.select(*_row_values(f"r{i}_").values()).select_from(claim) for i in range(count)]
     source = chosen[0] if count == 1 else sa.union_all(*chosen)
     statement = sa.select(sa.func.count()).select_from(claim)
     statement = statement.add_cte(events.insert().from_select(_COLUMNS, source).cte("appended"))
@@ -125,15 +147,16 @@ def _with_ctes(count: int, also: sa.Update | None) -> sa.Select[int]:
 def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
     """MariaDB: an anonymous compound statement (``BEGIN NOT ATOMIC``: one statement, no
     multi-statement flag needed on the connection) that signals before writing anything
-    else when the head update matched no row."""
+    when a text it names is not stored, and before writing anything else when the head
+    update matched no row."""
 
     def sql(statement: sa.ClauseElement) -> str:
         return str(statement.compile(dialect=dialect))
 
-    insert = events.insert().values(
-        [{name: sa.bindparam(f"r{i}_{name}") for name in _COLUMNS} for i in range(count)]
-    )
+    insert = events.insert().values([_row_values(f"r{i}_") for i in range(count)])
+    keys = [f"r{i}_{key}" for i in range(count) for key in TEXT_COLUMNS.values()]
     parts = [
+        texts_check(keys),
         sql(MOVE_HEAD),
         f"IF ROW_COUNT() = 0 THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{_MOVED_ON}'; END IF",
         sql(insert),
@@ -153,6 +176,24 @@ def chains_in_database(dialect: sa.Dialect) -> bool:
     """Whether :func:`write_chained` runs on ``dialect``: PostgreSQL and MariaDB, which
     compute SHA-256 (SQLite has no such function; MySQL's compound statements differ)."""
     return dialect.name == "postgresql" or _is_mariadb(dialect)
+
+
+def texts_check(keys: list[str]) -> str:
+    """MariaDB: the first statement of a compound write, which signals when a text named
+    by the digest parameters ``keys`` is not stored (``texts_needed``: how many distinct
+    ones they are). Without it a NOT NULL column would take a missing text's NULL as 0 in
+    a multi-row or ``INSERT ... SELECT`` under a non-strict ``sql_mode``."""
+    named = ", ".join(f"%({key})s" for key in keys)
+    return (
+        f"IF (SELECT COUNT(*) FROM {texts.name} WHERE digest IN ({named})) "
+        f"< %(texts_needed)s THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{NOT_STORED}'; "
+        "END IF"
+    )
+
+
+def texts_needed(rows: list[dict[str, Any]]) -> int:
+    """How many distinct texts ``rows`` name."""
+    return len({row[key] for row in rows for key in TEXT_COLUMNS.values()})
 
 
 def _is_mariadb(dialect: sa.Dialect) -> bool:
@@ -201,6 +242,7 @@ def chained_statement(
         params["event_id"] = None if stored is None else str(stored)  # cast in the statement
         return _chained_ctes(statement, dialect, last is None), params
     params["event_id"] = id_bytes(row["event_id"])
+    params["texts_needed"] = texts_needed([row])
     return _chained_compound(statement, dialect, last is None), params
 
 
@@ -212,8 +254,15 @@ _CHAINED_COLUMNS = ", ".join(("position", *_OWN, "hash"))
 
 def _event_values(cast: dict[str, str]) -> str:
     """The event's own columns as parameters, with their SQL casts where the database
-    wants them."""
-    return ", ".join(f"%({name})s{cast.get(name, '')}" for name in _OWN)
+    wants them; its texts' ids found by their digests."""
+
+    def value(name: str) -> str:
+        if name in TEXT_COLUMNS:
+            digest = f"%({TEXT_COLUMNS[name]})s{cast.get('digest', '')}"
+            return f"(SELECT id FROM {texts.name} WHERE digest = {digest})"
+        return f"%({name})s{cast.get(name, '')}"
+
+    return ", ".join(value(name) for name in _OWN)
 
 
 _MOVED = sa.table("moved")
@@ -230,10 +279,9 @@ def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> s
         "event_id": "::uuid",
         "master_id": "::integer",
         "version": "::integer",
-        "type_id": "::integer",
         "schema_version": "::smallint",
         "data": "::text",
-        "metadata_id": "::integer",
+        "digest": "::bytea",
         "recorded_at": "::bigint",
     }
     found = (
@@ -260,13 +308,15 @@ def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> s
 
 @functools.cache
 def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
-    """MariaDB: the head update chains the event under the head's lock (the hash set
+    """MariaDB: after checking that the event's texts are stored, the head update chains
+    the event under the head's lock (the hash set
     before the position: MariaDB assigns left to right), and the insert selects the new
     position and hash from the head joined to the stream's newest event as expected (its
     version and hash), so that it inserts nothing if that event is not there; the stream
     constraint refuses it if an event came after. ``first``: an empty stream, with no
     event to join. It returns the position and hash it inserted."""
     parts = [
+        texts_check(list(TEXT_COLUMNS.values())),
         f"UPDATE {head.name} SET "
         "hash = UNHEX(SHA2(CONCAT(hash, CAST(position + 1 AS CHAR), %(tail)s), 256)), "
         "position = position + 1, "

@@ -11,20 +11,19 @@ event that commits later with a lower position.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore import fused, idempotency
+from eventstore import fused, idempotency, texts
 from eventstore.chain import extend, link_tail
 from eventstore.errors import ConcurrencyError, EventIdConflict, HeadMissing
-from eventstore.fused import MOVE_HEAD, Also
+from eventstore.fused import Also
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import HEAD_ROW_ID, events, head
-from eventstore.texts import text_ids
 
 
 @attrs.frozen
@@ -115,13 +114,12 @@ def append(
             return AppendResult(stored, duplicate=True)
         raise ConcurrencyError(master_id, expected_version, actual)
 
-    rows = _rows(conn, locked, master_id, expected_version, batch)
-    try:
-        conn.execute(events.insert(), rows)
-    except sa.exc.IntegrityError as error:
-        # Versions were checked under the lock, so only an event id can collide.
-        raise EventIdConflict([str(new.event_id) for new in batch]) from error
-    conn.execute(MOVE_HEAD, _head_params(locked, rows, master_id))
+    rows = _rows(conn, locked, master_id, expected_version, batch, locked=True)
+    # Versions were checked under the lock, so only an event id can collide, and the head
+    # is where it was locked.
+    params = _head_params(locked, rows, master_id)
+    if not _write(conn, batch, lambda: fused.write(conn, rows, params, None)):
+        raise ConcurrencyError(master_id, expected_version, None)  # the head was not locked
     return _appended(rows)
 
 
@@ -149,10 +147,9 @@ def append_after(
     if not batch:
         raise ValueError("append needs at least one event")
     rows = _rows(conn, seen, master_id, expected_version, batch)
-    try:
-        written = fused.write(conn, rows, _head_params(seen, rows, master_id), also)
-    except sa.exc.IntegrityError as error:
-        raise EventIdConflict([str(new.event_id) for new in batch]) from error
+    written = _write(
+        conn, batch, lambda: fused.write(conn, rows, _head_params(seen, rows, master_id), also)
+    )
     if not written:
         raise ConcurrencyError(master_id, expected_version, None)
     return _appended(rows)
@@ -186,13 +183,27 @@ def append_chained(
         raise ValueError("last_hash is the hash of the stream's newest event: None if empty")
     row, tail = _chained_row(conn, master_id, version, new)
     last = None if last_hash is None else (version, last_hash)
-    try:
-        written = fused.write_chained(conn, row, tail, last, also)
-    except sa.exc.IntegrityError as error:
-        raise EventIdConflict([str(new.event_id)]) from error
+    written = _write(conn, [new], lambda: fused.write_chained(conn, row, tail, last, also))
     if written is None:
         raise ConcurrencyError(master_id, version, None)
     return AppendResult((written[0],), hash=written[1])
+
+
+W = TypeVar("W")
+
+
+def _write(conn: Connection, batch: Sequence[NewEvent], write: Callable[[], W]) -> W:
+    """Run ``write``, its driver errors made typed: a text it names that is not stored
+    (:class:`~eventstore.errors.TextNotStored`), or an event id stored already."""
+    try:
+        return write()
+    except sa.exc.DBAPIError as error:
+        missing = texts.not_stored(conn, error)
+        if missing is not None:
+            raise missing from error
+        if isinstance(error, sa.exc.IntegrityError):
+            raise EventIdConflict([str(new.event_id) for new in batch]) from error
+        raise
 
 
 def _chained_row(
@@ -201,19 +212,40 @@ def _chained_row(
     """The stored row of ``new`` but its position and hash, and the tail of its link
     (:func:`eventstore.chain.link_tail`), its type name and metadata stored as texts."""
     metadata = canonical_json(new.metadata)
-    ids = text_ids(conn, [new.type, metadata])
+    digests = _stored_texts(conn, [new.type, metadata], locked=False)
     version = expected_version + 1
     stored_id = idempotency.stored_id(conn, new, master_id, version)
-    return _own_columns(new, stored_id, master_id, version, ids, metadata)
+    return _own_columns(new, stored_id, master_id, version, digests, metadata)
+
+
+def _stored_texts(conn: Connection, values: list[str], *, locked: bool) -> dict[str, bytes]:
+    """The digests of ``values``, the texts among them not known to be stored stored in
+    this transaction under the head's lock (taken here unless ``locked``): one writer at
+    a time stores texts, so none waits for another's while holding a text of its own."""
+    digests = {value: texts.digest(value) for value in values}
+    missing = texts.unknown(conn, digests)
+    if missing and not locked:
+        missing = texts.find(conn, missing)  # stored already: no lock needed
+        if missing:
+            lock_head(conn)
+    if missing:
+        texts.store(conn, missing)
+    return digests
 
 
 def _rows(
-    conn: Connection, after: Tip, master_id: int, expected_version: int, batch: Sequence[NewEvent]
+    conn: Connection,
+    after: Tip,
+    master_id: int,
+    expected_version: int,
+    batch: Sequence[NewEvent],
+    *,
+    locked: bool = False,
 ) -> list[dict[str, Any]]:
     """The stored rows of ``batch``, numbered and chained after ``after``, their type names
-    and metadata stored as texts."""
+    and metadata stored as texts (``locked``: this transaction holds the head's lock)."""
     metadata = [canonical_json(new.metadata) for new in batch]
-    ids = text_ids(conn, [new.type for new in batch] + metadata)
+    ids = _stored_texts(conn, [new.type for new in batch] + metadata, locked=locked)
     rows, previous, position = [], after.hash, after.position
     for offset, new in enumerate(batch):
         position += 1
@@ -230,20 +262,21 @@ def _own_columns(
     stored_id: uuid.UUID | None,
     master_id: int,
     version: int,
-    ids: dict[str, int],
+    digests: dict[str, bytes],
     metadata: str,
 ) -> tuple[dict[str, Any], bytes]:
     """The columns of ``new`` that do not depend on where it lands (all but position and
-    hash), its id stored as ``stored_id``, and the tail of its link."""
+    hash; its type name and metadata by the digests the write finds their texts by), its
+    id stored as ``stored_id``, and the tail of its link."""
     data = canonical_json(new.data)
     row = {
         "event_id": stored_id,
         "master_id": master_id,
         "version": version,
-        "type_id": ids[new.type],
+        "type_digest": digests[new.type],
         "schema_version": new.schema_version,
         "data": data,
-        "metadata_id": ids[metadata],
+        "metadata_digest": digests[metadata],
         "recorded_at": new.recorded_at,
     }
     tail = link_tail(

@@ -7,43 +7,48 @@ refuse UPDATE and DELETE), and the hash chain covers the texts, not their ids, s
 text breaks the chain at the first event that uses it.
 
 Each text is found by the SHA-256 of its UTF-8 (``digest``, unique), computed here, never by
-the database, whose collation may call different texts equal. The ids a process has seen
-committed are cached per engine, so an append whose texts are all known sends no statement
-for them.
+the database, whose collation may call different texts equal.
 
-A new text is stored apart from the caller's transaction on PostgreSQL and MariaDB, in a
-short transaction of its own on another connection, committed at once: the caller then holds
-no lock on a text while it waits for the log's head, and another writer holding the head
-never waits for it (an append locks the head before it stores its texts, a heartbeat after).
-A text whose append is rolled back stays stored, unused. SQLite has one writer at a time,
-so there the text is stored in the caller's transaction, and an id it stored is not cached
-until a later transaction finds it committed: a rollback would take it away.
+No process ever holds a text's id. The statement that writes an event finds the ids of its
+type name and metadata itself, from their digests, in the database it writes to
+(:mod:`eventstore.fused`): an event can only ever name the text it was hashed with, even
+when the database was restored, or made anew, under a running process. What a process
+remembers, per engine, is only which digests it has seen stored, so that an append of known
+texts sends no statement for them. If that memory is wrong (the database was restored since,
+or the transaction that stored a text was rolled back), the write finds no text for a
+digest and fails before it writes anything (:class:`TextNotStored`); the process forgets
+what it remembered, and the command's next attempt stores the texts again.
+
+A new text is stored in the writer's own transaction, after it has locked the log's head
+(:func:`eventstore.store.lock_head`): texts are stored by one writer at a time, so two
+writers never wait for each other's new texts, and a write needs one connection only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.errors import DecodeError
+from eventstore.errors import DecodeError, TextNotStored
 from eventstore.schema import texts
 
-#: Committed text ids, per engine: text -> id.
-_KNOWN: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
-#: Engines whose broken connections make them forget their ids.
-_WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
-#: ``Connection.info`` key of the texts stored by the connection's current transaction.
+#: Digests of texts seen committed, per engine: a hint, never trusted by a write.
+_KNOWN: weakref.WeakKeyDictionary[Engine, set[bytes]] = weakref.WeakKeyDictionary()
+_NONE: frozenset[bytes] = frozenset()
+#: ``Connection.info`` key of the digests stored by the connection's current transaction.
 _STORED_NOW = "mastertrail_texts_stored"
+#: The message of the error a MariaDB write raises when a text it names is not stored.
+NOT_STORED = "mastertrail: a text of the event is not stored"
 
-_FIND = sa.select(texts.c.id, texts.c.digest, texts.c.text).where(
+_FIND = sa.select(texts.c.digest, texts.c.text).where(
     texts.c.digest.in_(sa.bindparam("digests", expanding=True))
 )
+#: MariaDB: a locking read sees the newest committed texts even in an older snapshot.
+_FIND_LOCKING = _FIND.with_for_update(read=True)
 
 
 def digest(text: str) -> bytes:
@@ -51,115 +56,82 @@ def digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def unknown(conn: Connection, digests: Mapping[str, bytes]) -> dict[bytes, str]:
+    """Those of the texts (with their ``digests``) not known to be stored, by digest: to
+    be stored by :func:`store` (under the head's lock) before an event names them."""
+    known = _KNOWN.get(conn.engine, _NONE)
+    missing = {key: value for value, key in digests.items() if key not in known}
+    if missing:
+        now = _stored_now(conn)
+        missing = {key: value for key, value in missing.items() if key not in now}
+    return missing
+
+
+def find(conn: Connection, missing: dict[bytes, str]) -> dict[bytes, str]:
+    """Those of the ``missing`` texts (by digest) that are not stored; the others are
+    remembered as stored. Raises :class:`~eventstore.errors.DecodeError` when a stored
+    text does not match its digest (it was changed outside mastertrail)."""
+    find = _FIND_LOCKING if conn.dialect.name == "mysql" else _FIND
+    known = _KNOWN.setdefault(conn.engine, set())
+    now = _stored_now(conn)
+    missing = dict(missing)
+    for row in conn.execute(find, {"digests": list(missing)}):
+        key = bytes(row.digest)
+        if row.text != missing.pop(key):
+            raise DecodeError(f"text {key.hex()} does not match its digest: it was changed")
+        if key not in now:
+            known.add(key)  # stored, and not by this transaction: committed
+    return missing
+
+
+def store(conn: Connection, missing: dict[bytes, str]) -> None:
+    """Store the ``missing`` texts (by digest) that are not stored yet, in ``conn``'s
+    transaction, which must hold the head's lock (so no other writer stores a text at the
+    same time)."""
+    missing = find(conn, missing)
+    if missing:
+        rows = [{"digest": key, "text": value} for key, value in sorted(missing.items())]
+        conn.execute(texts.insert(), rows)
+        _stored_now(conn).update(missing)  # known once a later transaction finds them
+
+
 def text_ids(conn: Connection, values: Collection[str]) -> dict[str, int]:
-    """The ids of ``values``, storing those not stored yet.
-
-    A text another writer is storing at the same moment is waited for and then taken from
-    it. Raises :class:`~eventstore.errors.DecodeError` when a stored text does not match
-    its digest (it was changed outside mastertrail).
-    """
-    known = _known(conn.engine)
-    ids = {value: known[value] for value in values if value in known}
-    missing = {digest(value): value for value in values if value not in ids}
-    if not missing:
-        return ids
-    if conn.dialect.name == "sqlite":
-        ids.update(_store(conn, missing, known, _stored_now(conn)))
-        return ids
-    with conn.engine.connect() as apart:
-        stored = _store(apart, missing, known, {})
-        apart.commit()
-    known.update(stored)
-    ids.update(stored)
-    return ids
+    """The ids of ``values`` as stored now, storing those not stored yet (for a bulk
+    loader that writes events with their ids; the caller holds the head's lock or is the
+    only writer). Looked up afresh, never cached."""
+    store(conn, {digest(value): value for value in values})
+    keys = {digest(value): value for value in values}
+    found = conn.execute(
+        sa.select(texts.c.id, texts.c.digest).where(texts.c.digest.in_(list(keys)))
+    )
+    return {keys[bytes(row.digest)]: int(row.id) for row in found}
 
 
-def _store(
-    conn: Connection, missing: dict[bytes, str], known: dict[str, int], stored_now: dict[str, int]
-) -> dict[str, int]:
-    """The ids of the ``missing`` texts (by digest), stored in ``conn``'s transaction when
-    not found; ``stored_now`` holds what this transaction stored (never cached here)."""
-    ids = {}
-    for row in conn.execute(_FIND, {"digests": list(missing)}).all():
-        value = missing.pop(bytes(row.digest))
-        ids[value] = _checked(row, value)
-        if value not in stored_now:
-            known[value] = ids[value]  # visible and not ours: committed
-    for key, value in sorted(missing.items()):  # one order for all: no deadlock
-        text_id = _insert(conn, key, value)
-        if text_id is not None:
-            ids[value] = stored_now[value] = text_id
-        else:  # another transaction stored it first, and committed
-            ids[value] = known[value] = _stored_by_another(conn, key, value)
-    return ids
-
-
-def _insert(conn: Connection, key: bytes, value: str) -> int | None:
-    """Store a text; its id, or None when another transaction stored it first (waited for
-    until it committed). SQLite has one writer, so no other transaction can."""
-    if conn.dialect.name == "postgresql":
-        statement = (
-            postgresql.insert(texts)
-            .values(digest=key, text=value)
-            .on_conflict_do_nothing(index_elements=[texts.c.digest])
-            .returning(texts.c.id)
-        )
-        return conn.execute(statement).scalar()
-    try:
-        primary_key = conn.execute(
-            texts.insert().values(digest=key, text=value)
-        ).inserted_primary_key
-    except sa.exc.IntegrityError:
-        if conn.dialect.name != "mysql":
-            raise
-        return None  # InnoDB undid the statement only: the transaction goes on
-    assert primary_key is not None
-    return int(primary_key[0])
-
-
-def _stored_by_another(conn: Connection, key: bytes, value: str) -> int:
-    """The id of a text another transaction just committed: a locking read, which sees the
-    newest committed row even in a MariaDB transaction's older snapshot."""
-    return _checked(conn.execute(_FIND.with_for_update(read=True), {"digests": [key]}).one(), value)
-
-
-def _checked(row: Any, value: str) -> int:
-    """The id of a stored text found by the digest of ``value``, if it holds ``value``."""
-    if row.text != value:
-        raise DecodeError(f"text {row.id} does not match its digest: it was changed")
-    return int(row.id)
+def not_stored(conn: Connection, error: sa.exc.DBAPIError) -> TextNotStored | None:
+    """If ``error`` is a write finding no text for a digest, forget what ``conn``'s engine
+    remembers of stored texts and return the error to raise instead; else None."""
+    message = str(error.orig)
+    lowered = message.lower()
+    missing_id = ("type_id" in message or "metadata_id" in message) and (
+        "null" in lowered or "1048" in message
+    )
+    if not (missing_id or NOT_STORED in message):
+        return None
+    forget(conn.engine)
+    return TextNotStored()
 
 
 def forget(engine: Engine) -> None:
-    """Drop the cached ids of ``engine`` (after its schema was made anew)."""
+    """Forget which texts ``engine`` has seen stored (its database was restored or made
+    anew)."""
     _KNOWN.pop(engine, None)
 
 
-def _known(engine: Engine) -> dict[str, int]:
-    """The cached ids of ``engine``, forgotten whenever one of its connections is found
-    broken: the database it connects to again may have been restored or made anew, with
-    its texts under other ids."""
-    known = _KNOWN.get(engine)
-    if known is None:
-        known = _KNOWN[engine] = {}
-        if engine not in _WATCHED:
-            _WATCHED.add(engine)
-            watched = weakref.ref(engine)
-
-            def forget_on_invalidate(*_: object) -> None:
-                found = watched()
-                if found is not None:
-                    forget(found)
-
-            sa.event.listen(engine, "invalidate", forget_on_invalidate)
-    return known
-
-
-def _stored_now(conn: Connection) -> dict[str, int]:
-    """The texts the connection's current transaction stored."""
+def _stored_now(conn: Connection) -> set[bytes]:
+    """The digests the connection's current transaction stored."""
     transaction = conn.get_transaction()
     entry = conn.info.get(_STORED_NOW)
     if entry is None or entry[0] is not transaction:
-        entry = conn.info[_STORED_NOW] = (transaction, {})
-    stored: dict[str, int] = entry[1]
+        entry = conn.info[_STORED_NOW] = (transaction, set())
+    stored: set[bytes] = entry[1]
     return stored

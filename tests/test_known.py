@@ -50,8 +50,11 @@ def other(db_url: str, clock: FakeClock, registry: Registry) -> Iterator[Registr
 
 
 def started(registry: Registry, name: str) -> int:
+    """A master activated that has checked in once: the texts of its heartbeats are
+    stored (a write storing a new text locks the head first)."""
     master_id = registry.find_master_id(name)
     assert registry.set_master_state(master_id, True) is True
+    assert registry.set_master_state(master_id, True) is False
     return master_id
 
 
@@ -116,7 +119,11 @@ class TestAMastersOwnWrite:
         assert registry.set_master_state(first, True) is False
         assert statements.take() == ALONE
         assert registry.verify().ok
-        assert types(registry, second) == ["master.registered", "master.activated"]
+        assert types(registry, second) == [
+            "master.registered",
+            "master.activated",
+            "master.checked_in",
+        ]
 
     def test_metadata_beyond_ascii_chains_as_verify_recomputes_it(
         self, db_url: str, clock: FakeClock
@@ -265,7 +272,7 @@ class TestThreads:
         a wrong answer or a broken stream."""
         master_id = started(registry, "threads:/srv")
         assert self.beat_in_threads(registry, [master_id] * 4) == [False] * 40
-        assert types(registry, master_id).count("master.checked_in") == 40
+        assert types(registry, master_id).count("master.checked_in") == 41
         assert registry.verify().ok
 
     def test_heartbeats_of_several_masters_at_once(self, registry: Registry) -> None:
@@ -278,5 +285,5 @@ class TestThreads:
         if chains(registry):
             assert reads < 40
         for master_id in master_ids:
-            assert types(registry, master_id).count("master.checked_in") == 10
+            assert types(registry, master_id).count("master.checked_in") == 11
         assert registry.verify().ok
