@@ -123,7 +123,7 @@ def one_connection_engine(db_url: str) -> Engine:
     url = sa.make_url(db_url)
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, pool_size=1, max_overflow=0, pool_timeout=5)
-        configure_sqlite(engine, wal=True)
+        configure_sqlite(engine)
         return engine
     return sa.create_engine(url, pool_size=1, max_overflow=0, pool_timeout=5)
 
