@@ -28,6 +28,7 @@ from twisted.internet import defer, task
 from twisted.python import log
 
 from commands import validate
+from eventstore import logs
 from eventstore.engine import translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType, StoreUnavailable
 from mastertrail.registry import Registry
@@ -43,13 +44,34 @@ pause: Callable[[float], None] = time.sleep
 
 
 def install() -> None:
-    """Make every Buildbot DB connector created from now on build this component."""
+    """Make every Buildbot DB connector created from now on build this component, and
+    send mastertrail's log lines to Twisted's log."""
     buildbot_masters.MastersConnectorComponent = MastersConnectorComponent
+    logs.route(TwistedLog())
 
 
 def uninstall() -> None:
-    """Give Buildbot back its own masters connector component."""
+    """Give Buildbot back its own masters connector component (and mastertrail's log lines
+    back to the standard library's ``logging``)."""
     buildbot_masters.MastersConnectorComponent = _buildbot_component
+    logs.route(None)
+
+
+class TwistedLog:
+    """A :class:`eventstore.logs.Sink` writing to Twisted's log (``twistd.log`` in a
+    buildmaster), which puts its own time stamp on each line."""
+
+    def debug(self, line: str) -> None:
+        log.msg(f"mastertrail: {line}")
+
+    def info(self, line: str) -> None:
+        log.msg(f"mastertrail: {line}")
+
+    def warning(self, line: str) -> None:
+        log.msg(f"mastertrail: warning: {line}")
+
+    def error(self, line: str) -> None:
+        log.msg(f"mastertrail: error: {line}")
 
 
 class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc]
@@ -59,6 +81,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
 
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
+        logs.route(TwistedLog())
         self._registry: Registry | None = None
         self._keeper: Any = None
         self._ready = defer.DeferredLock()

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Connection, Engine
 
 import commands
@@ -30,6 +29,7 @@ from eventstore.errors import (
     StoreReadOnly,
     StoreUnavailable,
 )
+from eventstore.logs import log
 from eventstore.migrate import schema_lock
 from eventstore.recorded import RecordedEvent, from_micros, to_micros
 from eventstore.restore import restore_head
@@ -37,8 +37,6 @@ from eventstore.store import Head
 from projections import MasterModel, Problem, VerifyReport, latest, queries, verifications, view
 from projections.rebuild import rebuild as rebuild_view
 from projections.rebuild import verify as verify_view
-
-log = structlog.get_logger("mastertrail")
 
 
 def system_clock() -> float:
@@ -362,7 +360,10 @@ class Registry:
             self._schema_checked = True
 
     def _log_many(self, event: str, outcomes: list[Outcome], **values: object) -> None:
-        """One line for a command that acted on several masters."""
+        """One line for a command that acted on several masters; none when it acted on
+        none (a start that adopted nothing, a housekeeping that expired nobody)."""
+        if not outcomes:
+            return
         positions = [position for outcome in outcomes for position in outcome.positions]
         values.setdefault("actor", self.actor.name)
         log.info(

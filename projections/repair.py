@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Connection
 
 from eventstore.errors import RebuildRefused
+from eventstore.logs import log
 from projections import view
 from projections.drift import parked_hash, plan_repair
 from projections.model import MasterState
-
-log = structlog.get_logger("mastertrail")
 
 
 def repair_view(conn: Connection, states: Mapping[int, MasterState]) -> None:
