@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore.chain import GENESIS
-from eventstore.errors import AnchorInvalid, InvalidArgument, LogDamaged
+from eventstore.errors import AnchorInvalid, InvalidArgument, InvalidArgumentType, LogDamaged
 from eventstore.schema import events
 from eventstore.store import read_head
 
@@ -155,6 +155,21 @@ def read_anchors(path: str | os.PathLike[str]) -> list[Anchor]:
             "anchors", f"names no readable anchors file ({error})", path
         ) from error
     return list(_parse(lines, os.fspath(path)))
+
+
+def given_anchors(anchors: object) -> list[Anchor]:
+    """``verify``'s ``anchors`` argument as a list: None (none), a sequence of anchors, or
+    the path of an anchors file (read with :func:`read_anchors`); anything else raises
+    :class:`~eventstore.errors.InvalidArgumentType`."""
+    if anchors is None:
+        return []
+    if isinstance(anchors, str | os.PathLike):
+        return read_anchors(anchors)
+    if isinstance(anchors, Sequence) and all(isinstance(a, Anchor) for a in anchors):
+        return list(anchors)
+    raise InvalidArgumentType(
+        "anchors", "a sequence of Anchor or the path of a JSON-lines file", anchors
+    )
 
 
 def _parse(lines: Iterable[str], name: str) -> Iterable[Anchor]:

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore.chain import GENESIS
+from eventstore.engine import is_unavailable
+from eventstore.errors import LogDamaged
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.store import Head
 
@@ -34,6 +36,21 @@ def head_of_log(conn: Connection) -> Head:
 
 
 def restore_head(conn: Connection, *, only_if_missing: bool = False) -> Head | None:
+    """Set the head row to :func:`head_of_log`, in the caller's transaction (see
+    :func:`_restore`); a database that refuses it (a guard trigger) raises
+    :class:`~eventstore.errors.LogDamaged`."""
+    try:
+        return _restore(conn, only_if_missing=only_if_missing)
+    except sa.exc.DBAPIError as error:
+        if is_unavailable(error):
+            raise
+        raise LogDamaged(
+            f"the head row cannot be restored from the log, the database refuses it: "
+            f"{str(error.orig).strip().splitlines()[0] if error.orig else error}"
+        ) from error
+
+
+def _restore(conn: Connection, *, only_if_missing: bool) -> Head | None:
     """Set the head row to :func:`head_of_log`, in the caller's transaction: insert it when
     it is missing, or (unless ``only_if_missing``) update it when its position or hash is
     not the log's last event, or its highest master id is below one the log uses (a higher

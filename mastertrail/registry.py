@@ -19,7 +19,7 @@ import eventstore
 from commands import Actor, Now, Outcome, validate
 from commands.known import KnownState
 from eventstore import session, sqlitefile
-from eventstore.anchors import Anchor, read_anchors, take_anchor
+from eventstore.anchors import Anchor, given_anchors, take_anchor
 from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import (
     InvalidArgument,
@@ -257,7 +257,7 @@ class Registry:
         position no longer carries its hash, or lies past the end of the log, is a
         problem. A malformed anchors file raises :class:`AnchorInvalid` (a ``ValueError``).
         """
-        found = _anchors(anchors)
+        found = given_anchors(anchors)
         self._check_schema()
         report = commands.retry.repeat(
             lambda: verify_view(self.engine, progress=progress, anchors=found)
@@ -385,19 +385,6 @@ class Registry:
             changed=outcome.changed,
             actor=self.actor.name,
         )
-
-
-def _anchors(anchors: object) -> list[Anchor]:
-    """``verify``'s anchors argument as a list of anchors (read from the file it names)."""
-    if anchors is None:
-        return []
-    if isinstance(anchors, str | os.PathLike):
-        return read_anchors(anchors)
-    if isinstance(anchors, Sequence) and all(isinstance(a, Anchor) for a in anchors):
-        return list(anchors)
-    raise InvalidArgumentType(
-        "anchors", "a sequence of Anchor or the path of a JSON-lines file", anchors
-    )
 
 
 def _log_restored(restored: Head | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mastertrail import HeadMissing, Registry, ViewRowMissing
+from mastertrail import HeadMissing, LogDamaged, Registry, ViewRowMissing
 from tests.conftest import FakeClock
 from tests.tamper_support import count_events, tamper
 
@@ -76,6 +76,39 @@ class TestMissingHeadRow:
         pair.upgrade()
         assert pair.verify().ok
         assert pair.find_master_id("charlie:/srv") == 3
+
+
+#: A trigger refusing every insert into the head row, per dialect.
+REFUSE_INSERT = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_head BEFORE INSERT ON mastertrail_head "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_head() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_head BEFORE INSERT ON mastertrail_head "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_head()",
+    ],
+    "mysql": [
+        "CREATE TRIGGER refuse_head BEFORE INSERT ON mastertrail_head "
+        "FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'"
+    ],
+}
+
+
+class TestRestoreRefused:
+    def test_a_restore_the_database_refuses_is_a_typed_error(self, pair: Registry) -> None:
+        """A head row the database will not let rebuild restore (a trigger refusing it)
+        raises LogDamaged, not a driver's error, and writes nothing."""
+        tamper(pair.engine, "DELETE FROM mastertrail_head")
+        with pair.engine.begin() as conn:
+            for statement in REFUSE_INSERT[pair.engine.dialect.name]:
+                conn.exec_driver_sql(statement)
+        with pytest.raises(LogDamaged, match="refused"):
+            pair.rebuild()
+        with pytest.raises(HeadMissing):
+            pair.find_master_id("charlie:/srv")
 
 
 class TestGarbledHeadRow:
