@@ -1,10 +1,17 @@
 """Real buildmasters with mastertrail keep checking in through what a database does to
-them: SQLite's write lock held by another process for 20 s, and PostgreSQL ending the
-master's connections (``pg_terminate_backend``)."""
+them: SQLite's write lock held by another process for 20 s, PostgreSQL ending the
+master's connections (``pg_terminate_backend``), and a PostgreSQL server of the test's own
+stopped and started again."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shutil
+import socket
 import sqlite3
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -130,3 +137,83 @@ class TestTerminatedConnections:
         assert master.active
         stop(basedir)
         assert registry_on.verify().ok
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temporary directory, a free
+    port), which the test may stop and start."""
+
+    def __init__(self) -> None:
+        self.bin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
+        self.dir = Path(tempfile.mkdtemp(prefix="mastertrail-pg-"))
+        shutil.chown(self.dir, "postgres")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.data = self.dir / "data"
+        self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "root")
+        self.url = f"postgresql+psycopg://root@127.0.0.1:{self.port}/postgres"
+
+    def run(self, tool: str, *args: str) -> None:
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        log = str(self.dir / "server.log")
+        self.run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(AssertionError):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    if shutil.which("runuser") is None or not Path("/usr/lib/postgresql").is_dir():
+        pytest.skip("needs PostgreSQL's server binaries and runuser")
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    server.remove()
+
+
+class TestServerRestart:
+    def test_heartbeats_survive_a_postgresql_restart(
+        self, tmp_path: Path, private_postgres: PrivatePostgres, masters_started: list[Path]
+    ) -> None:
+        """The master's PostgreSQL server is stopped while the master checks in every
+        second, and started again once the master has noticed: the master checks in on,
+        nothing is logged as an "Unhandled Error", and the log verifies."""
+        url = private_postgres.url
+        basedir = create_master(tmp_path / "master", url, heartbeat=1)
+        masters_started.append(basedir)
+        start(basedir)
+        name = master_name(basedir)
+        registry = Registry(url)
+        try:
+            wait_for(lambda: check_ins(registry, name) >= 3)
+            registry.close()
+            private_postgres.stop()
+            # Until a heartbeat has met the stopped server (and was retried, or failed).
+            wait_for(
+                lambda: re.search("mastertrail: retrying|Unhandled Error", twistd_log(basedir))
+            )
+            private_postgres.start()
+            restarted = check_ins(registry, name)
+            wait_for(lambda: check_ins(registry, name) >= restarted + 3)
+            assert "Unhandled Error" not in twistd_log(basedir)
+            stop(basedir)
+            assert registry.verify().ok
+        finally:
+            registry.close()
