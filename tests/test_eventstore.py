@@ -27,6 +27,7 @@ from eventstore.engine import reading
 from eventstore.errors import InvalidArgument
 from eventstore.ids import derived_event_id
 from eventstore.schema import events
+from tests.tamper_support import drop_guards
 
 #: 2023-11-14T22:13:20.123456Z in microseconds since the epoch.
 T0 = 1_700_000_000_123_456
@@ -748,10 +749,10 @@ class TestImmutability:
         self, engine: Engine, log: list[RecordedEvent], table: str
     ) -> None:
         """TRUNCATE of the log or its texts is refused: by a trigger on PostgreSQL, and on
-        MariaDB (whose TRUNCATE fires no trigger) by the guard table's foreign keys."""
+        MariaDB (whose TRUNCATE fires no trigger) by system versioning."""
         if engine.dialect.name == "sqlite":
             pytest.skip("SQLite has no TRUNCATE")
-        message = "append-only" if engine.dialect.name == "postgresql" else "foreign key"
+        message = "append-only" if engine.dialect.name == "postgresql" else "System-versioned"
         with pytest.raises(sa.exc.DBAPIError, match=message), engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {table}"))
         assert all_events(engine) == log
@@ -768,14 +769,9 @@ class TestImmutability:
 
 
 def drop_immutability_triggers(conn: Connection) -> None:
-    """Remove the triggers that refuse UPDATE and DELETE on the log and its texts, as a
+    """Remove the triggers that refuse changes to the log, its texts and its head, as a
     hostile operator could."""
-    for table in ("mastertrail_events", "mastertrail_texts"):
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text(f"DROP TRIGGER {table}_no_change ON {table}"))
-        else:
-            for action in ("update", "delete"):
-                conn.execute(sa.text(f"DROP TRIGGER {table}_no_{action}"))
+    drop_guards(conn)
 
 
 class TestTamperDetection:

@@ -39,6 +39,7 @@ from projections import (
 )
 from tests import test_registry
 from tests.conftest import FakeClock
+from tests.tamper_support import drop_guards
 from tests.test_registry import Shared
 
 UTC = dt.UTC
@@ -101,11 +102,7 @@ def view_rows(registry: Registry) -> list[tuple[Any, ...]]:
 def drop_immutability_triggers(registry: Registry) -> None:
     """Let a test tamper with the log, as someone with raw database access could."""
     with registry.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("DROP FUNCTION mastertrail_refuse_change() CASCADE"))
-        else:
-            for action in ("update", "delete"):
-                conn.execute(sa.text(f"DROP TRIGGER mastertrail_events_no_{action}"))
+        drop_guards(conn)
 
 
 # -- the pure fold ---------------------------------------------------------------------------

@@ -16,15 +16,7 @@ from sqlalchemy.engine import Engine
 from eventstore import RegistryError
 from mastertrail import Registry
 from tests.conftest import FakeClock
-
-_GUARDED = ("mastertrail_events", "mastertrail_texts")
-
-#: The triggers that refuse UPDATE and DELETE on the log and its texts, per dialect.
-TRIGGERS = {
-    "sqlite": [f"DROP TRIGGER {t}_no_{a}" for t in _GUARDED for a in ("update", "delete")],
-    "postgresql": [f"DROP TRIGGER {t}_no_change ON {t}" for t in _GUARDED],
-    "mysql": [f"DROP TRIGGER {t}_no_{a}" for t in _GUARDED for a in ("update", "delete")],
-}
+from tests.tamper_support import drop_guards
 
 #: A new, unique 32-byte text digest, per dialect (``{digest}`` in a tampering statement).
 FRESH_DIGEST = {
@@ -57,8 +49,7 @@ def tamper(engine: Engine, *statements: str) -> None:
     """Drop the log's triggers and run ``statements``, as someone with database access
     could."""
     with engine.begin() as conn:
-        for statement in TRIGGERS[engine.dialect.name]:
-            conn.exec_driver_sql(statement)
+        drop_guards(conn)
         for statement in statements:
             conn.exec_driver_sql(statement.replace("{digest}", FRESH_DIGEST[engine.dialect.name]))
 
