@@ -33,6 +33,7 @@ from eventstore.store import (
     stream_version,
 )
 from projections import view
+from projections.charsets import check_storable
 from projections.fold import apply
 from projections.model import MasterState
 from projections.rebuild import align_id_sequence
@@ -85,7 +86,10 @@ class Actor:
 
 
 def find_master_id_attempt(conn: Connection, actor: Actor, name: str, now: Now) -> Outcome:
-    """The id of ``name``; a new name is registered inactive with ``last_active = now``."""
+    """The id of ``name``; a new name is registered inactive with ``last_active = now``. A
+    name the database cannot store exactly is refused before anything is read or written
+    (:func:`projections.charsets.check_storable`)."""
+    check_storable(conn, name)
     state = view.load_state_by_name(conn, name)
     if state is not None:
         return Outcome(state, changed=False)

@@ -25,6 +25,7 @@ from eventstore.errors import (
     StoreUnavailable,
     TextNotStored,
     UnknownEventType,
+    UnstorableName,
     UnsupportedSchemaVersion,
     ViewRowMissing,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "TextNotStored",
     "Tip",
     "UnknownEventType",
+    "UnstorableName",
     "UnsupportedSchemaVersion",
     "ViewRowMissing",
     "allocate_master_id",

@@ -32,6 +32,22 @@ class InvalidArgument(RegistryError, ValueError):
         super().__init__(f"{argument} {reason} (got {value!r:.80})")
 
 
+class UnstorableName(InvalidArgument):
+    """A master's name holds a character the database cannot store exactly (a 4-byte
+    character through a ``utf8`` MariaDB connection or into a ``utf8mb3`` or ``latin1``
+    column, say): the log would hash one name and store another. Nothing was written."""
+
+    def __init__(self, name: str, character: str, charset: str, place: str) -> None:
+        self.character = character
+        self.charset = charset
+        self.place = place
+        super().__init__(
+            "name",
+            f"holds {character}, which {place} ({charset}) cannot store exactly",
+            name,
+        )
+
+
 class StoreUnavailable(RegistryError):
     """The database cannot be reached or did not answer in time; nothing was written."""
 

@@ -22,6 +22,7 @@ from eventstore.errors import (
     StoreFull,
     StoreReadOnly,
     StoreUnavailable,
+    UnstorableName,
     ViewRowMissing,
 )
 from eventstore.recorded import RecordedEvent
@@ -50,6 +51,7 @@ __all__ = [
     "StoreFull",
     "StoreReadOnly",
     "StoreUnavailable",
+    "UnstorableName",
     "VerifyReport",
     "ViewRowMissing",
 ]

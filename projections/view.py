@@ -30,6 +30,8 @@ masters = sa.Table(
     sa.Column("active", sa.Integer, nullable=False),
     sa.Column("last_active", sa.Integer, nullable=False),
     mysql_engine="InnoDB",
+    # Made by mastertrail (outside a Buildbot database): any name, whatever the default.
+    mysql_charset="utf8mb4",
 )
 sa.Index("master_name_hashes", masters.c.name_hash, unique=True)  # Buildbot's name
 
