@@ -5,13 +5,8 @@ stopped and started again."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +17,7 @@ import sqlalchemy as sa
 
 from mastertrail import Registry
 from tests.conftest import Server
+from tests.private_servers import PrivatePostgres, private_server
 from tests.test_buildbot_real import create_master, master_name, masters_started, start, stop
 
 __all__ = ["masters_started"]
@@ -139,53 +135,11 @@ class TestTerminatedConnections:
         assert registry_on.verify().ok
 
 
-class PrivatePostgres:
-    """A PostgreSQL server of the test's own (initdb in a temporary directory, a free
-    port), which the test may stop and start."""
-
-    def __init__(self) -> None:
-        self.bin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
-        self.dir = Path(tempfile.mkdtemp(prefix="mastertrail-pg-"))
-        shutil.chown(self.dir, "postgres")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.data = self.dir / "data"
-        self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "root")
-        self.url = f"postgresql+psycopg://root@127.0.0.1:{self.port}/postgres"
-
-    def run(self, tool: str, *args: str) -> None:
-        result = subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
-        log = str(self.dir / "server.log")
-        self.run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        with contextlib.suppress(AssertionError):
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
-    if shutil.which("runuser") is None or not Path("/usr/lib/postgresql").is_dir():
-        pytest.skip("needs PostgreSQL's server binaries and runuser")
-    server = PrivatePostgres()
-    server.start()
-    yield server
-    server.remove()
+    with private_server("postgresql") as server:
+        assert isinstance(server, PrivatePostgres)
+        yield server
 
 
 class TestServerRestart:

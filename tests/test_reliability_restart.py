@@ -3,32 +3,26 @@ making calls while the test stops the server and starts it again. Calls made whi
 down fail fast with StoreUnavailable, the same process's calls succeed again once it is
 back, and every call that succeeded is in the log exactly once.
 
-The test restarts the server it is configured with, so it runs only when that server is
-on this machine and its control commands are here (as in CI, where the suite runs alone);
-``MASTERTRAIL_TEST_RESTART=0`` skips it on a machine whose servers others are using. The
-server is always left running.
+The test stops and starts a server of its own (:mod:`tests.private_servers`), never the
+shared servers the rest of the suite uses.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
 from multiprocessing.context import SpawnProcess
-from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import sqlalchemy as sa
 
 from eventstore import CODEC, StoreUnavailable
 from mastertrail import Registry
-from tests.conftest import FakeClock, Server
+from tests.conftest import FakeClock
+from tests.private_servers import PrivateServer, private_server
 from tests.reliability_support import DEADLINE, SPAWN, get, quiet_logging, stop_all, wait_until
 
 pytestmark = pytest.mark.slow
@@ -43,59 +37,7 @@ CALLS_DURING = 3
 T0 = 1_700_000_000
 
 
-# -- controlling the servers -----------------------------------------------------------------
-
-
-def _pg_version() -> str:
-    versions = sorted(os.listdir("/etc/postgresql")) if Path("/etc/postgresql").is_dir() else []
-    return versions[-1] if versions else ""
-
-
-@attrs.frozen
-class Control:
-    """How to stop, start and probe one local server."""
-
-    stop: list[str]
-    start: list[str]
-    probe: list[str]
-
-    def is_up(self) -> bool:
-        return subprocess.run(self.probe, capture_output=True, check=False).returncode == 0
-
-    def run(self, command: list[str]) -> None:
-        subprocess.run(command, capture_output=True, check=False, timeout=120)
-
-
-CONTROLS = {
-    "postgresql": Control(
-        stop=["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "stop"],
-        start=["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "start"],
-        probe=["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"],
-    ),
-    "mysql": Control(
-        # TERM is mariadbd's clean shutdown; --retry waits until the process has exited, so
-        # that the start below never finds the old server still shutting down (and, with
-        # --oknodo, does nothing).
-        stop=[
-            "start-stop-daemon",
-            "--stop",
-            "--oknodo",
-            "--retry",
-            "TERM/60",
-            "--exec",
-            "/usr/sbin/mariadbd",
-        ],
-        start=[
-            "start-stop-daemon",
-            "--start",
-            "--oknodo",
-            "--background",
-            "--exec",
-            "/usr/sbin/mariadbd",
-        ],
-        probe=["mysqladmin", "-h127.0.0.1", "-uroot", "status"],
-    ),
-}
+# -- the servers ----------------------------------------------------------------------------
 
 
 @pytest.fixture(params=["postgresql", "mysql"])
@@ -105,24 +47,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def control(backend: str, servers: dict[str, Server | str]) -> Iterator[Control]:
-    """The control of the configured server, which is left running whatever happens."""
-    server = servers[backend]
-    if isinstance(server, str):
-        pytest.skip(server)
-    if os.environ.get("MASTERTRAIL_TEST_RESTART", "1") == "0":
-        pytest.skip("MASTERTRAIL_TEST_RESTART=0: not restarting shared servers")
-    control = CONTROLS[backend]
-    if server.admin_url.host not in ("127.0.0.1", "localhost") or not all(
-        shutil.which(command[0]) for command in (control.stop, control.start, control.probe)
-    ):
-        pytest.skip(f"the {backend} server is not one this test can restart")
-    yield control
-    if not control.is_up():
-        control.run(control.start)
-        wait_until(control.is_up, f"{backend} to start again", timeout=120)
-    server.admin.dispose()  # their pooled connections died with the server
-    server.own.dispose()
+def server(backend: str) -> Iterator[PrivateServer]:
+    """A private server of ``backend``, started for this test alone and removed after it:
+    the shared servers are never stopped."""
+    with private_server(backend) as started:
+        yield started
+
+
+@pytest.fixture
+def db_url(server: PrivateServer) -> str:
+    """The private server's database, for the ``registry`` fixture."""
+    return server.url
 
 
 # -- the process making calls (module level, so that 'spawn' can import it) -----------------
@@ -186,7 +121,7 @@ def processes() -> Iterator[list[SpawnProcess]]:
 class TestServerRestartUnderLoad:
     def test_calls_fail_fast_then_recover_and_nothing_is_lost(
         self,
-        control: Control,
+        server: PrivateServer,
         db_url: str,
         registry: Registry,
         processes: list[SpawnProcess],
@@ -203,10 +138,10 @@ class TestServerRestartUnderLoad:
         processes.append(caller)
         caller.start()
         wait_until(lambda: ok.value >= CALLS_AROUND, "calls before the restart")
-        control.run(control.stop)
+        server.stop()
         wait_until(lambda: failed.value >= CALLS_DURING, "calls failing while the server is down")
-        control.run(control.start)
-        wait_until(control.is_up, "the server to start again", timeout=120)
+        server.start()
+        wait_until(server.is_up, "the server to start again", timeout=120)
         back = ok.value
         wait_until(lambda: ok.value >= back + CALLS_AROUND, "calls after the restart")
         stop.set()
