@@ -213,6 +213,11 @@ class Registry:
         self._check_schema()
         return eventstore.iter_log(self.engine, after=after, limit=limit)
 
+    def position_at(self, when: dt.datetime) -> int:
+        """The position of the newest event recorded at or before ``when`` (0: none)."""
+        with self._read() as conn:
+            return queries.position_at(conn, to_micros(_aware("when", when)))
+
     def masters_as_of(self, when: dt.datetime | int) -> list[MasterModel]:
         """Every master as it stood at ``when``: an aware datetime, or a log position
         (the event at that position included)."""

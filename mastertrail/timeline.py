@@ -20,7 +20,8 @@ from typing import Literal
 
 import attrs
 
-from eventstore.recorded import RecordedEvent
+from eventstore.recorded import EPOCH, RecordedEvent
+from projections.model import MasterModel
 from projections.stops import classify_stop
 
 MarkKind = Literal["registered", "stopped", "found_dead", "expired", "adopted", "reset"]
@@ -132,6 +133,7 @@ def build_timeline(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     silence: int = SILENCE,
+    fleet: Iterable[MasterModel] = (),
 ) -> Timeline:
     """Fold ``events`` (the log, in position order) into lanes over ``[since, until]``.
 
@@ -139,10 +141,20 @@ def build_timeline(
     start); events after ``until`` are left out. Without bounds the window spans the
     events. Every master that exists by the window's end gets a lane. ``silence`` is the
     gap between signs of life, in seconds, beyond which a lane is drawn silent.
+
+    ``fleet`` is the fleet as it stood before the first of ``events`` (from
+    :meth:`Registry.masters_as_of`), so that a window needs only the events after its start
+    rather than the whole log: each of its masters gets a lane, active from its last check-in
+    if it was active then.
     """
     gap = dt.timedelta(seconds=silence)
     lanes: dict[int, _LaneBuilder] = {}
     names: set[str] = set()
+    for master in fleet:
+        seeded = lanes[master.id] = _LaneBuilder(master.id, master.name)
+        names.add(master.name)
+        if master.active and master.last_active > EPOCH:
+            seeded.alive(master.last_active, gap)
     first: dt.datetime | None = None
     last: dt.datetime | None = None
     for event in events:

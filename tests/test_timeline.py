@@ -319,3 +319,27 @@ class TestSilence:
         events += [life(2, "activated", 0), life(3, "checked_in", 60)]
         (lane,) = build_timeline(events, until=at(3600)).lanes
         assert [(i.end, i.closed) for i in lane.intervals] == [(at(60), at(3600))]
+
+
+class TestFromTheFleetAtTheStart:
+    @pytest.mark.parametrize("offset", [30, 100, 130, 1000, 1500, 2050])
+    def test_equals_folding_the_whole_log(self, story: Story, offset: float) -> None:
+        """The fleet as it stood at the window's start plus the events after it draw the
+        same lanes, bars and marks as the whole log does."""
+        from projections import fold
+
+        since = at(offset)
+        position = max((e.position for e in story.events if e.recorded_at < since), default=0)
+        fleet = [
+            state.to_model()
+            for state in fold(e for e in story.events if e.position <= position).values()
+        ]
+        later = [e for e in story.events if e.position > position]
+        whole = build_timeline(story.events, since=since, until=at(2100))
+        seeded = build_timeline(later, since=since, until=at(2100), fleet=fleet)
+        assert [(lane.name, lane.intervals) for lane in seeded.lanes] == [
+            (lane.name, lane.intervals) for lane in whole.lanes
+        ]
+        assert [(m.kind, m.position) for m in seeded.marks] == [
+            (m.kind, m.position) for m in whole.marks
+        ]

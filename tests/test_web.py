@@ -206,6 +206,32 @@ class TestPage:
         assert registry.log_position() == before
 
 
+class TestTimelineRoute:
+    def test_reads_only_the_window(
+        self,
+        client: flask.testing.FlaskClient,
+        registry: Registry,
+        clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Two days on, the timeline reads no event before its 24-hour window (the fleet
+        at the window's start comes from the index), and still draws every master."""
+        clock.advance(2 * 86_400)
+        reads: list[dict[str, object]] = []
+        events = registry.events
+
+        def counting(**kwargs: object) -> object:
+            reads.append(kwargs)
+            return events(**kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(registry, "events", counting)
+        svg = client.get("/timeline.svg").get_data(as_text=True)
+        whole = [r for r in reads if r.get("limit") != 1 and not r.get("after")]
+        assert whole == []
+        assert "charlie" in svg
+        assert "alpha" in svg
+
+
 class TestTrailLinks:
     def test_the_trail_names_the_links_a_stop_removed(
         self, registry: Registry, clock: FakeClock

@@ -126,13 +126,16 @@ def _page(registry: Registry) -> flask.Response:
 
 
 def _timeline(registry: Registry, title: str | None) -> str:
-    """The last 24 hours, or the whole log when it is younger."""
+    """The last 24 hours, or the whole log when it is younger: read from the fleet as it
+    stood at the window's start and the events since, never the older log."""
     now = _now(registry)
-    first = next(registry.events(limit=1), None)
     since = now - DEFAULT_WINDOW
+    first = next(registry.events(limit=1), None)
     if first is not None and first.recorded_at > since:
         since = first.recorded_at
-    picture = build_timeline(registry.events(), since=since, until=now)
+    position = registry.position_at(since - dt.timedelta(microseconds=1))  # before it
+    before = registry.masters_as_of(position) if position else []
+    picture = build_timeline(registry.events(after=position), since=since, until=now, fleet=before)
     return render_svg(picture, title=title)
 
 
