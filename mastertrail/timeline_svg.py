@@ -192,12 +192,19 @@ def _axis(frame: _Frame, y: float) -> str:
         f'<line x1="{frame.left}" x2="{frame.left + frame.width}" y1="{y}" y2="{y}" '
         'stroke="#888888"/>'
     ]
+    seconds = frame.end - frame.start < dt.timedelta(minutes=5)  # ticks less than a minute apart
     for tick in _ticks(frame.start, frame.end):
         x = frame.x(tick)
         text = f"{tick:%H:%M}" if tick.date() == frame.start.date() else f"{tick:%m-%d %H:%M}"
+        if seconds:
+            text = f"{tick:%H:%M:%S}"
+        half = len(text) * CHAR / 2  # a label at either edge stays inside the picture
+        anchor = "middle"
+        if x + half > frame.left + frame.width + 12:
+            anchor = "end"
         parts.append(
             f'<line x1="{x}" x2="{x}" y1="{y}" y2="{y + 5}" stroke="#888888"/>'
-            f'<text x="{x}" y="{y + 18}" text-anchor="middle" fill="#555555">{text}</text>'
+            f'<text x="{x}" y="{y + 18}" text-anchor="{anchor}" fill="#555555">{text}</text>'
         )
     return "\n".join(parts)
 

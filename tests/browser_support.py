@@ -79,7 +79,13 @@ def dump_dom(profile: Path, url: str, *, javascript: bool = True) -> str:
 def screenshot(profile: Path, url: str, out: Path, *, width: int, height: int) -> Path:
     """A PNG of ``url`` at a window of ``width`` x ``height``, kept at ``out`` (and copied to
     ``$MASTERTRAIL_SCREENSHOTS`` when set)."""
-    chromium(profile, f"--screenshot={out}", f"--window-size={width},{height}", url)
+    chromium(
+        profile,
+        "--virtual-time-budget=10000",
+        f"--screenshot={out}",
+        f"--window-size={width},{height}",
+        url,
+    )
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)

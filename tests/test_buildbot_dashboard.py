@@ -14,6 +14,7 @@ import pytest
 
 from mastertrail import Registry
 from mastertrail.web import create_app
+from tests.browser_support import dump_dom, need_chromium, screenshot
 from tests.test_buildbot_real import (
     MASTER_CFG,
     create_master,
@@ -23,6 +24,7 @@ from tests.test_buildbot_real import (
     stop,
     wait_until,
 )
+from tests.test_web_browser import Page
 
 pytest.importorskip("buildbot_wsgi_dashboards")
 pytestmark = pytest.mark.slow
@@ -92,6 +94,18 @@ class TestDashboardInBuildbot:
         assert f'mastertrail_master_active{{master="{name}"}} 1.0' in metrics
         status, config = fetch(f"{base}/config")
         assert "Masters trail" in config
+        # In a browser: Buildbot's own UI shows the entry and the page inside it.
+        need_chromium()
+        ui = Page(dump_dom(tmp_path / "profile", f"{base}/#/mastertrail"))
+        assert "Masters trail" in ui.visible
+        assert [row[:2] for row in ui.rows["fleet"][1:]] == [[f"{name} #1", "active"]]
+        screenshot(
+            tmp_path / "profile-shot",
+            f"{base}/#/mastertrail",
+            tmp_path / "mastertrail-in-buildbot.png",
+            width=1280,
+            height=800,
+        )
         stop(basedir)
         registry = Registry(db_url)
         (master,) = registry.get_masters()
