@@ -156,7 +156,6 @@ def _write(
     rows = [{**row, "event_id": fused.id_bytes(row["event_id"])} for row in rows]
     if dialect.name == "mysql":
         params = fused._one_statement_params(rows, head, also)
-        params["texts_needed"] = fused.texts_needed(rows)
         cursor.execute(fused._compound(len(rows), also[0], dialect), params)
         return True  # a moved head raises
     cursor.execute(*prebuilt.bind(fused.MOVE_HEAD, dialect, head))

@@ -61,11 +61,15 @@ def _text_id(key: str) -> sa.ScalarSelect[int]:
     return sa.select(texts.c.id).where(texts.c.digest == digest).scalar_subquery()
 
 
-def _row_values(prefix: str = "") -> dict[str, Any]:
+def _row_values(prefix: str = "", *, declared: bool = False) -> dict[str, Any]:
     """An event row's values as parameters named ``prefix`` + column (its texts found by
-    their digests)."""
+    their digests; ``declared``: in the variables :func:`texts_declared` set)."""
     return {
-        name: _text_id(prefix + TEXT_COLUMNS[name])
+        name: (
+            sa.literal_column(f"{prefix}{TEXT_COLUMNS[name]}_id")
+            if declared
+            else _text_id(prefix + TEXT_COLUMNS[name])
+        )
         if name in TEXT_COLUMNS
         else sa.bindparam(prefix + name, type_=events.c[name].type)
         for name in _COLUMNS
@@ -91,7 +95,6 @@ def write(
         return bool(prebuilt.execute(conn, fused, params).scalar_one())
     if _is_mariadb(conn.dialect):
         params = _one_statement_params(rows, head_params, also)
-        params["texts_needed"] = texts_needed(rows)
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
             params[f"r{i}_event_id"] = id_bytes(row["event_id"])
         try:
@@ -153,10 +156,10 @@ def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
     def sql(statement: sa.ClauseElement) -> str:
         return str(statement.compile(dialect=dialect))
 
-    insert = events.insert().values([_row_values(f"r{i}_") for i in range(count)])
+    insert = events.insert().values([_row_values(f"r{i}_", declared=True) for i in range(count)])
     keys = [f"r{i}_{key}" for i in range(count) for key in TEXT_COLUMNS.values()]
     parts = [
-        texts_check(keys),
+        *texts_declared(keys),
         sql(MOVE_HEAD),
         f"IF ROW_COUNT() = 0 THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{_MOVED_ON}'; END IF",
         sql(insert),
@@ -178,22 +181,19 @@ def chains_in_database(dialect: sa.Dialect) -> bool:
     return dialect.name == "postgresql" or _is_mariadb(dialect)
 
 
-def texts_check(keys: list[str]) -> str:
-    """MariaDB: the first statement of a compound write, which signals when a text named
-    by the digest parameters ``keys`` is not stored (``texts_needed``: how many distinct
-    ones they are). Without it a NOT NULL column would take a missing text's NULL as 0 in
-    a multi-row or ``INSERT ... SELECT`` under a non-strict ``sql_mode``."""
-    named = ", ".join(f"%({key})s" for key in keys)
-    return (
-        f"IF (SELECT COUNT(*) FROM {texts.name} WHERE digest IN ({named})) "
-        f"< %(texts_needed)s THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{NOT_STORED}'; "
-        "END IF"
-    )
-
-
-def texts_needed(rows: list[dict[str, Any]]) -> int:
-    """How many distinct texts ``rows`` name."""
-    return len({row[key] for row in rows for key in TEXT_COLUMNS.values()})
+def texts_declared(keys: list[str]) -> list[str]:
+    """MariaDB: the first statements of a compound write. Each text's id, found by the
+    digest parameter ``key``, goes into the variable ``<key>_id``, which the insert names;
+    a text that is not stored signals before anything is written. Without the check a
+    NOT NULL column would take a missing text's NULL as 0 in a multi-row or ``INSERT ...
+    SELECT`` under a non-strict ``sql_mode``."""
+    declared = [
+        f"DECLARE {key}_id INT DEFAULT (SELECT id FROM {texts.name} WHERE digest = %({key})s)"
+        for key in keys
+    ]
+    missing = " OR ".join(f"{key}_id IS NULL" for key in keys)
+    signal = f"SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{NOT_STORED}'"
+    return [*declared, f"IF {missing} THEN {signal}; END IF"]
 
 
 def _is_mariadb(dialect: sa.Dialect) -> bool:
@@ -242,7 +242,6 @@ def chained_statement(
         params["event_id"] = None if stored is None else str(stored)  # cast in the statement
         return _chained_ctes(statement, dialect, last is None), params
     params["event_id"] = id_bytes(row["event_id"])
-    params["texts_needed"] = texts_needed([row])
     return _chained_compound(statement, dialect, last is None), params
 
 
@@ -252,11 +251,14 @@ _OWN = tuple(name for name in _COLUMNS if name not in ("position", "hash"))
 _CHAINED_COLUMNS = ", ".join(("position", *_OWN, "hash"))
 
 
-def _event_values(cast: dict[str, str]) -> str:
+def _event_values(cast: dict[str, str], *, declared: bool = False) -> str:
     """The event's own columns as parameters, with their SQL casts where the database
-    wants them; its texts' ids found by their digests."""
+    wants them; its texts' ids found by their digests (``declared``: in the variables
+    :func:`texts_declared` set)."""
 
     def value(name: str) -> str:
+        if name in TEXT_COLUMNS and declared:
+            return f"{TEXT_COLUMNS[name]}_id"
         if name in TEXT_COLUMNS:
             digest = f"%({TEXT_COLUMNS[name]})s{cast.get('digest', '')}"
             return f"(SELECT id FROM {texts.name} WHERE digest = {digest})"
@@ -316,7 +318,7 @@ def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) 
     constraint refuses it if an event came after. ``first``: an empty stream, with no
     event to join. It returns the position and hash it inserted."""
     parts = [
-        texts_check(list(TEXT_COLUMNS.values())),
+        *texts_declared(list(TEXT_COLUMNS.values())),
         f"UPDATE {head.name} SET "
         "hash = UNHEX(SHA2(CONCAT(hash, CAST(position + 1 AS CHAR), %(tail)s), 256)), "
         "position = position + 1, "
@@ -333,7 +335,7 @@ def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) 
     )
     parts.append(
         f"INSERT INTO {events.name} ({_CHAINED_COLUMNS}) "
-        f"SELECT {head.name}.position, {_event_values({})}, {head.name}.hash "
+        f"SELECT {head.name}.position, {_event_values({}, declared=True)}, {head.name}.hash "
         f"FROM {head.name}{joined} WHERE {head.name}.id = {HEAD_ROW_ID} "
         f"RETURNING position, hash"
     )
