@@ -61,11 +61,16 @@ def count_events(engine: Engine) -> int:
         return int(conn.exec_driver_sql("SELECT count(*) FROM mastertrail_events").scalar_one())
 
 
-def rechain(engine: Engine, *statements: str) -> None:
-    """Drop the guards, run ``statements``, then recompute every hash of the log and the
-    head from the rows as they now are: a rewrite the chain alone cannot reveal."""
+def rechain(engine: Engine, *statements: str, dml_only: bool = False) -> None:
+    """Drop the guards (or, ``dml_only``, on PostgreSQL, switch them off for the
+    transaction, as a superuser may, dropping nothing), run ``statements``, then recompute
+    every hash of the log and the head from the rows as they now are: a rewrite the chain
+    alone cannot reveal."""
     with engine.begin() as conn:
-        drop_guards(conn)
+        if dml_only:
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        else:
+            drop_guards(conn)
         for statement in statements:
             conn.execute(sa.text(statement))
         previous, position = GENESIS, 0

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mastertrail import (
     Anchor,
@@ -137,6 +138,24 @@ class TestVerifyWithAnchors:
         report = fleet.verify(anchors=[before, after])
         assert [(p.kind, p.position) for p in report.problems] == [("anchor", 12)]
         assert "no longer carries" in report.problems[0].detail
+
+    def test_a_dml_only_rewrite_is_caught(self, fleet: Registry, backend: str) -> None:
+        """On PostgreSQL a superuser can switch the triggers off for a session and rewrite
+        with DML alone, dropping nothing: verify calls the re-chained log clean, the anchor
+        does not, and the guards are still there afterwards."""
+        if backend != "postgresql":
+            pytest.skip("only PostgreSQL lets a session switch the triggers off")
+        taken = fleet.anchor()
+        rechain(
+            fleet.engine,
+            f"UPDATE {EVENTS} SET recorded_at = recorded_at - 3600000000 WHERE position = 10",
+            dml_only=True,
+        )
+        assert fleet.verify().ok
+        report = fleet.verify(anchors=[taken])
+        assert [(p.kind, p.position) for p in report.problems] == [("anchor", 12)]
+        with pytest.raises(sa.exc.DBAPIError), fleet.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE {EVENTS} SET data = data WHERE position = 1")
 
     def test_a_tail_replaced_with_the_triggers_dropped_is_caught(
         self, fleet: Registry, clock: FakeClock
