@@ -8,11 +8,12 @@ serialization failure, or give a writer a stale snapshot). A lock held by a proc
 stopped (SIGSTOP, a paused VM) is waited for at most :data:`LOCK_WAIT` seconds per
 statement, not the server's default (50 s per statement on MariaDB).
 
-An engine made by :func:`eventstore.create_engine` is configured when it connects
-(:func:`connect_args` / :func:`engine_options`): nothing is sent per call. On an engine
-made elsewhere (Buildbot's), :func:`pin` sets the same at the start of each write
-transaction, scoped to the transaction where the database allows it, so the host's own
-sessions keep their settings (see ``docs/reliability.rst``).
+An engine made by :func:`eventstore.create_engine` is configured when it connects (its
+``isolation_level``, :func:`postgresql_options`, :func:`mysql_init_command`): nothing is
+sent per call. On an engine made elsewhere (Buildbot's), :func:`isolated` sets the
+isolation level while mastertrail holds a connection, and :func:`pin` the lock wait at the
+start of each write transaction: for the transaction on PostgreSQL, for the connection on
+MariaDB, whose lock wait has no narrower scope (see ``docs/reliability.rst``).
 """
 
 from __future__ import annotations
