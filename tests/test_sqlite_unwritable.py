@@ -133,11 +133,16 @@ def registry_master_is_active(url: str) -> bool:
 
 
 def run_as_reader(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``mastertrail --db URL ARGS`` in another process, as a user without write access:
-    as root (who may write anything), as ``nobody``."""
+    """``mastertrail --db URL ARGS`` in another process, as a user without write access.
+
+    Root may write anything: there the process keeps its user, so it can still read the
+    checkout and its virtual environment wherever they are, but loses the capabilities that
+    override file modes (``CAP_DAC_OVERRIDE``, ``CAP_DAC_READ_SEARCH``, ``CAP_FOWNER``), so
+    the modes 0444 and 0555 bind it as they bind any owner."""
     command = [sys.executable, "-m", "mastertrail", "--db", url, *args]
     if os.geteuid() == 0:
-        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+        dropped = "-dac_override,-dac_read_search,-fowner,-linux_immutable"
+        command = ["setpriv", f"--bounding-set={dropped}", "--", *command]
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
 
 
