@@ -10,6 +10,8 @@ from eventstore.chain import GENESIS, link
 from eventstore.ids import event_id_of
 from eventstore.reads import EVENT_ROWS
 from eventstore.schema import events, head
+from mastertrail import Registry
+from tests.conftest import FakeClock
 
 #: The log's tables whose rows the chain depends on.
 LOG_TABLES = ("mastertrail_events", "mastertrail_texts", "mastertrail_head")
@@ -91,3 +93,21 @@ def rechain(engine: Engine, *statements: str, dml_only: bool = False) -> None:
             position = row.position
             conn.execute(events.update().where(events.c.position == position).values(hash=previous))
         conn.execute(head.update().values(position=position, hash=previous))
+
+
+def three_masters(registry: Registry, clock: FakeClock) -> Registry:
+    """Three masters, positions 1-12: registered (1-3), started (4-6), checked in (7-9);
+    bravo stops (10), alpha checks in (11) and expires charlie (12). The log verifies."""
+    ids = [registry.find_master_id(f"{name}:/srv") for name in ("alpha", "bravo", "charlie")]
+    for master_id in ids:
+        registry.set_master_state(master_id, True)
+    clock.advance(60)
+    for master_id in ids:
+        registry.set_master_state(master_id, True)
+    clock.advance(60)
+    registry.set_master_state(ids[1], False)
+    clock.advance(1000)
+    registry.set_master_state(ids[0], True)
+    assert [m.id for m in registry.expire_masters(timeout=600)] == [ids[2]]
+    assert registry.verify().ok
+    return registry

@@ -19,7 +19,7 @@ from mastertrail import (
     RegistryError,
 )
 from tests.conftest import FakeClock
-from tests.tamper_support import rechain, tamper
+from tests.tamper_support import rechain, tamper, three_masters
 
 EVENTS = "mastertrail_events"
 T0 = dt.datetime.fromtimestamp(1_700_000_000, dt.UTC)
@@ -27,20 +27,8 @@ T0 = dt.datetime.fromtimestamp(1_700_000_000, dt.UTC)
 
 @pytest.fixture
 def fleet(registry: Registry, clock: FakeClock) -> Registry:
-    """Three masters, positions 1-12: registered (1-3), started (4-6), checked in (7-9);
-    bravo stops (10), alpha checks in (11) and expires charlie (12)."""
-    ids = [registry.find_master_id(f"{name}:/srv") for name in ("alpha", "bravo", "charlie")]
-    for master_id in ids:
-        registry.set_master_state(master_id, True)
-    clock.advance(60)
-    for master_id in ids:
-        registry.set_master_state(master_id, True)
-    clock.advance(60)
-    registry.set_master_state(ids[1], False)
-    clock.advance(1000)
-    registry.set_master_state(ids[0], True)
-    assert [m.id for m in registry.expire_masters(timeout=600)] == [ids[2]]
-    return registry
+    """The three masters of :func:`tests.tamper_support.three_masters`, positions 1-12."""
+    return three_masters(registry, clock)
 
 
 def written(**changes: object) -> str:
