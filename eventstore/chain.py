@@ -28,6 +28,25 @@ def link(previous: bytes, *, position: int, **columns: Any) -> bytes:
     return extend(previous, position, link_tail(**columns))
 
 
+def link_stored(previous: bytes, row: Any, event_id: uuid.UUID | None = None) -> bytes:
+    """The hash of a stored event, a row as :data:`~eventstore.reads.EVENT_ROWS` reads it,
+    given its predecessor's hash; ``event_id`` when the caller already derived it."""
+    if event_id is None:
+        event_id = event_id_of(row.event_id, row.master_id, row.version, row.recorded_at)
+    return link(
+        previous,
+        position=row.position,
+        event_id=event_id,
+        master_id=row.master_id,
+        version=row.version,
+        type=row.type,
+        schema_version=row.schema_version,
+        data=row.data,
+        metadata=row.metadata,
+        recorded_at=row.recorded_at,
+    )
+
+
 def extend(previous: bytes, position: int, tail: bytes) -> bytes:
     """The hash at ``position`` after ``previous``, of an event whose :func:`link_tail` is
     ``tail``."""
@@ -120,18 +139,7 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
                 ChainProblem(row.position, "its event id is neither stored nor derived")
             )
             break
-        computed = link(
-            previous,
-            position=row.position,
-            event_id=event_id,
-            master_id=row.master_id,
-            version=row.version,
-            type=row.type,
-            schema_version=row.schema_version,
-            data=row.data,
-            metadata=row.metadata,
-            recorded_at=row.recorded_at,
-        )
+        computed = link_stored(previous, row, event_id)
         if computed != bytes(row.hash):
             problems.append(ChainProblem(row.position, "hash does not match the event"))
             break

@@ -6,8 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.chain import GENESIS, link
-from eventstore.ids import event_id_of
+from eventstore.chain import GENESIS, link_stored
 from eventstore.reads import EVENT_ROWS
 from eventstore.schema import events, head
 from mastertrail import Registry
@@ -77,19 +76,7 @@ def rechain(engine: Engine, *statements: str, dml_only: bool = False) -> None:
             conn.execute(sa.text(statement))
         previous, position = GENESIS, 0
         for row in conn.execute(EVENT_ROWS.order_by(events.c.position)).all():
-            event_id = event_id_of(row.event_id, row.master_id, row.version, row.recorded_at)
-            previous = link(
-                previous,
-                position=row.position,
-                event_id=event_id,
-                master_id=row.master_id,
-                version=row.version,
-                type=row.type,
-                schema_version=row.schema_version,
-                data=row.data,
-                metadata=row.metadata,
-                recorded_at=row.recorded_at,
-            )
+            previous = link_stored(previous, row)
             position = row.position
             conn.execute(events.update().where(events.c.position == position).values(hash=previous))
         conn.execute(head.update().values(position=position, hash=previous))
