@@ -26,7 +26,7 @@ from eventstore import (
 from eventstore.engine import reading
 from eventstore.events import MasterActivated, MasterCheckedIn, MasterDeactivated
 from eventstore.recorded import canonical_json, from_micros, to_micros
-from tests.test_eventstore import new_event
+from tests.eventstore_support import new_event
 
 #: The catalogue as stored in existing logs: renaming or dropping a type breaks them.
 CATALOGUE = {

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 import eventstore
 from eventstore import ConcurrencyError, NewEvent, RecordedEvent
 from eventstore.engine import reading
-from tests.test_eventstore import new_event
+from tests.eventstore_support import new_event
 
 WRITERS = 4
 EVENTS_PER_WRITER = 500

@@ -22,7 +22,7 @@ from eventstore.recorded import canonical_json
 from eventstore.schema import events
 from eventstore.texts import digest, text_ids
 from eventstore.types import UUIDBytes
-from tests.test_eventstore import T0, new_event
+from tests.eventstore_support import T0, new_event
 
 SPAWN = multiprocessing.get_context("spawn")
 UPGRADERS = 4

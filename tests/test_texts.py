@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 import eventstore
 from eventstore import texts
 from eventstore.texts import digest, text_ids
-from tests.test_eventstore import (
+from tests.eventstore_support import (
     all_events,
     append,
     drop_immutability_triggers,
