@@ -4,11 +4,14 @@ It knows nothing of projections, commands, Twisted or Buildbot.
 """
 
 from eventstore.anchors import Anchor, check_anchors, read_anchors, take_anchor
+from eventstore.archive import Segment, list_segments, open_segment, read_segment
+from eventstore.archive_format import MasterSnapshot, SegmentFile
 from eventstore.chain import ChainProblem, ChainReport, verify_chain
 from eventstore.codec import Codec
 from eventstore.engine import create_engine, translate_errors
 from eventstore.errors import (
     AnchorInvalid,
+    ArchiveUnavailable,
     ConcurrencyError,
     DecodeError,
     EventIdConflict,
@@ -20,6 +23,7 @@ from eventstore.errors import (
     RegistryError,
     SchemaMissing,
     SchemaTooNew,
+    SegmentDamaged,
     StoreFull,
     StoreReadOnly,
     StoreUnavailable,
@@ -52,6 +56,7 @@ __all__ = [
     "Anchor",
     "AnchorInvalid",
     "AppendResult",
+    "ArchiveUnavailable",
     "ChainProblem",
     "ChainReport",
     "Codec",
@@ -63,6 +68,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidArgumentType",
     "LogDamaged",
+    "MasterSnapshot",
     "NewEvent",
     "NotADatabase",
     "RebuildRefused",
@@ -70,6 +76,9 @@ __all__ = [
     "RegistryError",
     "SchemaMissing",
     "SchemaTooNew",
+    "Segment",
+    "SegmentDamaged",
+    "SegmentFile",
     "StoreFull",
     "StoreReadOnly",
     "StoreUnavailable",
@@ -90,12 +99,15 @@ __all__ = [
     "event_id_for",
     "head_position",
     "iter_log",
+    "list_segments",
     "lock_head",
     "new_event_id",
+    "open_segment",
     "read_after",
     "read_anchors",
     "read_head",
     "read_range",
+    "read_segment",
     "read_stream",
     "stream_version",
     "take_anchor",

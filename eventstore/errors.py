@@ -173,3 +173,29 @@ class TextNotStored(RegistryError):
 
     def __init__(self) -> None:
         super().__init__("a text the event names is not stored: store it and write again")
+
+
+class ArchiveUnavailable(RegistryError):
+    """A reading needs an archive segment whose file is not where the database recorded it
+    (nor in the directory given with ``--archive`` / ``MASTERTRAIL_ARCHIVE``); ``segment``
+    names it, ``path`` is where it was looked for."""
+
+    def __init__(self, segment: str, path: str, reason: str = "is missing") -> None:
+        self.segment = segment
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"archive segment {segment} {reason} ({path}); if the segments moved, name "
+            "their directory with --archive DIR or MASTERTRAIL_ARCHIVE"
+        )
+
+
+class SegmentDamaged(ArchiveUnavailable):
+    """An archive segment's file is there but is not the file that was sealed: its SHA-256
+    differs from the one recorded, or its events do not chain (``reason`` says which)."""
+
+    def __init__(self, segment: str, path: str, reason: str) -> None:
+        RegistryError.__init__(self, f"archive segment {segment} is damaged: {reason} ({path})")
+        self.segment = segment
+        self.path = path
+        self.reason = reason

@@ -5,7 +5,9 @@ serialises appends: every writer locks it, reads the last position and hash, app
 moves it forward, all in its own transaction. That one lock gives the log a gap-free global
 order equal to commit order, and the hash chain its predecessor (see ``docs/ordering.rst``).
 ``mastertrail_texts`` holds each event type name and each metadata document once; events
-refer to them by id (see :mod:`eventstore.texts`).
+refer to them by id (see :mod:`eventstore.texts`). ``mastertrail_archive_segments`` records
+each sealed archive segment, whose events left ``mastertrail_events`` (see
+:mod:`eventstore.archive`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from eventstore.types import UUIDBytes, digest_type, position_type
 EVENTS_TABLE = "mastertrail_events"
 HEAD_TABLE = "mastertrail_head"
 TEXTS_TABLE = "mastertrail_texts"
+SEGMENTS_TABLE = "mastertrail_archive_segments"
 VERSION_TABLE = "mastertrail_alembic_version"
 
 #: Longest stable event type name.
@@ -80,3 +83,25 @@ head = sa.Table(
 
 #: The one row of ``mastertrail_head``.
 HEAD_ROW_ID = 1
+
+#: One row per sealed archive segment, in log order: the positions ``first_position`` ..
+#: ``last_position`` left ``mastertrail_events`` for the file ``file_name`` in ``directory``
+#: (absolute, as written; its SHA-256 ``file_sha256``). ``previous_hash`` is the hash of
+#: the event before the first (the chain's link into the segment), ``last_hash`` that of
+#: its last event. Append-only: the database refuses a change, a delete, and a row that
+#: does not start right after the last.
+archive_segments = sa.Table(
+    SEGMENTS_TABLE,
+    metadata,
+    sa.Column("first_position", position_type(), primary_key=True, autoincrement=False),
+    sa.Column("last_position", position_type(), nullable=False),
+    sa.Column("first_recorded_at", sa.BigInteger(), nullable=False),  # microseconds, UTC
+    sa.Column("last_recorded_at", sa.BigInteger(), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("previous_hash", digest_type(), nullable=False),
+    sa.Column("last_hash", digest_type(), nullable=False),
+    sa.Column("file_sha256", digest_type(), nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("directory", sa.Text(), nullable=False),
+    sa.Column("sealed_at", sa.BigInteger(), nullable=False),  # microseconds, UTC
+)

@@ -8,6 +8,7 @@ hash-chained log; a projection folds them into the ``masters`` view that answers
 from eventstore.anchors import Anchor
 from eventstore.errors import (
     AnchorInvalid,
+    ArchiveUnavailable,
     ConcurrencyError,
     DecodeError,
     HeadMissing,
@@ -19,6 +20,7 @@ from eventstore.errors import (
     RegistryError,
     SchemaMissing,
     SchemaTooNew,
+    SegmentDamaged,
     StoreFull,
     StoreReadOnly,
     StoreUnavailable,
@@ -33,6 +35,7 @@ from projections.report import Problem, VerifyReport
 __all__ = [
     "Anchor",
     "AnchorInvalid",
+    "ArchiveUnavailable",
     "ConcurrencyError",
     "DecodeError",
     "HeadMissing",
@@ -48,6 +51,7 @@ __all__ = [
     "RegistryError",
     "SchemaMissing",
     "SchemaTooNew",
+    "SegmentDamaged",
     "StoreFull",
     "StoreReadOnly",
     "StoreUnavailable",

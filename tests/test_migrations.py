@@ -70,11 +70,28 @@ def log_triggers(conn: Connection, table: str = "mastertrail_events") -> int:
 
 #: Triggers per backend and table: UPDATE and DELETE (PostgreSQL: one for both, one for
 #: TRUNCATE), and on SQLite one refusing a row that would replace another; the head row's:
-#: INSERT, DELETE and UPDATE (PostgreSQL: one for the three, one for TRUNCATE).
+#: INSERT, DELETE and UPDATE (PostgreSQL: one for the three, one for TRUNCATE). PostgreSQL
+#: checks the log's deletes (only archived rows) in a trigger of its own. The archive's
+#: segments: UPDATE, DELETE (PostgreSQL: one for both, one for TRUNCATE) and INSERT.
 EXPECTED_TRIGGERS = {
-    "sqlite": {"mastertrail_events": 3, "mastertrail_texts": 3, "mastertrail_head": 3},
-    "postgresql": {"mastertrail_events": 2, "mastertrail_texts": 2, "mastertrail_head": 2},
-    "mysql": {"mastertrail_events": 2, "mastertrail_texts": 2, "mastertrail_head": 3},
+    "sqlite": {
+        "mastertrail_events": 3,
+        "mastertrail_texts": 3,
+        "mastertrail_head": 3,
+        "mastertrail_archive_segments": 3,
+    },
+    "postgresql": {
+        "mastertrail_events": 3,
+        "mastertrail_texts": 2,
+        "mastertrail_head": 2,
+        "mastertrail_archive_segments": 3,
+    },
+    "mysql": {
+        "mastertrail_events": 2,
+        "mastertrail_texts": 2,
+        "mastertrail_head": 3,
+        "mastertrail_archive_segments": 3,
+    },
 }
 
 

@@ -1,0 +1,281 @@
+"""The archive's segment file: xz-compressed JSON lines, a header line and one line per event.
+
+The header (a JSON object) says what the segment is (``format``, ``format_version``), its
+range (``first_position``, ``last_position``, ``count``, ``first_recorded_at``,
+``last_recorded_at`` in microseconds), its place in the chain (``previous_hash``, the hash
+of the event before its first, and ``last_hash``, both hex), every master's state just
+before its first event (``masters``: ``id``, ``name``, ``active``, ``last_active``,
+``version``), and the texts its events name: ``types`` (``[type, schema_version]`` pairs)
+and ``metadata`` (each metadata JSON text as stored).
+
+Each event is a JSON array ``[master_id, delta, type, metadata, data]``: ``delta`` is its
+``recorded_at`` minus the previous event's (the first's minus ``first_recorded_at``, so 0),
+``type`` and ``metadata`` index the header's lists, ``data`` is the data text as stored.
+Its position is the previous one plus one; its version its master's previous version plus
+one. A sixth element, an object, is there only when that is not so (``version``) or when
+the log stored an id the event's columns do not derive (``event_id``). Per-event hashes are
+not stored: they are recomputed from ``previous_hash``, and must end at ``last_hash``.
+What changes from one check-in to the next is little more than the time, so a check-in
+costs a few bytes once compressed (``docs/operators.rst``).
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from eventstore.chain import link
+from eventstore.ids import event_id_of
+from eventstore.recorded import RecordedEvent, from_micros
+
+FORMAT = "mastertrail-segment"
+FORMAT_VERSION = 1
+#: The file name's suffix.
+SUFFIX = ".jsonl.xz"
+
+
+def file_name(first_position: int, last_position: int) -> str:
+    """The name of the segment file of positions ``first_position`` .. ``last_position``:
+    zero-padded, so that names sort in log order."""
+    return f"segment-{first_position:012d}-{last_position:012d}{SUFFIX}"
+
+
+@attrs.frozen(kw_only=True)
+class MasterSnapshot:
+    """A master's state as a fold leaves it (the fields of a ``masters`` row, and the
+    version of its stream's newest event)."""
+
+    id: int
+    name: str
+    active: bool
+    last_active: int  # epoch seconds
+    version: int
+
+
+@attrs.frozen(kw_only=True)
+class SegmentHeader:
+    """A segment file's first line."""
+
+    first_position: int
+    last_position: int
+    count: int
+    first_recorded_at: int  # microseconds since the epoch, UTC
+    last_recorded_at: int
+    previous_hash: bytes
+    last_hash: bytes
+    masters: tuple[MasterSnapshot, ...]  # every master just before the first event, by id
+    types: tuple[tuple[str, int], ...] = ()
+    metadata: tuple[str, ...] = ()
+
+
+class SegmentFormatError(ValueError):
+    """Bytes that are not a segment file this version reads, or a segment whose events do
+    not chain from its ``previous_hash`` to its ``last_hash``."""
+
+
+def encode(
+    rows: Sequence[Any], previous_hash: bytes, masters: Mapping[int, MasterSnapshot]
+) -> tuple[SegmentHeader, bytes]:
+    """The header and the file's bytes of a segment of the stored events ``rows`` (rows as
+    :data:`eventstore.reads.EVENT_ROWS` reads them, consecutive positions) after the event
+    whose hash is ``previous_hash``, with ``masters`` the states just before the first.
+
+    The rows' hashes must chain from ``previous_hash``: the archive seals only what
+    verifies (:class:`SegmentFormatError` otherwise)."""
+    if not rows:
+        raise ValueError("a segment holds at least one event")
+    types: dict[tuple[str, int], int] = {}
+    metadata: dict[str, int] = {}
+    versions = {master.id: master.version for master in masters.values()}
+    lines: list[str] = []
+    previous, at, chained = None, rows[0].recorded_at, previous_hash
+    for row in rows:
+        if previous is not None and row.position != previous + 1:
+            raise SegmentFormatError(f"position {previous + 1} is missing")
+        if row.type is None or row.metadata is None:
+            raise SegmentFormatError(f"the texts of the event at {row.position} are missing")
+        try:
+            event_id = event_id_of(row.event_id, row.master_id, row.version, row.recorded_at)
+        except ValueError as error:
+            raise SegmentFormatError(str(error)) from error
+        chained = _link(chained, row, event_id)
+        if chained != bytes(row.hash):
+            raise SegmentFormatError(f"the hash of the event at {row.position} does not match")
+        kind = types.setdefault((row.type, row.schema_version), len(types))
+        meta = metadata.setdefault(row.metadata, len(metadata))
+        line: list[Any] = [row.master_id, row.recorded_at - at, kind, meta, row.data]
+        extra: dict[str, Any] = {}
+        if row.version != versions.get(row.master_id, 0) + 1:
+            extra["version"] = row.version
+        if row.event_id is not None:
+            extra["event_id"] = str(row.event_id)
+        if extra:
+            line.append(extra)
+        lines.append(_dumps(line))
+        versions[row.master_id] = row.version
+        previous, at = row.position, row.recorded_at
+    header = SegmentHeader(
+        first_position=rows[0].position,
+        last_position=rows[-1].position,
+        count=len(rows),
+        first_recorded_at=rows[0].recorded_at,
+        last_recorded_at=rows[-1].recorded_at,
+        previous_hash=previous_hash,
+        last_hash=chained,
+        masters=tuple(masters[key] for key in sorted(masters)),
+        types=tuple(types),
+        metadata=tuple(metadata),
+    )
+    text = "\n".join([_dumps(_header_json(header)), *lines]) + "\n"
+    return header, lzma.compress(text.encode("utf-8"), format=lzma.FORMAT_XZ)
+
+
+def _link(previous: bytes, row: Any, event_id: uuid.UUID) -> bytes:
+    return link(
+        previous,
+        position=row.position,
+        event_id=event_id,
+        master_id=row.master_id,
+        version=row.version,
+        type=row.type,
+        schema_version=row.schema_version,
+        data=row.data,
+        metadata=row.metadata,
+        recorded_at=row.recorded_at,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _header_json(header: SegmentHeader) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "first_position": header.first_position,
+        "last_position": header.last_position,
+        "count": header.count,
+        "first_recorded_at": header.first_recorded_at,
+        "last_recorded_at": header.last_recorded_at,
+        "previous_hash": header.previous_hash.hex(),
+        "last_hash": header.last_hash.hex(),
+        "masters": [attrs.asdict(master) for master in header.masters],
+        "types": [list(kind) for kind in header.types],
+        "metadata": list(header.metadata),
+    }
+
+
+class SegmentFile:
+    """A segment file's contents, decompressed: its :attr:`header`, and its events read
+    lazily by :meth:`events` (an early stop parses only what it read)."""
+
+    def __init__(self, blob: bytes) -> None:
+        try:
+            text = lzma.decompress(blob, format=lzma.FORMAT_XZ).decode("utf-8")
+            first, _, self._body = text.partition("\n")
+            self.header = _header(json.loads(first))
+        except (lzma.LZMAError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise SegmentFormatError(f"not a segment file: {error}") from error
+
+    def events(self) -> Iterator[RecordedEvent]:
+        """The segment's events in position order, each with its recomputed hash; raises
+        :class:`SegmentFormatError` at the first line that is not an event, and after the
+        last when the events do not end at the header's last position and hash."""
+        header = self.header
+        versions = {master.id: master.version for master in header.masters}
+        position, at = header.first_position - 1, header.first_recorded_at
+        chained = header.previous_hash
+        parsed: dict[int, dict[str, Any]] = {}  # each metadata text decoded once
+        for line in self._body.splitlines():
+            position += 1
+            try:
+                master_id, delta, kind, meta, data, *rest = json.loads(line)
+                type_name, schema_version = header.types[kind]
+                metadata_text = header.metadata[meta]
+                extra = rest[0] if rest else {}
+                version = int(extra.get("version", versions.get(master_id, 0) + 1))
+                stored = extra.get("event_id")
+                at += int(delta)
+                event_id = event_id_of(
+                    None if stored is None else uuid.UUID(stored), master_id, version, at
+                )
+                chained = link(
+                    chained,
+                    position=position,
+                    event_id=event_id,
+                    master_id=master_id,
+                    version=version,
+                    type=type_name,
+                    schema_version=schema_version,
+                    data=data,
+                    metadata=metadata_text,
+                    recorded_at=at,
+                )
+                recorded = RecordedEvent(
+                    position=position,
+                    event_id=event_id,
+                    master_id=master_id,
+                    version=version,
+                    type=type_name,
+                    schema_version=schema_version,
+                    data=_object(json.loads(data)),
+                    metadata=dict(_parsed(parsed, meta, metadata_text)),
+                    recorded_at=from_micros(at),
+                    hash=chained.hex(),
+                )
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+                raise SegmentFormatError(f"position {position}: not an event: {error}") from error
+            versions[master_id] = version
+            yield recorded
+        if position != header.last_position or chained != header.last_hash:
+            raise SegmentFormatError(
+                f"the events end at position {position}, not at the header's "
+                f"{header.last_position} with its last hash"
+            )
+
+
+def _parsed(parsed: dict[int, dict[str, Any]], index: int, text: str) -> dict[str, Any]:
+    found = parsed.get(index)
+    if found is None:
+        found = parsed[index] = _object(json.loads(text))
+    return found
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("data and metadata are JSON objects")
+    return value
+
+
+def _header(found: Any) -> SegmentHeader:
+    if not isinstance(found, dict) or found.get("format") != FORMAT:
+        raise ValueError("its first line is not a segment header")
+    if found.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"format version {found.get('format_version')!r} is not readable")
+    return SegmentHeader(
+        first_position=int(found["first_position"]),
+        last_position=int(found["last_position"]),
+        count=int(found["count"]),
+        first_recorded_at=int(found["first_recorded_at"]),
+        last_recorded_at=int(found["last_recorded_at"]),
+        previous_hash=bytes.fromhex(found["previous_hash"]),
+        last_hash=bytes.fromhex(found["last_hash"]),
+        masters=tuple(
+            MasterSnapshot(
+                id=int(m["id"]),
+                name=str(m["name"]),
+                active=bool(m["active"]),
+                last_active=int(m["last_active"]),
+                version=int(m["version"]),
+            )
+            for m in found["masters"]
+        ),
+        types=tuple((str(name), int(version)) for name, version in found["types"]),
+        metadata=tuple(str(text) for text in found["metadata"]),
+    )
