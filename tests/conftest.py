@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import attrs
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
@@ -164,3 +165,46 @@ def registry(db_url: str, clock: FakeClock) -> Iterator[Registry]:
     registry.upgrade()
     yield registry
     registry.close()
+
+
+@pytest.fixture
+def active_master(registry: Registry, clock: FakeClock) -> int:
+    """A master registered at T0 and activated 10 s later."""
+    master_id = registry.find_master_id("host:/srv/active")
+    clock.advance(10)
+    registry.set_master_state(master_id, True)
+    return master_id
+
+
+@attrs.frozen
+class Shared:
+    """A registry and its clock on a database of its own, shared by one class's tests."""
+
+    registry: Registry
+    clock: FakeClock
+
+
+@pytest.fixture(scope="class", params=BACKENDS)
+def shared(
+    request: pytest.FixtureRequest,
+    servers: dict[str, Server | str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Shared]:
+    """A registry for tests that write nothing (or only what the next test expects)."""
+    backend, server = str(request.param), None
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('shared')}/mastertrail.sqlite"
+    else:
+        configured = servers[backend]
+        if isinstance(configured, str):
+            pytest.skip(configured)
+        server = Server(backend, configured.admin_url.render_as_string(hide_password=False))
+        server.create()
+        url = server.url
+    clock = FakeClock()
+    registry = Registry(url, clock=clock, actor="tester")
+    registry.upgrade()
+    yield Shared(registry, clock)
+    registry.close()
+    if server is not None:
+        server.drop()

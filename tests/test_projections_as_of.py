@@ -15,17 +15,12 @@ from projections import (
     fold,
     position_at,
 )
-from tests import test_registry
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, Shared
 from tests.projections_support import (
     EPOCH,
     make_busy,
     models,
 )
-from tests.test_registry import Shared
-
-#: A registry on a database of its own per class and backend, for tests that only read.
-shared = test_registry.shared
 
 
 @pytest.fixture
