@@ -11,9 +11,14 @@ statement, not the server's default (50 s per statement on MariaDB).
 An engine made by :func:`eventstore.create_engine` is configured when it connects (its
 ``isolation_level``, :func:`postgresql_options`, :func:`mysql_init_command`): nothing is
 sent per call. On an engine made elsewhere (Buildbot's), :func:`isolated` sets the
-isolation level while mastertrail holds a connection, and :func:`pin` the lock wait at the
+isolation level of each transaction mastertrail runs, and :func:`pin` the lock wait at the
 start of each write transaction: for the transaction on PostgreSQL, for the connection on
 MariaDB, whose lock wait has no narrower scope (see ``docs/reliability.rst``).
+
+On MariaDB the level is set for the next transaction only (``SET TRANSACTION``), not for
+the session: the session's level, set and restored around every call, took four round
+trips of each call (two statements and their commits), and Buildbot's own statements on
+the same connection still run at the session's level.
 """
 
 from __future__ import annotations
@@ -77,9 +82,23 @@ def pin(conn: Connection) -> None:
 
 
 def isolated(engine: sa.Engine) -> sa.Engine:
-    """``engine``, or a view of it whose connections run at :data:`ISOLATION` and are
-    given back to the pool at the level they had (PostgreSQL and MariaDB engines made
-    elsewhere; SQLite's transactions are serializable, which the log is built for)."""
+    """``engine``, or a view of it whose transactions run at :data:`ISOLATION`, its
+    connections given back to the pool at the level they had (PostgreSQL and MariaDB
+    engines made elsewhere; SQLite's transactions are serializable, which the log is built
+    for)."""
     if engine.dialect in _configured or engine.dialect.name == "sqlite":
         return engine
+    if engine.dialect.name in ("mysql", "mariadb"):
+        # The view's own listener: the engine's other users (Buildbot) never meet it.
+        view = engine.execution_options()
+        sa.event.listen(view, "begin", _next_transaction_isolated)
+        return view
+    # psycopg sends the level with its BEGIN: no statement of its own.
     return engine.execution_options(isolation_level=ISOLATION)
+
+
+def _next_transaction_isolated(conn: Connection) -> None:
+    """Run the transaction ``conn`` begins at :data:`ISOLATION` (MariaDB). The driver has
+    sent nothing of it yet: its first statement starts it. A connection given back unused
+    is rolled back by the pool, which clears the setting too."""
+    conn.exec_driver_sql(f"SET TRANSACTION ISOLATION LEVEL {ISOLATION}")
