@@ -6,6 +6,7 @@ It knows nothing of projections, commands, Twisted or Buildbot.
 from eventstore.anchors import Anchor, check_anchors, read_anchors, take_anchor
 from eventstore.archive import Segment, list_segments, open_segment, read_segment
 from eventstore.archive_format import MasterSnapshot, SegmentFile
+from eventstore.archive_seal import ArchiveReport, seal
 from eventstore.chain import ChainProblem, ChainReport, verify_chain
 from eventstore.codec import Codec
 from eventstore.engine import create_engine, translate_errors
@@ -56,6 +57,7 @@ __all__ = [
     "Anchor",
     "AnchorInvalid",
     "AppendResult",
+    "ArchiveReport",
     "ArchiveUnavailable",
     "ChainProblem",
     "ChainReport",
@@ -109,6 +111,7 @@ __all__ = [
     "read_range",
     "read_segment",
     "read_stream",
+    "seal",
     "stream_version",
     "take_anchor",
     "translate_errors",

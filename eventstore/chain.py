@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from eventstore.engine import reading, translate_errors
 from eventstore.ids import event_id_of
 from eventstore.reads import EVENT_ROWS
-from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.schema import HEAD_ROW_ID, archive_segments, events, head
 
 #: The "previous hash" of the first event.
 GENESIS = bytes(32)
@@ -100,6 +100,8 @@ class ChainReport:
 def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     """Recompute every hash of the log in position order and compare with the stored ones.
 
+    The chain starts from the last archive segment's last hash, right after it (the
+    segments themselves are checked by :func:`eventstore.archive_verify.verify_segments`).
     Reports the first position whose hash does not match (every later hash is then
     suspect and not reported again), a missing position, a head row that is missing (the
     log is then checked to its last row), that does not point at the last event or whose
@@ -117,9 +119,17 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
             last = conn.execute(sa.select(sa.func.max(events.c.position))).scalar() or 0
         else:
             last = stored.position
+        # The hot log continues the archive's chain from its last sealed event.
+        sealed = conn.execute(
+            sa.select(archive_segments.c.last_position, archive_segments.c.last_hash)
+            .order_by(archive_segments.c.first_position.desc())
+            .limit(1)
+        ).first()
     problems: list[ChainProblem] = []
     previous, expected_position, checked = GENESIS, 1, 0
-    for row in _rows(engine, batch_size, last):
+    if sealed is not None:
+        previous, expected_position = bytes(sealed.last_hash), sealed.last_position + 1
+    for row in _rows(engine, batch_size, last, expected_position - 1):
         checked += 1
         if row.position != expected_position:
             problems.append(
@@ -169,8 +179,7 @@ _HEAD_MISSING = (
 )
 
 
-def _rows(engine: Engine, batch_size: int, last: int) -> Iterator[Any]:
-    after = 0
+def _rows(engine: Engine, batch_size: int, last: int, after: int) -> Iterator[Any]:
     while True:
         with translate_errors(), reading(engine) as conn:
             rows = conn.execute(

@@ -6,6 +6,7 @@ hash-chained log; a projection folds them into the ``masters`` view that answers
 """
 
 from eventstore.anchors import Anchor
+from eventstore.archive_seal import ArchiveReport
 from eventstore.errors import (
     AnchorInvalid,
     ArchiveUnavailable,
@@ -35,6 +36,7 @@ from projections.report import Problem, VerifyReport
 __all__ = [
     "Anchor",
     "AnchorInvalid",
+    "ArchiveReport",
     "ArchiveUnavailable",
     "ConcurrencyError",
     "DecodeError",

@@ -20,6 +20,7 @@ from commands import Actor, Now, Outcome, validate
 from commands.known import KnownState
 from eventstore import session, sqlitefile
 from eventstore.anchors import Anchor, given_anchors, take_anchor
+from eventstore.archive_seal import ArchiveReport, seal
 from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import (
     InvalidArgument,
@@ -37,6 +38,7 @@ from eventstore.store import Head
 from projections import MasterModel, Problem, VerifyReport, latest, queries, verifications, view
 from projections.rebuild import rebuild as rebuild_view
 from projections.rebuild import verify as verify_view
+from projections.snapshots import fold_snapshots
 
 
 def system_clock() -> float:
@@ -280,6 +282,42 @@ class Registry:
         )
         return report
 
+    def archive(
+        self,
+        *,
+        before: dt.datetime | int,
+        to: str | os.PathLike[str],
+        dry_run: bool = False,
+    ) -> ArchiveReport:
+        """Move the events before ``before`` out of the log into sealed segment files in the
+        directory ``to``: ``before`` is an aware datetime (the events up to the first
+        recorded at or after it) or a position (the events below it). Each master's newest
+        event stays in the log. Positions, versions, ids and hashes never change; every
+        reading answers as before. ``dry_run``: report what would be sealed, write nothing.
+        """
+        if isinstance(before, dt.datetime):
+            _aware("before", before)
+        else:
+            _non_negative("before", before)
+        if not isinstance(to, str | os.PathLike):
+            raise InvalidArgumentType("to", "a directory path", to)
+        if not os.fspath(to):
+            raise InvalidArgument("to", "must name a directory", to)
+        self._check_schema()
+        report = seal(
+            self.engine, before=before, to=to, fold=fold_snapshots, dry_run=dry_run,
+            clock=self.clock,
+        )  # fmt: skip
+        log.info(
+            "log_archived",
+            segments=report.segments,
+            events=report.events,
+            bytes=report.bytes,
+            through=report.through,
+            dry_run=dry_run,
+        )
+        return report
+
     def anchor(self) -> Anchor:
         """Where the log ends now: its last position and the hash there, taken at the
         clock's time. Kept outside the database (see :meth:`verify`), it reveals a later
@@ -423,4 +461,4 @@ def _non_negative(argument: str, value: object) -> int:
     return value
 
 
-__all__ = ["Anchor", "Problem", "Registry", "VerifyReport"]
+__all__ = ["Anchor", "ArchiveReport", "Problem", "Registry", "VerifyReport"]

@@ -1,0 +1,43 @@
+"""The masters' states an archive segment's header records (:class:`MasterSnapshot`), as
+folds carry them (:class:`MasterState`), and the fold the archive seals with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from eventstore.archive_format import MasterSnapshot
+from eventstore.recorded import RecordedEvent
+from projections.fold import apply_recorded
+from projections.model import MasterState
+
+
+def to_state(snapshot: MasterSnapshot) -> MasterState:
+    """The fold's state of a header's snapshot."""
+    return MasterState(
+        id=snapshot.id,
+        name=snapshot.name,
+        active=snapshot.active,
+        last_active=snapshot.last_active,
+        version=snapshot.version,
+    )
+
+
+def to_snapshot(state: MasterState) -> MasterSnapshot:
+    """The header's snapshot of a fold's state."""
+    return MasterSnapshot(
+        id=state.id,
+        name=state.name,
+        active=state.active,
+        last_active=state.last_active,
+        version=state.version,
+    )
+
+
+def fold_snapshots(
+    before: Mapping[int, MasterSnapshot], events: Sequence[RecordedEvent]
+) -> dict[int, MasterSnapshot]:
+    """The masters' states after ``events`` (in log order), from those ``before`` them."""
+    states = {key: to_state(snapshot) for key, snapshot in before.items()}
+    for recorded in events:
+        states[recorded.master_id] = apply_recorded(states.get(recorded.master_id), recorded)
+    return {key: to_snapshot(state) for key, state in states.items()}
