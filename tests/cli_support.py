@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 from click.testing import CliRunner, Result
 
+from mastertrail import Registry
 from mastertrail.cli import Runtime, cli
 from tests.conftest import FakeClock
 
@@ -53,3 +55,29 @@ def files_under(directory: Path) -> dict[str, bytes]:
         for path in sorted(directory.rglob("*"))
         if path.is_file()
     }
+
+
+ALPHA, BRAVO, CHARLIE = "alpha:/srv/master", "bravo:/srv/master", "charlie:/srv/master"
+
+
+UNREACHABLE = [
+    "postgresql+psycopg://root@127.0.0.1:1/x",
+    "mysql+pymysql://root@127.0.0.1:1/x",
+]
+
+
+@attrs.frozen
+class Fleet:
+    """Three masters with a story: bravo stopped cleanly, alpha expired charlie."""
+
+    url: str
+    registry: Registry
+    clock: FakeClock
+    ids: dict[str, int]
+
+    @property
+    def t0(self) -> float:
+        return 1_700_000_000.0
+
+    def events(self) -> list[Any]:
+        return list(self.registry.events())
