@@ -43,7 +43,8 @@ bench: $(STAMP)
 # `make test`, run longer.
 SOAK_TESTS := tests/test_reliability_races.py tests/test_reliability_kill.py \
 	tests/test_reliability_restart.py tests/test_reliability_sqlite.py \
-	tests/test_bad_input.py tests/test_tampering.py
+	tests/test_bad_input.py tests/test_bad_input_database.py \
+	tests/test_bad_input_cli.py tests/test_bad_input_buildbot.py tests/test_tampering.py
 
 soak: $(STAMP)
 	MASTERTRAIL_SOAK=1 $(BIN)/python -m pytest $(PYTEST_ARGS) $(SOAK_TESTS)
