@@ -20,7 +20,6 @@ from commands.decide import Decision
 from commands.known import KnownState
 from eventstore.errors import ConcurrencyError, ViewRowMissing
 from eventstore.events import CODEC, MasterDeactivated
-from eventstore.fused import chains_in_database
 from eventstore.ids import event_id_for
 from eventstore.recorded import NewEvent
 from eventstore.store import (
@@ -32,6 +31,7 @@ from eventstore.store import (
     append_chained,
     stream_version,
 )
+from eventstore.writer import writer_for
 from projections import view
 from projections.charsets import check_storable
 from projections.fold import apply
@@ -138,7 +138,7 @@ def set_master_state_attempt(
                     return _commit_decision(conn, actor, state, decision, now, seen=recalled.tip)
                 except ConcurrencyError:
                     known.missed()  # nothing was written: the transaction goes on
-            if chains_in_database(conn.dialect):
+            if writer_for(conn).chains_in_database:
                 try:
                     return _commit_decision(
                         conn, actor, state, decision, now, chained_after=recalled.tip
@@ -234,7 +234,7 @@ def _commit_decision(
     for event, reason in decision.events:
         if isinstance(event, MasterDeactivated):  # it records the links it removes
             if actor.link_tables is None:
-                actor.link_tables = view.existing_link_tables(conn)
+                actor.link_tables = view.link_tables(conn)
             links = view.load_links(conn, state.id, actor.link_tables)
             event = attrs.evolve(
                 event,

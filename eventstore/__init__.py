@@ -35,8 +35,10 @@ from eventstore.errors import (
     ViewRowMissing,
 )
 from eventstore.events import CODEC
+from eventstore.head import seen_in, with_head
 from eventstore.ids import derived_event_id, event_id_for, new_event_id
 from eventstore.migrate import check_schema, upgrade
+from eventstore.prebuilt import execute as execute_prebuilt
 from eventstore.reads import head_position, iter_log, read_after, read_range, read_stream
 from eventstore.recorded import NewEvent, RecordedEvent
 from eventstore.store import (
@@ -50,10 +52,22 @@ from eventstore.store import (
     lock_head,
     read_head,
     stream_version,
+    stream_version_of,
+)
+from eventstore.writer import (
+    AfterOwn,
+    AfterSeen,
+    Expectation,
+    StreamAt,
+    ViewUpdate,
+    Writer,
+    writer_for,
 )
 
 __all__ = [
     "CODEC",
+    "AfterOwn",
+    "AfterSeen",
     "Anchor",
     "AnchorInvalid",
     "AppendResult",
@@ -65,6 +79,7 @@ __all__ = [
     "ConcurrencyError",
     "DecodeError",
     "EventIdConflict",
+    "Expectation",
     "Head",
     "HeadMissing",
     "InvalidArgument",
@@ -84,12 +99,15 @@ __all__ = [
     "StoreFull",
     "StoreReadOnly",
     "StoreUnavailable",
+    "StreamAt",
     "TextNotStored",
     "Tip",
     "UnknownEventType",
     "UnstorableName",
     "UnsupportedSchemaVersion",
     "ViewRowMissing",
+    "ViewUpdate",
+    "Writer",
     "allocate_master_id",
     "append",
     "append_after",
@@ -99,6 +117,7 @@ __all__ = [
     "create_engine",
     "derived_event_id",
     "event_id_for",
+    "execute_prebuilt",
     "head_position",
     "iter_log",
     "list_segments",
@@ -112,9 +131,13 @@ __all__ = [
     "read_segment",
     "read_stream",
     "seal",
+    "seen_in",
     "stream_version",
+    "stream_version_of",
     "take_anchor",
     "translate_errors",
     "upgrade",
     "verify_chain",
+    "with_head",
+    "writer_for",
 ]

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import commands
 from commands import Actor, Now, Outcome
 from commands.known import KnownState
-from eventstore.fused import chains_in_database
 from eventstore.store import Tip
+from eventstore.writer import writer_for
 from mastertrail import Registry
 from projections import view
 from projections.model import MasterState
@@ -63,7 +63,7 @@ def types(registry: Registry, master_id: int) -> list[str]:
 
 
 def chains(registry: Registry) -> bool:
-    return chains_in_database(registry.engine.dialect)
+    return writer_for(registry.engine).chains_in_database
 
 
 #: What a heartbeat sends after its own write, when nobody wrote since: no read, one write.

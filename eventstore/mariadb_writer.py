@@ -1,0 +1,156 @@
+"""MariaDB's writer: every append is one anonymous compound statement (``BEGIN NOT
+ATOMIC``: one statement, no multi-statement flag needed on the connection), and MySQL's,
+which sends the three statements of SQLite's.
+
+The compound statement first finds each text's id by its digest, into a variable the
+insert names, and signals before writing anything when one is not stored: without the
+check a NOT NULL column would take a missing text's NULL as 0 in a multi-row or ``INSERT
+... SELECT`` under a non-strict ``sql_mode``. Reads under the head's lock are locking reads,
+which see the newest committed rows even under REPEATABLE READ.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from eventstore.fused import (
+    CHAINED_COLUMNS,
+    TEXT_COLUMNS,
+    event_values,
+    id_bytes,
+    one_statement_params,
+    row_values,
+)
+from eventstore.head import MOVE_HEAD
+from eventstore.schema import HEAD_ROW_ID, events, head, texts
+from eventstore.sqlite_writer import write_in_three
+from eventstore.texts import NOT_STORED
+from eventstore.writer import ChainingWriter, Row, ViewUpdate, Writer
+
+#: The message of the error the compound statement raises when the head had moved.
+_MOVED_ON = "mastertrail: the log moved on since it was read"
+
+
+class MySQLWriter(Writer):
+    """The writer of MySQL: SQLite's three statements, with locking reads."""
+
+    locking_reads = True
+
+    def write(
+        self,
+        conn: Connection,
+        rows: list[Row],
+        head_params: dict[str, Any],
+        view_update: ViewUpdate | None,
+    ) -> bool:
+        return write_in_three(conn, rows, head_params, view_update)
+
+
+class MariaDBWriter(ChainingWriter, MySQLWriter):
+    """The writer of MariaDB."""
+
+    def write(
+        self,
+        conn: Connection,
+        rows: list[Row],
+        head_params: dict[str, Any],
+        view_update: ViewUpdate | None,
+    ) -> bool:
+        params = one_statement_params(rows, head_params, view_update and view_update[1])
+        for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
+            params[f"r{i}_event_id"] = id_bytes(row["event_id"])
+        statement = None if view_update is None else view_update[0]
+        try:
+            conn.exec_driver_sql(_compound(len(rows), statement, conn.dialect), params)
+        except sa.exc.DBAPIError as error:
+            if _MOVED_ON in str(error.orig):
+                return False
+            raise
+        return True
+
+    def chained_statement(
+        self,
+        dialect: sa.Dialect,
+        row: Row,
+        tail: bytes,
+        last: tuple[int, bytes] | None,
+        view_update: ViewUpdate | None,
+    ) -> tuple[str, dict[str, Any]]:
+        params = {**row, "tail": tail, **({} if view_update is None else view_update[1])}
+        if last is not None:
+            params["last_version"], params["last_hash"] = last
+        params["event_id"] = id_bytes(row["event_id"])
+        statement = None if view_update is None else view_update[0]
+        return _chained_compound(statement, dialect, last is None), params
+
+
+def texts_declared(keys: list[str]) -> list[str]:
+    """The first statements of a compound write: each text's id, found by the digest
+    parameter ``key``, goes into the variable ``<key>_id``, which the insert names; a text
+    that is not stored signals before anything is written."""
+    declared = [
+        f"DECLARE {key}_id INT DEFAULT (SELECT id FROM {texts.name} WHERE digest = %({key})s)"
+        for key in keys
+    ]
+    missing = " OR ".join(f"{key}_id IS NULL" for key in keys)
+    signal = f"SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{NOT_STORED}'"
+    return [*declared, f"IF {missing} THEN {signal}; END IF"]
+
+
+@functools.cache
+def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
+    """Signals before writing anything when a text it names is not stored, and before
+    writing anything else when the head update matched no row."""
+
+    def sql(statement: sa.ClauseElement) -> str:
+        return str(statement.compile(dialect=dialect))
+
+    insert = events.insert().values([row_values(f"r{i}_", declared=True) for i in range(count)])
+    keys = [f"r{i}_{key}" for i in range(count) for key in TEXT_COLUMNS.values()]
+    parts = [
+        *texts_declared(keys),
+        sql(MOVE_HEAD),
+        f"IF ROW_COUNT() = 0 THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{_MOVED_ON}'; END IF",
+        sql(insert),
+    ]
+    if also is not None:
+        parts.append(sql(also))
+    return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"
+
+
+@functools.cache
+def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+    """After checking that the event's texts are stored, the head update chains the event
+    under the head's lock (the hash set before the position: MariaDB assigns left to
+    right), and the insert selects the new position and hash from the head joined to the
+    stream's newest event as expected (its version and hash), so that it inserts nothing
+    if that event is not there; the stream constraint refuses it if an event came after.
+    ``first``: an empty stream, with no event to join. It returns the position and hash it
+    inserted."""
+    parts = [
+        *texts_declared(list(TEXT_COLUMNS.values())),
+        f"UPDATE {head.name} SET "
+        "hash = UNHEX(SHA2(CONCAT(hash, CAST(position + 1 AS CHAR), %(tail)s), 256)), "
+        "position = position + 1, "
+        "last_master_id = GREATEST(last_master_id, %(master_id)s) "
+        f"WHERE id = {HEAD_ROW_ID}",
+    ]
+    if also is not None:
+        parts.append(str(also.compile(dialect=dialect)))
+    joined = (
+        ""
+        if first
+        else f" JOIN {events.name} AS known ON known.master_id = %(master_id)s "
+        "AND known.version = %(last_version)s AND known.hash = %(last_hash)s"
+    )
+    parts.append(
+        f"INSERT INTO {events.name} ({CHAINED_COLUMNS}) "
+        f"SELECT {head.name}.position, {event_values({}, declared=True)}, {head.name}.hash "
+        f"FROM {head.name}{joined} WHERE {head.name}.id = {HEAD_ROW_ID} "
+        f"RETURNING position, hash"
+    )
+    return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"

@@ -1,0 +1,114 @@
+"""PostgreSQL's writer: every append is one statement of data-modifying CTEs.
+
+After a head seen or locked, the insert and the caller's update select from the head
+update's RETURNING, so they happen only if it matched. After the caller's own event, the
+head update numbers and chains the event itself (``sha256``), under the head's lock, if
+the stream's newest event is the one expected.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from eventstore import prebuilt
+from eventstore.fused import (
+    CHAINED_COLUMNS,
+    COLUMNS,
+    event_values,
+    one_statement_params,
+    row_values,
+)
+from eventstore.head import MOVE_HEAD
+from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.writer import ChainingWriter, Row, ViewUpdate
+
+
+class PostgreSQLWriter(ChainingWriter):
+    """The writer of PostgreSQL."""
+
+    def write(
+        self,
+        conn: Connection,
+        rows: list[Row],
+        head_params: dict[str, Any],
+        view_update: ViewUpdate | None,
+    ) -> bool:
+        statement = _with_ctes(len(rows), None if view_update is None else view_update[0])
+        params = one_statement_params(rows, head_params, view_update and view_update[1])
+        return bool(prebuilt.execute(conn, statement, params).scalar_one())
+
+    def chained_statement(
+        self,
+        dialect: sa.Dialect,
+        row: Row,
+        tail: bytes,
+        last: tuple[int, bytes] | None,
+        view_update: ViewUpdate | None,
+    ) -> tuple[str, dict[str, Any]]:
+        params = {**row, "tail": tail, **({} if view_update is None else view_update[1])}
+        if last is not None:
+            params["last_version"], params["last_hash"] = last
+        stored = row["event_id"]
+        params["event_id"] = None if stored is None else str(stored)  # cast in the statement
+        statement = None if view_update is None else view_update[0]
+        return _chained_ctes(statement, dialect, last is None), params
+
+
+@functools.cache
+def _with_ctes(count: int, also: sa.Update | None) -> sa.Select[Any]:
+    """Data-modifying CTEs whose insert and ``also`` select from the head update's
+    RETURNING, so they happen only if it matched; selects 1 if it did, else 0. Built once
+    per shape, so SQLAlchemy's compiled cache serves it."""
+    claim = MOVE_HEAD.returning(head.c.id).cte("moved")
+    chosen = [sa.select(*row_values(f"r{i}_").values()).select_from(claim) for i in range(count)]
+    source = chosen[0] if count == 1 else sa.union_all(*chosen)
+    statement = sa.select(sa.func.count()).select_from(claim)
+    statement = statement.add_cte(events.insert().from_select(COLUMNS, source).cte("appended"))
+    if also is not None:
+        statement = statement.add_cte(also.where(sa.exists(sa.select(claim.c.id))).cte("also"))
+    return statement
+
+
+_MOVED = sa.table("moved")
+_CASTS = {
+    "event_id": "::uuid",
+    "master_id": "::integer",
+    "version": "::integer",
+    "schema_version": "::smallint",
+    "data": "::text",
+    "digest": "::bytea",
+    "recorded_at": "::bigint",
+}
+
+
+@functools.cache
+def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+    """The head update numbers and chains the event under the head's lock if the stream's
+    newest event is the one expected (its version and hash: the hash chains the whole log
+    up to it); the insert selects from its RETURNING, and the stream constraint refuses it
+    if an event came after (in a snapshot older than the lock). ``first``: an empty
+    stream, with no event to find."""
+    found = (
+        ""
+        if first
+        else f" AND EXISTS (SELECT 1 FROM {events.name} WHERE master_id = %(master_id)s::integer "
+        "AND version = %(last_version)s::integer AND hash = %(last_hash)s::bytea)"
+    )
+    parts = [
+        f"moved AS (UPDATE {head.name} SET position = position + 1, "
+        "hash = sha256(hash || convert_to((position + 1)::text, 'UTF8') || %(tail)s::bytea), "
+        "last_master_id = GREATEST(last_master_id, %(master_id)s::integer) "
+        f"WHERE id = {HEAD_ROW_ID}{found} RETURNING position, hash)",
+        f"appended AS (INSERT INTO {events.name} ({CHAINED_COLUMNS}) "
+        f"SELECT position, {event_values(_CASTS)}, hash FROM moved)",
+    ]
+    if also is not None:
+        # Selecting from moved orders the update after the head's: every writer locks the
+        # head first, so a view row is never locked before it.
+        after_move = also.where(sa.exists(sa.select(sa.literal_column("1")).select_from(_MOVED)))
+        parts.append(f"also AS ({after_move.compile(dialect=dialect)})")
+    return "WITH " + ",\n".join(parts) + "\nSELECT position, hash FROM moved"
