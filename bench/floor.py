@@ -1,17 +1,18 @@
 """The database's share of a heartbeat: the statements of mastertrail's heartbeat and of
-Buildbot's, sent through the bare driver (no SQLAlchemy, no component, no thread pool),
-alternating call by call on one database.
+Buildbot's, alternating call by call on one connection, each sent with SQLAlchemy's
+driver-level call (no component, no thread pool, no retries, no command around them).
 
-Buildbot's heartbeat reads the master's ``active`` and updates its row. mastertrail's, from
-a master whose own last write is the newest of the log, reads nothing
-(:mod:`commands.known`): one statement on PostgreSQL and MariaDB, three on SQLite, moves the
-head if it is still where that write left it, inserts the event with its indexes and
-updates the row. A third contender sends what the heartbeat sends when another master wrote
-since: on PostgreSQL and MariaDB, one statement in which the database numbers and chains
-the event after wherever the head is; on SQLite, the read of the row, the stream version
-and the head, then the same writes. All of it is the SQL mastertrail sends, with the same
-parameters, chained into a log that verifies. What it costs above Buildbot's here is the
-database's work of keeping the history, which no code above the driver can take away.
+Buildbot's heartbeat reads the master's ``active`` and updates its row. mastertrail's is
+the writer's append (:mod:`eventstore.writer`) of one check-in with its view row, from a
+master whose own last write is the newest of the log: it reads nothing
+(:class:`~eventstore.writer.AfterSeen` the tip that write left): one statement on
+PostgreSQL and MariaDB, three on SQLite. A third contender sends what the heartbeat sends
+when another master wrote since: on PostgreSQL and MariaDB the append after the master's
+own event (:class:`~eventstore.writer.AfterOwn`), one statement in which the database
+numbers and chains the event after wherever the head is; on SQLite, the read of the row,
+the stream version and the head, then the same writes. All of it is the real write path,
+chained into a log that verifies. What it costs above Buildbot's here is the database's
+work of keeping the history, which no code above the driver can take away.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from bench.clock import MinuteClock
 from bench.databases import Backend
 from bench.history import master_name
 from bench.stats import alternate, comparison
-from eventstore import fused, prebuilt, store
-from eventstore.chain import verify_chain
-from eventstore.events import CODEC, MasterCheckedIn
-from eventstore.ids import event_id_for
-from eventstore.recorded import NewEvent, canonical_json
-from eventstore.store import Tip
-from eventstore.texts import text_ids
+from eventstore import (
+    CODEC,
+    AfterOwn,
+    AfterSeen,
+    NewEvent,
+    Tip,
+    event_id_for,
+    verify_chain,
+    writer_for,
+)
+from eventstore.events import MasterCheckedIn
 from mastertrail import Registry
 from projections import view
 
@@ -41,7 +46,7 @@ SHARED = "mastertrail_shared"
 
 
 def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str, Any]:
-    """Alternate the two heartbeats' statements through the driver; compare them."""
+    """Alternate the two heartbeats' statements on one connection; compare them."""
     database = backend.new_database("floor")
     registry = Registry(database.url, actor=master_name(1), clock=MinuteClock())
     try:
@@ -49,45 +54,32 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
         ours, theirs = (registry.find_master_id(master_name(k)) for k in (1, 2))
         for master_id in (ours, theirs):
             registry.set_master_state(master_id, True)
-        engine, dialect = registry.engine, registry.engine.dialect
+            registry.set_master_state(master_id, True)  # its texts are stored and known
+        engine = registry.engine
+        writer = writer_for(engine)
         metadata = {"actor": master_name(1), "reason": "heartbeat"}
-        texts = [MasterCheckedIn.type_name, canonical_json(metadata)]
-        with engine.begin() as conn:
-            text_ids(conn, texts)
-        # Found committed, the digests are remembered: building the rows sends nothing
-        # through it.
-        cache = engine.connect()
-        text_ids(cache, texts)
-        cache.rollback()
-        raw = engine.raw_connection()
-        cursor, sqlite = raw.cursor(), dialect.name == "sqlite"
-        mark = "?" if sqlite else "%s"
         clock = MinuteClock()
+        conn = engine.connect()
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
 
         def buildbot() -> None:
-            if sqlite:
-                cursor.execute("BEGIN")
-            cursor.execute(f"SELECT active FROM masters WHERE id = {mark}", (theirs,))
-            cursor.fetchall()
-            cursor.execute(
+            conn.exec_driver_sql(f"SELECT active FROM masters WHERE id = {mark}", (theirs,)).all()
+            conn.exec_driver_sql(
                 f"UPDATE masters SET active = 1, last_active = {mark} WHERE id = {mark}",
                 (int(clock()), theirs),
             )
-            raw.commit()
+            conn.commit()
 
-        with engine.connect() as conn:
-            loaded = view.load_state_and_head(conn, ours)
+        loaded = view.load_state_and_head(conn, ours)
         assert loaded is not None
+        conn.rollback()
         # What the master's last write left: its state, and where the log ended.
         known: list[Any] = [loaded[0], Tip(loaded[1].position, loaded[1].hash)]
-        chained = fused.chains_in_database(dialect)
 
         def mastertrail(*, shared: bool = False) -> None:
             now = clock()
             seconds, micros = int(now), round(now * 1_000_000)
             state, tip = known
-            if sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
             type_name, schema_version, data = CODEC.encode(
                 MasterCheckedIn(last_active=seconds), recorded_at=micros
             )
@@ -101,27 +93,17 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
             )
             after = attrs.evolve(state, active=True, last_active=seconds, version=state.version + 1)
             also = view.update_statement(after)
-            if shared and chained:  # the database numbers and chains the event
-                row, tail = store._chained_row(cache, ours, state.version, event)
-                last = (state.version, tip.hash)  # the stream's newest event: the last write's
-                cursor.execute(*fused.chained_statement(dialect, row, tail, last, also))
-                found = cursor.fetchone()
-                while cursor.nextset():  # MariaDB: the compound statement's end
-                    pass
-                tip = Tip(found[0], bytes(found[1]))
-            else:
-                if shared:  # SQLite: the read
-                    statement = view._LOAD_STATE_AND_HEAD
-                    cursor.execute(*prebuilt.bind(statement, dialect, {"master_id": ours}))
-                    names = [column[0] for column in cursor.description]
-                    read = dict(zip(names, cursor.fetchone(), strict=True))
-                    tip = Tip(read["head_position"], bytes(read["head_hash"]))
-                rows = store._rows(cache, tip, ours, state.version, [event])
-                if not _write(cursor, dialect, rows, store._head_params(tip, rows, ours), also):
-                    raise AssertionError("the head moved under a master that writes alone")
-                tip = Tip(rows[-1]["position"], rows[-1]["hash"])
-            raw.commit()
-            known[:] = [after, tip]
+            expect: AfterSeen | AfterOwn = AfterSeen(state.version, tip)
+            if shared and writer.chains_in_database:  # the database numbers and chains it
+                expect = AfterOwn(state.version, tip)  # the stream's newest: the last write's
+            elif shared:  # SQLite: the read
+                read = view.load_state_and_head(conn, ours)
+                assert read is not None
+                expect = AfterSeen(read[0].version, read[1])
+            result = writer.append(conn, ours, expect, [event], view_update=also)
+            conn.commit()
+            assert result.tip is not None
+            known[:] = [after, result.tip]
 
         contenders = {
             OURS: mastertrail,
@@ -129,10 +111,9 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
             ANCHOR: buildbot,
         }
         samples = alternate(contenders, iterations, warmup)
-        raw.close()
-        cache.close()
-        # The bare writes chained a log that verifies (the anchor's master drifts from its
-        # log by design: its row is written without events).
+        conn.close()
+        # The writes chained a log that verifies (the anchor's master drifts from its log
+        # by design: its row is written without events).
         assert verify_chain(engine).ok
         return {
             "backend": backend.name,
@@ -142,26 +123,3 @@ def heartbeat_floor(backend: Backend, iterations: int, warmup: int) -> dict[str,
     finally:
         registry.close()
         backend.drop(database)
-
-
-def _write(
-    cursor: Any, dialect: Any, rows: list[dict[str, Any]], head: dict[str, Any], also: fused.Also
-) -> bool:
-    """mastertrail's write statements for ``rows``, as :func:`eventstore.fused.write`
-    sends them, through the driver's cursor; False if the head had moved."""
-    if dialect.name == "postgresql":
-        params = fused._one_statement_params(rows, head, also)
-        cursor.execute(*prebuilt.bind(fused._with_ctes(len(rows), also[0]), dialect, params))
-        return bool(cursor.fetchone()[0])
-    rows = [{**row, "event_id": fused.id_bytes(row["event_id"])} for row in rows]
-    if dialect.name == "mysql":
-        params = fused._one_statement_params(rows, head, also)
-        cursor.execute(fused._compound(len(rows), also[0], dialect), params)
-        return True  # a moved head raises
-    cursor.execute(*prebuilt.bind(fused.MOVE_HEAD, dialect, head))
-    if not cursor.rowcount:
-        return False
-    for row in rows:
-        cursor.execute(*prebuilt.bind(fused._INSERT, dialect, row))
-    cursor.execute(*prebuilt.bind(also[0], dialect, also[1]))
-    return True
