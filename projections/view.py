@@ -7,15 +7,21 @@ deleted: builds, claims and links reference them with ON DELETE CASCADE.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from eventstore import prebuilt
-from eventstore.errors import HeadMissing, InvalidArgument, InvalidArgumentType
-from eventstore.schema import HEAD_ROW_ID, events, head
-from eventstore.store import Head
+from eventstore import (
+    Head,
+    InvalidArgument,
+    InvalidArgumentType,
+    execute_prebuilt,
+    seen_in,
+    stream_version_of,
+    with_head,
+)
 from projections.drift import ViewRow
 from projections.model import MasterModel, MasterState, epoch_to_datetime, name_hash
 
@@ -40,11 +46,7 @@ LINK_TABLES = ("scheduler_masters", "changesource_masters")
 
 ORDER_COLUMNS = ("id", "name", "active", "last_active")
 
-_stream_version = (
-    sa.select(sa.func.max(events.c.version))
-    .where(events.c.master_id == masters.c.id)
-    .scalar_subquery()
-)
+_stream_version = stream_version_of(masters.c.id)
 
 
 def create(conn: Connection) -> None:
@@ -61,29 +63,20 @@ def load_state(conn: Connection, master_id: int) -> MasterState | None:
 
 
 def load_state_and_head(conn: Connection, master_id: int) -> tuple[MasterState, Head] | None:
-    """The state of one master and the log's head, read in one snapshot without a lock
-    (see :func:`eventstore.store.append_after`), or None for a master with no row. Raises
+    """The state of one master and the log's head, read in one statement without a lock
+    (what :class:`eventstore.AfterSeen` needs), or None for a master with no row. Raises
     :class:`~eventstore.errors.HeadMissing` when the head row is gone."""
-    row = prebuilt.execute(conn, _LOAD_STATE_AND_HEAD, {"master_id": master_id}).first()
-    if row is None:
-        return None
-    if row.head_position is None:
-        raise HeadMissing()
-    return _state(row), Head(row.head_position, bytes(row.head_hash), row.head_last_master_id)
+    row = execute_prebuilt(conn, _LOAD_STATE_AND_HEAD, {"master_id": master_id}).first()
+    return None if row is None else (_state(row), seen_in(row))
 
 
 # The statements of the calls a master makes all the time are built once, with bound
 # parameters, so each call skips building and hashing a new statement.
-_LOAD_STATE_AND_HEAD = (
-    sa.select(
-        masters,
-        _stream_version.label("version"),
-        head.c.position.label("head_position"),
-        head.c.hash.label("head_hash"),
-        head.c.last_master_id.label("head_last_master_id"),
-    )
-    .select_from(masters.outerjoin(head, head.c.id == HEAD_ROW_ID))
-    .where(masters.c.id == sa.bindparam("master_id"))
+_LOAD_STATE_AND_HEAD = with_head(
+    sa.select(masters, _stream_version.label("version")).where(
+        masters.c.id == sa.bindparam("master_id")
+    ),
+    onto=masters,
 )
 _FIND_ID = sa.select(masters.c.id, masters.c.name).where(
     masters.c.name_hash == sa.bindparam("name_hash")
@@ -175,10 +168,18 @@ def load_rows(conn: Connection) -> list[ViewRow]:
     ]
 
 
-def existing_link_tables(conn: Connection) -> tuple[str, ...]:
-    """The link tables present in this database."""
-    present = set(sa.inspect(conn).get_table_names())
-    return tuple(name for name in LINK_TABLES if name in present)
+#: The link tables of each engine's database, found once (Buildbot creates them with its
+#: schema, before any master runs).
+_LINK_TABLES: weakref.WeakKeyDictionary[Engine, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def link_tables(conn: Connection) -> tuple[str, ...]:
+    """The link tables present in ``conn``'s database, looked up once per engine."""
+    found = _LINK_TABLES.get(conn.engine)
+    if found is None:
+        present = set(sa.inspect(conn).get_table_names())
+        found = _LINK_TABLES[conn.engine] = tuple(n for n in LINK_TABLES if n in present)
+    return found
 
 
 def load_links(conn: Connection, master_id: int, tables: Sequence[str]) -> dict[str, list[int]]:
