@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.anchors import Anchor, check_anchors
+from eventstore.archive_verify import verify_segments
 from eventstore.chain import verify_chain
 from eventstore.engine import begin_write, reading, translate_errors
 from eventstore.errors import DecodeError
@@ -28,6 +29,7 @@ from projections.fold import apply
 from projections.model import MasterState
 from projections.repair import repair_view
 from projections.report import Problem, VerifyReport
+from projections.snapshots import fold_snapshots
 
 #: ``progress(events_done, events_total)``, called every batch.
 Progress = Callable[[int, int], None]
@@ -57,12 +59,14 @@ def verify(
     the log (when the chain holds)."""
     chain = verify_chain(engine)
     problems = [Problem("chain", p.problem, position=p.position) for p in chain.problems]
+    archived = verify_segments(engine, fold=fold_snapshots)
+    problems.extend(Problem("archive", p.problem, position=p.position) for p in archived.problems)
     if anchors:
         with translate_errors(), reading(engine) as conn:
             missed = check_anchors(conn, anchors)
         problems.extend(Problem("anchor", p.problem, position=p.anchor.position) for p in missed)
-    if not chain.ok:
-        return VerifyReport(chain.checked, problems, len(anchors))
+    if not (chain.ok and archived.ok):
+        return VerifyReport(chain.checked + archived.checked, problems, len(anchors))
     folder, folded = _fold_log(engine, progress)
     with translate_errors(), engine.begin() as conn:
         begin_write(conn)

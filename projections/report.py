@@ -7,10 +7,11 @@ import attrs
 
 @attrs.frozen
 class Problem:
-    """One thing ``verify`` found wrong: in the hash ``chain`` (and the head row), against
-    an ``anchor`` kept outside the database, or in the ``view``."""
+    """One thing ``verify`` found wrong: in the hash ``chain`` (and the head row), in the
+    ``archive``'s segments, against an ``anchor`` kept outside the database, or in the
+    ``view``."""
 
-    kind: str  # "chain", "anchor" or "view"
+    kind: str  # "chain", "archive", "anchor" or "view"
     detail: str
     position: int | None = None
     master_id: int | None = None

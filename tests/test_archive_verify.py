@@ -1,0 +1,152 @@
+"""``verify`` re-chains the archive: a damaged, missing, reordered or substituted segment,
+a forged header and a gap before the hot log are problems it names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import eventstore
+from eventstore import archive_seal
+from eventstore.archive import list_segments
+from eventstore.archive_format import file_name
+from eventstore.archive_verify import verify_segments
+from mastertrail import Registry
+from projections.snapshots import fold_snapshots
+from tests.cli_support import make_invoke
+from tests.conftest import FakeClock
+from tests.tamper_support import drop_guards
+
+SEGMENTS = "mastertrail_archive_segments"
+
+
+@pytest.fixture
+def archived(
+    registry: Registry, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Registry:
+    """Three masters, 33 events; positions 1-20 archived in four segments of five."""
+    monkeypatch.setattr(archive_seal, "SEGMENT_EVENTS", 5)
+    ids = [registry.find_master_id(f"{name}:/srv") for name in ("alpha", "bravo", "charlie")]
+    for round_ in range(10):
+        clock.advance(60)
+        for master_id in ids:
+            registry.set_master_state(master_id, round_ != 4 or master_id != ids[1])
+    report = registry.archive(before=21, to=tmp_path)
+    assert report.through == 20
+    return registry
+
+
+def recompress(path: Path, edit: object) -> None:
+    """Rewrite the segment file at ``path``, its lines passed through ``edit``."""
+    lines = lzma.decompress(path.read_bytes()).decode().splitlines()
+    lines = edit(lines)  # type: ignore[operator]
+    path.write_bytes(lzma.compress(("\n".join(lines) + "\n").encode()))
+
+
+def record_digest(registry: Registry, first: int, path: Path) -> None:
+    """Set the recorded SHA-256 of the segment starting at ``first`` to that of ``path``,
+    as someone with raw access to the database could."""
+    with registry.engine.begin() as conn:
+        drop_guards(conn, (SEGMENTS,))
+        conn.execute(
+            sa.text(f"UPDATE {SEGMENTS} SET file_sha256 = :d WHERE first_position = :f"),
+            {"d": hashlib.sha256(path.read_bytes()).digest(), "f": first},
+        )
+
+
+def problems(registry: Registry) -> list[str]:
+    report = registry.verify()
+    assert not report.ok
+    return [str(p) for p in report.problems]
+
+
+class TestVerifySegments:
+    def test_an_intact_archive_verifies(self, archived: Registry) -> None:
+        """Every segment re-chains, the hot log chains on from the last."""
+        report = verify_segments(archived.engine, fold=fold_snapshots)
+        assert (report.ok, report.segments, report.checked) == (True, 4, 20)
+        assert eventstore.verify_chain(archived.engine).ok
+
+    def test_a_flipped_byte(self, archived: Registry, tmp_path: Path) -> None:
+        """A file with one byte changed is named."""
+        path = tmp_path / file_name(6, 10)
+        blob = bytearray(path.read_bytes())
+        blob[40] ^= 0x01
+        path.write_bytes(bytes(blob))
+        found = problems(archived)
+        assert any("archive" in p and file_name(6, 10) in p and "SHA-256" in p for p in found)
+
+    def test_a_missing_segment(self, archived: Registry, tmp_path: Path) -> None:
+        """A segment whose file is gone is named."""
+        (tmp_path / file_name(11, 15)).unlink()
+        found = problems(archived)
+        assert any(file_name(11, 15) in p and "missing" in p for p in found), found
+
+    def test_reordered_segments(self, archived: Registry, tmp_path: Path) -> None:
+        """Two segments' files swapped, their recorded digests made to match, do not
+        describe the segments recorded."""
+        a, b = tmp_path / file_name(1, 5), tmp_path / file_name(6, 10)
+        swap = tmp_path / "swap"
+        a.rename(swap)
+        b.rename(a)
+        swap.rename(b)
+        record_digest(archived, 1, a)
+        record_digest(archived, 6, b)
+        found = problems(archived)
+        assert any(file_name(1, 5) in p for p in found)
+        assert any(file_name(6, 10) in p for p in found)
+
+    def test_a_substituted_event(self, archived: Registry, tmp_path: Path) -> None:
+        """An event changed inside a segment, the file recompressed and its digest
+        recorded, breaks the segment's chain."""
+        path = tmp_path / file_name(16, 20)
+
+        def later(lines: list[str]) -> list[str]:
+            event = json.loads(lines[3])
+            event[1] += 1_000_000
+            lines[3] = json.dumps(event, separators=(",", ":"))
+            return lines
+
+        recompress(path, later)
+        record_digest(archived, 16, path)
+        found = problems(archived)
+        assert any(file_name(16, 20) in p and "damaged" in p for p in found), found
+
+    def test_a_forged_header_state(self, archived: Registry, tmp_path: Path) -> None:
+        """A header whose masters' states are not the fold of the events before it (what
+        masters_as_of would start from) is named."""
+        path = tmp_path / file_name(11, 15)
+
+        def renamed(lines: list[str]) -> list[str]:
+            header = json.loads(lines[0])
+            header["masters"][0]["name"] = "mallory:/srv"
+            lines[0] = json.dumps(header, separators=(",", ":"))
+            return lines
+
+        recompress(path, renamed)
+        record_digest(archived, 11, path)
+        found = problems(archived)
+        assert any(file_name(11, 15) in p and "states" in p for p in found), found
+
+    def test_a_gap_before_the_hot_log(self, archived: Registry) -> None:
+        """A segment's record removed leaves the hot log starting after a gap."""
+        with archived.engine.begin() as conn:
+            drop_guards(conn, (SEGMENTS,))
+            conn.exec_driver_sql(f"DELETE FROM {SEGMENTS} WHERE first_position = 16")
+        found = problems(archived)
+        assert any("chain: position 16" in p and "missing" in p for p in found), found
+
+    def test_the_cli_exits_1_naming_it(
+        self, archived: Registry, tmp_path: Path, db_url: str, clock: FakeClock
+    ) -> None:
+        """``mastertrail verify`` exits 1 and names the missing segment."""
+        (tmp_path / file_name(1, 5)).unlink()
+        result = make_invoke(clock)("--db", db_url, "verify")
+        assert result.exit_code == 1, result.output
+        assert file_name(1, 5) in result.output
+        assert list_segments(archived.engine)[0].file_name == file_name(1, 5)
