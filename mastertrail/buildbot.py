@@ -14,6 +14,7 @@ Buildbot's database on first use, and rows found there without history are adopt
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Callable
@@ -24,11 +25,12 @@ from buildbot.db import base
 from buildbot.db import masters as buildbot_masters
 from buildbot.util import epoch2datetime
 from buildbot.util.service import BuildbotService
-from twisted.internet import defer, task
+from twisted.internet import defer, task, threads
 from twisted.python import log
 
 from commands import validate
 from eventstore import logs
+from eventstore.archive_seal import ArchiveReport
 from eventstore.engine import translate_errors
 from eventstore.errors import InvalidArgument, InvalidArgumentType, StoreUnavailable
 from mastertrail.registry import Registry
@@ -354,6 +356,133 @@ def _anchor_to(registry: Registry, to: str | os.PathLike[str] | None) -> str:
             file.flush()
             os.fsync(file.fileno())
     return line
+
+
+# -- the archive sealed by the buildmaster, like Buildbot's janitor ----------------------------
+
+
+def archiver(
+    *,
+    horizon: dt.timedelta = dt.timedelta(days=30),
+    to: str | os.PathLike[str] = "archive",
+    hour: int = 3,
+    minute: int = 0,
+) -> Archiver:
+    """A service for ``c['services']`` that, every day at ``hour``:``minute`` UTC, moves
+    the events older than ``horizon`` out of the log into sealed segment files in the
+    directory ``to`` (relative to the buildmaster's base directory), as
+    :meth:`Registry.archive <mastertrail.Registry.archive>` does. It bounds the log as
+    Buildbot's ``JanitorConfigurator`` bounds logs and build data. Needs :func:`install`."""
+    return Archiver(horizon=horizon, to=to, hour=hour, minute=minute)
+
+
+class Archiver(BuildbotService):  # type: ignore[misc]
+    """See :func:`archiver`. It archives in a thread of the reactor's pool, not Buildbot's
+    database thread: each segment is its own short transaction, so the buildmaster's own
+    database calls (heartbeats) go on between them. A failed run is logged; the next runs
+    the next day (and finishes what it left)."""
+
+    name = "mastertrail-archiver"
+    _call: Any = None
+    _running = False
+
+    def checkConfig(
+        self,
+        horizon: dt.timedelta = dt.timedelta(days=30),
+        to: str | os.PathLike[str] = "archive",
+        hour: int = 3,
+        minute: int = 0,
+    ) -> None:
+        if not isinstance(horizon, dt.timedelta):
+            raise InvalidArgumentType("horizon", "a datetime.timedelta", horizon)
+        if horizon <= dt.timedelta(0):
+            raise InvalidArgument("horizon", "must be positive", horizon)
+        if not isinstance(to, str | os.PathLike):
+            raise InvalidArgumentType("to", "a directory path", to)
+        if not os.fspath(to):
+            raise InvalidArgument("to", "must name a directory", to)
+        for argument, value, top in (("hour", hour, 23), ("minute", minute, 59)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidArgumentType(argument, "an int", value)
+            if not 0 <= value <= top:
+                raise InvalidArgument(argument, f"must be 0 to {top}", value)
+
+    def reconfigService(
+        self,
+        horizon: dt.timedelta = dt.timedelta(days=30),
+        to: str | os.PathLike[str] = "archive",
+        hour: int = 3,
+        minute: int = 0,
+    ) -> defer.Deferred[None]:
+        self.horizon, self.to, self.hour, self.minute = horizon, to, hour, minute
+        if self.running:
+            self._schedule()
+        return defer.succeed(None)
+
+    def startService(self) -> defer.Deferred[None]:
+        started: defer.Deferred[None] = super().startService()
+        started.addCallback(lambda _: self._schedule())
+        return started
+
+    def stopService(self) -> defer.Deferred[None]:
+        self._cancel()
+        stopped: defer.Deferred[None] = super().stopService()
+        return stopped
+
+    def _schedule(self) -> None:
+        self._cancel()
+        now = self.master.reactor.seconds()
+        self._call = self.master.reactor.callLater(
+            next_run(now, self.hour, self.minute) - now, self._fire
+        )
+
+    def _cancel(self) -> None:
+        call, self._call = self._call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _fire(self) -> None:
+        self._call = None
+        finished = defer.ensureDeferred(self.run())
+        finished.addBoth(lambda _: self._schedule() if self.running else None)
+
+    async def run(self) -> ArchiveReport | None:
+        """Archive now (what the daily run does); None when a run is already going, or
+        failed (logged)."""
+        if self._running:
+            return None
+        self._running = True
+        try:
+            component = self.master.db.masters
+            if not isinstance(component, MastersConnectorComponent):
+                raise RuntimeError("mastertrail.buildbot.install() was not called")
+            registry = component._registry or await component._ensure_registry()
+            reactor = self.master.reactor
+            before = dt.datetime.fromtimestamp(reactor.seconds(), dt.UTC) - self.horizon
+            to = os.path.join(self.master.basedir, self.to)
+            report: ArchiveReport = await threads.deferToThreadPool(
+                reactor, reactor.getThreadPool(), registry.archive, before=before, to=to
+            )
+            log.msg(
+                f"mastertrail archive: sealed {report.events} events in {report.segments} "
+                f"segment(s) ({report.bytes} bytes) into {to}; the archive holds positions "
+                f"1..{report.through}"
+            )
+            return report
+        except Exception as error:  # logged; the next run is the next day
+            log.msg(f"mastertrail: archiving failed: {type(error).__name__}: {error}")
+            return None
+        finally:
+            self._running = False
+
+
+def next_run(now: float, hour: int, minute: int) -> float:
+    """The first POSIX time after ``now`` at ``hour``:``minute`` UTC."""
+    today = dt.datetime.fromtimestamp(now, dt.UTC).replace(
+        hour=hour, minute=minute, second=0, microsecond=0
+    )
+    at = today if today.timestamp() > now else today + dt.timedelta(days=1)
+    return at.timestamp()
 
 
 # -- the web page as a dashboard of Buildbot's www (mastertrail/buildbot_dashboard.py) ------
