@@ -1,15 +1,19 @@
 """The append-only log of mastertrail: the events table, append, reads, codec and chain.
 
-It knows nothing of projections, commands, Twisted or Buildbot.
+It knows nothing of projections, commands, Twisted or Buildbot. This module is its public
+API: every other package imports these names from ``eventstore`` itself, never from its
+modules, so that how the log is stored (interned texts, derived ids, the time index) stays
+in here.
 """
 
-from eventstore.anchors import Anchor, check_anchors, read_anchors, take_anchor
+from eventstore.anchors import Anchor, check_anchors, given_anchors, read_anchors, take_anchor
 from eventstore.archive import Segment, list_segments, open_segment, read_segment
 from eventstore.archive_format import MasterSnapshot, SegmentFile
 from eventstore.archive_seal import ArchiveReport, seal
+from eventstore.archive_verify import verify_segments
 from eventstore.chain import ChainProblem, ChainReport, verify_chain
 from eventstore.codec import Codec
-from eventstore.engine import create_engine, translate_errors
+from eventstore.engine import begin_write, create_engine, is_unavailable, reading, translate_errors
 from eventstore.errors import (
     AnchorInvalid,
     ArchiveUnavailable,
@@ -19,6 +23,7 @@ from eventstore.errors import (
     HeadMissing,
     InvalidArgument,
     InvalidArgumentType,
+    LogDamaged,
     NotADatabase,
     RebuildRefused,
     RegistryError,
@@ -34,13 +39,49 @@ from eventstore.errors import (
     UnsupportedSchemaVersion,
     ViewRowMissing,
 )
-from eventstore.events import CODEC
+from eventstore.events import (
+    CODEC,
+    MasterActivated,
+    MasterAdopted,
+    MasterCheckedIn,
+    MasterDeactivated,
+    MasterEvent,
+    MasterHousekeepingForced,
+    MasterRegistered,
+)
 from eventstore.head import seen_in, with_head
 from eventstore.ids import derived_event_id, event_id_for, new_event_id
-from eventstore.migrate import check_schema, upgrade
+from eventstore.logs import Sink as LogSink
+from eventstore.logs import log
+from eventstore.logs import route as route_logs
+from eventstore.migrate import check_schema, current_revision, schema_lock, upgrade
 from eventstore.prebuilt import execute as execute_prebuilt
-from eventstore.reads import head_position, iter_log, read_after, read_range, read_stream
-from eventstore.recorded import NewEvent, RecordedEvent
+from eventstore.reads import (
+    FOLD_BATCH,
+    FoldRow,
+    events_at,
+    fold_batches,
+    fold_rows,
+    head_position,
+    holds,
+    iter_log,
+    read_after,
+    read_range,
+    read_span,
+    read_stream,
+)
+from eventstore.recorded import (
+    EPOCH,
+    NewEvent,
+    RecordedEvent,
+    canonical_json,
+    from_micros,
+    to_micros,
+)
+from eventstore.restore import restore_head
+from eventstore.schema import EVENTS_TABLE, TEXTS_TABLE
+from eventstore.session import isolated as isolated_engine
+from eventstore.sqlitefile import missing as missing_sqlite_file
 from eventstore.store import (
     AppendResult,
     Head,
@@ -54,6 +95,8 @@ from eventstore.store import (
     stream_version,
     stream_version_of,
 )
+from eventstore.streams import stream_ends, stream_tails
+from eventstore.timeindex import position_at
 from eventstore.writer import (
     AfterOwn,
     AfterSeen,
@@ -66,6 +109,10 @@ from eventstore.writer import (
 
 __all__ = [
     "CODEC",
+    "EPOCH",
+    "EVENTS_TABLE",
+    "FOLD_BATCH",
+    "TEXTS_TABLE",
     "AfterOwn",
     "AfterSeen",
     "Anchor",
@@ -80,11 +127,20 @@ __all__ = [
     "DecodeError",
     "EventIdConflict",
     "Expectation",
+    "FoldRow",
     "Head",
     "HeadMissing",
     "InvalidArgument",
     "InvalidArgumentType",
     "LogDamaged",
+    "LogSink",
+    "MasterActivated",
+    "MasterAdopted",
+    "MasterCheckedIn",
+    "MasterDeactivated",
+    "MasterEvent",
+    "MasterHousekeepingForced",
+    "MasterRegistered",
     "MasterSnapshot",
     "NewEvent",
     "NotADatabase",
@@ -112,32 +168,55 @@ __all__ = [
     "append",
     "append_after",
     "append_chained",
+    "begin_write",
+    "canonical_json",
     "check_anchors",
     "check_schema",
     "create_engine",
+    "current_revision",
     "derived_event_id",
     "event_id_for",
+    "events_at",
     "execute_prebuilt",
+    "fold_batches",
+    "fold_rows",
+    "from_micros",
+    "given_anchors",
     "head_position",
+    "holds",
+    "is_unavailable",
+    "isolated_engine",
     "iter_log",
     "list_segments",
     "lock_head",
+    "log",
+    "missing_sqlite_file",
     "new_event_id",
     "open_segment",
+    "position_at",
     "read_after",
     "read_anchors",
     "read_head",
     "read_range",
     "read_segment",
+    "read_span",
     "read_stream",
+    "reading",
+    "restore_head",
+    "route_logs",
+    "schema_lock",
     "seal",
     "seen_in",
+    "stream_ends",
+    "stream_tails",
     "stream_version",
     "stream_version_of",
     "take_anchor",
+    "to_micros",
     "translate_errors",
     "upgrade",
     "verify_chain",
+    "verify_segments",
     "with_head",
     "writer_for",
 ]

@@ -1,16 +1,19 @@
-"""Reading the log: one stream, the whole log after a position, a time range, the head.
+"""Reading the log: one stream, a range of positions (whole events, or the rows a fold
+needs), events at given positions, a time range, the head.
 
 Functions taking a :class:`Connection` read inside the caller's transaction;
-:func:`iter_log` takes the engine and reads batch by batch, each in a short transaction
-of its own, so that memory stays constant and a tail sees what commits meanwhile.
+:func:`iter_log` and :func:`fold_batches` take the engine and read batch by batch, each in
+a short transaction of its own, so that memory stays constant and a tail sees what commits
+meanwhile. Every reading of a range of positions goes through one function, ``_span``,
+which decides where the events of the range come from.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -19,7 +22,8 @@ from eventstore.engine import reading, translate_errors
 from eventstore.errors import DecodeError, HeadMissing
 from eventstore.ids import event_id_of
 from eventstore.recorded import RecordedEvent, from_micros
-from eventstore.schema import HEAD_ROW_ID, TIME_BUCKET, events, head, texts
+from eventstore.schema import HEAD_ROW_ID, events, head, texts
+from eventstore.timeindex import recorded_within
 
 #: Events fetched per query by the streaming readers.
 BATCH_SIZE = 1000
@@ -87,21 +91,25 @@ def _json_object(row: Any, column: str) -> dict[str, Any]:
 
 
 def read_stream(
-    conn: Connection, master_id: int, *, from_version: int = 1, limit: int | None = None
+    conn: Connection,
+    master_id: int,
+    *,
+    from_version: int = 1,
+    limit: int | None = None,
+    since: int | None = None,
+    until: int | None = None,
 ) -> list[RecordedEvent]:
-    """The events of one master from ``from_version`` on, in version order."""
-    query = (
-        EVENT_ROWS.where(events.c.master_id == master_id, events.c.version >= from_version)
-        .order_by(events.c.version)
-        .limit(limit)
-    )
+    """The events of one master from ``from_version`` on, optionally only those recorded
+    in ``[since, until]`` (microseconds since the epoch), in version order."""
+    query = EVENT_ROWS.where(events.c.master_id == master_id)
+    if from_version > 1:
+        query = query.where(events.c.version >= from_version)
+    if since is not None:
+        query = query.where(events.c.recorded_at >= since)
+    if until is not None:
+        query = query.where(events.c.recorded_at <= until)
+    query = query.order_by(events.c.version).limit(limit)
     return [to_recorded(row) for row in conn.execute(query)]
-
-
-def read_after(conn: Connection, after: int = 0, limit: int = BATCH_SIZE) -> list[RecordedEvent]:
-    """At most ``limit`` events with a position greater than ``after``, in position order."""
-    query = EVENT_ROWS.where(events.c.position > after).order_by(events.c.position)
-    return [to_recorded(row) for row in conn.execute(query.limit(limit))]
 
 
 def read_range(
@@ -121,35 +129,96 @@ def read_range(
     return [to_recorded(row) for row in conn.execute(query)]
 
 
-#: The minute of an event (``recorded_at / TIME_BUCKET``, :data:`~eventstore.schema.TIME_BUCKET`):
-#: on SQLite a ``VIRTUAL`` generated column of the log, which its time index holds. SQLite's
-#: planner seeks that index only for a condition on the column itself, not on the expression.
-recorded_minute = sa.literal_column(f"{events.name}.recorded_minute", sa.BigInteger())
+#: An event as a fold reads it: ``(position, master_id, version, type, schema_version,
+#: data, recorded_at)``, the type name as text (None when its text is missing), the data as
+#: the stored JSON text, ``recorded_at`` in microseconds since the epoch.
+FoldRow = tuple[int, int, int, str | None, int, str, int]
+
+#: Fold rows fetched per query by :func:`fold_batches`.
+FOLD_BATCH = 10_000
 
 
-def minute_of(micros: int) -> int:
-    """:data:`recorded_minute` of ``micros``, as SQLite's integer division (which truncates
-    toward zero) computes it."""
-    minute = abs(micros) // TIME_BUCKET
-    return minute if micros >= 0 else -minute
+def read_span(
+    conn: Connection, *, after: int = 0, upto: int | None = None, limit: int | None = BATCH_SIZE
+) -> list[RecordedEvent]:
+    """The events with a position in ``(after, upto]`` (``upto`` None: no end), at most
+    ``limit``, in position order."""
+    return _span(conn, _read_events, after, upto, limit)
 
 
-def recorded_within(
-    dialect: sa.Dialect, since: int | None, until: int | None
-) -> list[sa.ColumnElement[bool]]:
-    """The conditions of events recorded in ``[since, until]`` (microseconds; either end
-    may be open), with, on SQLite, those its time index answers: the minutes."""
-    conditions: list[sa.ColumnElement[bool]] = []
-    if since is not None:
-        conditions.append(events.c.recorded_at >= since)
-    if until is not None:
-        conditions.append(events.c.recorded_at <= until)
-    if dialect.name == "sqlite":
-        if since is not None:
-            conditions.append(recorded_minute >= minute_of(since))
-        if until is not None:
-            conditions.append(recorded_minute <= minute_of(until))
-    return conditions
+def read_after(conn: Connection, after: int = 0, limit: int = BATCH_SIZE) -> list[RecordedEvent]:
+    """At most ``limit`` events with a position greater than ``after``, in position order."""
+    return read_span(conn, after=after, limit=limit)
+
+
+def fold_rows(
+    conn: Connection, *, after: int = 0, upto: int | None = None, limit: int = FOLD_BATCH
+) -> list[FoldRow]:
+    """The :data:`FoldRow` of each event with a position in ``(after, upto]``, at most
+    ``limit``, in position order: what a fold of the whole log reads, undecoded (row
+    objects and :class:`RecordedEvent` would cost more than the fold itself)."""
+    return _span(conn, _read_fold_rows, after, upto, limit)
+
+
+def events_at(conn: Connection, positions: Iterable[int]) -> dict[int, RecordedEvent]:
+    """The events at ``positions``, by position, read in one statement (a position that
+    holds no event is left out)."""
+    wanted = sorted(set(positions))
+    if not wanted:
+        return {}
+    query = EVENT_ROWS.where(events.c.position.in_(wanted))
+    return {row.position: to_recorded(row) for row in conn.execute(query)}
+
+
+_Shape = TypeVar("_Shape")
+
+
+def _span(
+    conn: Connection,
+    read: Callable[[Connection, int, int | None, int | None], list[_Shape]],
+    after: int,
+    upto: int | None,
+    limit: int | None,
+) -> list[_Shape]:
+    """The events of the positions ``(after, upto]``, at most ``limit``, in position
+    order, in the shape ``read`` gives the table's rows. Every event is in the events
+    table today, so ``read`` reads all of them; when older events live elsewhere, this is
+    where a range is split between there and the table, for every reader at once."""
+    return read(conn, after, upto, limit)
+
+
+def _read_events(
+    conn: Connection, after: int, upto: int | None, limit: int | None
+) -> list[RecordedEvent]:
+    query = EVENT_ROWS.where(events.c.position > after)
+    if upto is not None:
+        query = query.where(events.c.position <= upto)
+    query = query.order_by(events.c.position).limit(limit)
+    return [to_recorded(row) for row in conn.execute(query)]
+
+
+def _read_fold_rows(
+    conn: Connection, after: int, upto: int | None, limit: int | None
+) -> list[FoldRow]:
+    """Read with the driver's own cursor, in the connection's transaction."""
+    sql = (
+        f"SELECT position, master_id, version, t.text, schema_version, data, recorded_at "
+        f"FROM {events.name} LEFT JOIN {texts.name} t ON t.id = type_id "
+        f"WHERE position > {int(after)}"
+    )
+    if upto is not None:
+        sql += f" AND position <= {int(upto)}"
+    sql += " ORDER BY position"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def holds(conn: Connection, position: int, hash_: bytes) -> bool:
@@ -178,10 +247,24 @@ def iter_log(
     while remaining is None or remaining > 0:
         size = batch_size if remaining is None else min(batch_size, remaining)
         with translate_errors(), reading(engine) as conn:
-            batch = read_after(conn, after, size)
+            batch = read_span(conn, after=after, limit=size)
         yield from batch
         if len(batch) < size:
             return
         after = batch[-1].position
         if remaining is not None:
             remaining -= len(batch)
+
+
+def fold_batches(
+    engine: Engine, *, after: int = 0, batch_size: int = FOLD_BATCH
+) -> Iterator[list[FoldRow]]:
+    """:func:`fold_rows` of every event after position ``after``, a batch at a time, each
+    batch read in its own short transaction; ends after the first short batch."""
+    while True:
+        with translate_errors(), reading(engine) as conn:
+            batch = fold_rows(conn, after=after, limit=batch_size)
+        yield batch
+        if len(batch) < batch_size:
+            return
+        after = batch[-1][0]
