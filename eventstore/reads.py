@@ -23,7 +23,11 @@ from eventstore.errors import DecodeError, HeadMissing
 from eventstore.ids import event_id_of
 from eventstore.recorded import RecordedEvent, from_micros
 from eventstore.schema import HEAD_ROW_ID, events, head, texts
-from eventstore.timeindex import recorded_within
+
+# Also named here for the modules that read them from here.
+from eventstore.timeindex import minute_of as minute_of
+from eventstore.timeindex import recorded_minute as recorded_minute
+from eventstore.timeindex import recorded_within as recorded_within
 
 #: Events fetched per query by the streaming readers.
 BATCH_SIZE = 1000
