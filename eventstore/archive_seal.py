@@ -49,7 +49,7 @@ log = structlog.get_logger("mastertrail.archive")
 
 #: Events per segment: few enough that reading one (to answer ``masters_as_of`` inside
 #: the archive) stays quick, and that its delete is a short transaction beside heartbeats.
-SEGMENT_EVENTS = 4096
+SEGMENT_EVENTS = 2048
 
 #: Folds master states over events: the states before ``events`` to those after.
 Fold = Callable[[Mapping[int, MasterSnapshot], Sequence[RecordedEvent]], dict[int, MasterSnapshot]]

@@ -149,7 +149,7 @@ def aftermath(
             registry.archive(before=len(before), to=directory)
             yield Aftermath(registry, directory, before, kills, after_each)
         finally:
-            archive_seal.SEGMENT_EVENTS = 4096
+            archive_seal.SEGMENT_EVENTS = 2048
             for process in started:
                 if process.is_alive():
                     process.kill()
