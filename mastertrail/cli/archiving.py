@@ -65,11 +65,11 @@ def archive(
                 "to": str(to),
             }
         )
-    verb = "would seal" if dry_run else "sealed"
+    verb, holds = ("would seal", "would then hold") if dry_run else ("sealed", "holds")
     per_event = f", {report.bytes / report.events:.1f} bytes an event" if report.events else ""
     output.say(
         f"{verb} {report.events} events in {report.segments} segment(s) of {report.bytes} "
-        f"bytes{per_event} in {to}; the archive holds positions 1..{report.through}"
+        f"bytes{per_event} in {to}; the archive {holds} positions 1..{report.through}"
         if report.through
         else "nothing to archive"
     )
