@@ -20,7 +20,17 @@ from typing import Literal
 
 import attrs
 
-from eventstore.recorded import EPOCH, RecordedEvent
+from eventstore import (
+    CODEC,
+    EPOCH,
+    MasterActivated,
+    MasterAdopted,
+    MasterCheckedIn,
+    MasterDeactivated,
+    MasterHousekeepingForced,
+    MasterRegistered,
+    RecordedEvent,
+)
 from projections.model import MasterModel
 from projections.stops import classify_stop
 
@@ -137,10 +147,13 @@ def build_timeline(
 ) -> Timeline:
     """Fold ``events`` (the log, in position order) into lanes over ``[since, until]``.
 
-    Events before ``since`` still count (a master active then has a bar from the window's
-    start); events after ``until`` are left out. Without bounds the window spans the
-    events. Every master that exists by the window's end gets a lane. ``silence`` is the
-    gap between signs of life, in seconds, beyond which a lane is drawn silent.
+    Every event is read through the codec (:data:`eventstore.CODEC`), as the fold reads
+    it: old schema versions are upcast, and an event it cannot decode is refused
+    (:class:`eventstore.DecodeError`). Events before ``since`` still count (a master
+    active then has a bar from the window's start); events after ``until`` are left out.
+    Without bounds the window spans the events. Every master that exists by the window's
+    end gets a lane. ``silence`` is the gap between signs of life, in seconds, beyond which
+    a lane is drawn silent.
 
     ``fleet`` is the fleet as it stood before the first of ``events`` (from
     :meth:`Registry.masters_as_of`), so that a window needs only the events after its start
@@ -163,13 +176,15 @@ def build_timeline(
             continue
         first = at if first is None else min(first, at)
         last = at if last is None else max(last, at)
+        decoded = CODEC.decode(event)
         lane = lanes.get(event.master_id)
         if lane is None:
+            named = isinstance(decoded, MasterRegistered | MasterAdopted)
             lane = lanes[event.master_id] = _LaneBuilder(
-                event.master_id, str(event.data.get("name", f"master {event.master_id}"))
+                event.master_id, decoded.name if named else f"master {event.master_id}"
             )
             names.add(lane.name)
-        _apply(lane, event, gap, names)
+        _apply(lane, event, decoded, gap, names)
         lane.previous = event
     start = since or first or until or dt.datetime.now(dt.UTC)
     end = until or last or start
@@ -180,19 +195,22 @@ def build_timeline(
     )
 
 
-def _apply(lane: _LaneBuilder, event: RecordedEvent, gap: dt.timedelta, names: set[str]) -> None:
+def _apply(
+    lane: _LaneBuilder, event: RecordedEvent, decoded: object, gap: dt.timedelta, names: set[str]
+) -> None:
+    """``event`` (decoded by the codec as ``decoded``, upcast to its current schema) on
+    ``lane``."""
     at, by = event.recorded_at, str(event.metadata.get("actor", ""))
-    kind = event.type.removeprefix("master.")
-    if kind == "registered":
+    if isinstance(decoded, MasterRegistered):
         lane.marks.append(Mark("registered", at, event.position, by))
-    elif kind == "adopted":
+    elif isinstance(decoded, MasterAdopted):
         lane.marks.append(Mark("adopted", at, event.position, by))
-        if event.data.get("active"):
-            seconds = int(event.data.get("last_active") or 0)
+        if decoded.active:
+            seconds = decoded.last_active
             lane.alive(min(at, _from_epoch(seconds)) if seconds > 0 else at, gap)
-    elif kind in ("activated", "checked_in"):
+    elif isinstance(decoded, MasterActivated | MasterCheckedIn):
         lane.alive(at, gap)
-    elif kind == "deactivated":
+    elif isinstance(decoded, MasterDeactivated):
         stop = classify_stop(event, lane.previous, names)
         assert stop is not None
         mark: Literal["stopped", "found_dead", "expired"]
@@ -203,7 +221,7 @@ def _apply(lane: _LaneBuilder, event: RecordedEvent, gap: dt.timedelta, names: s
         ending: Ending = mark
         lane.marks.append(Mark(mark, at, event.position, by, stop.describe(lane.name)))
         lane.close(ending, at)
-    elif kind == "housekeeping_forced":
+    elif isinstance(decoded, MasterHousekeepingForced):
         lane.marks.append(Mark("reset", at, event.position, by))
         lane.close("reset", at)
 

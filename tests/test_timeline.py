@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from mastertrail import RecordedEvent, Registry
+from mastertrail import DecodeError, RecordedEvent, Registry
 from mastertrail.timeline import (
     Lane,
     Timeline,
@@ -181,6 +181,18 @@ class TestBuildTimeline:
     def test_an_empty_log_has_no_lanes(self) -> None:
         """No events, no lanes."""
         assert build_timeline([]).lanes == ()
+
+    def test_reads_events_through_the_codec(self) -> None:
+        """A lane is named by the registration as the codec decodes it, and an event the
+        codec refuses (a version 1 check-in without its last_active) is refused, as the
+        fold refuses it, rather than drawn."""
+        named = build_timeline([registration(1, 1)])
+        assert [lane.name for lane in named.lanes] == ["m1"]
+        unreadable = attrs.evolve(
+            registration(2, 1), type="master.checked_in", schema_version=1, data={}
+        )
+        with pytest.raises(DecodeError):
+            build_timeline([registration(1, 1), unreadable])
 
 
 def expiry(position: int, master_id: int, offset: float) -> RecordedEvent:
