@@ -7,7 +7,7 @@ in here.
 """
 
 from eventstore.anchors import Anchor, check_anchors, given_anchors, read_anchors, take_anchor
-from eventstore.archive import Segment, list_segments, open_segment, read_segment
+from eventstore.archive import Segment, archive_directory, list_segments, open_segment, read_segment
 from eventstore.archive_format import MasterSnapshot, SegmentFile
 from eventstore.archive_seal import ArchiveReport, seal
 from eventstore.archive_verify import verify_segments
@@ -168,6 +168,7 @@ __all__ = [
     "append",
     "append_after",
     "append_chained",
+    "archive_directory",
     "begin_write",
     "canonical_json",
     "check_anchors",

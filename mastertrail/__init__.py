@@ -5,10 +5,10 @@ hash-chained log; a projection folds them into the ``masters`` view that answers
 ``getMaster``/``getMasters``.
 """
 
-from eventstore.anchors import Anchor
-from eventstore.archive_seal import ArchiveReport
-from eventstore.errors import (
+from eventstore import (
+    Anchor,
     AnchorInvalid,
+    ArchiveReport,
     ArchiveUnavailable,
     ConcurrencyError,
     DecodeError,
@@ -18,6 +18,7 @@ from eventstore.errors import (
     LogDamaged,
     NotADatabase,
     RebuildRefused,
+    RecordedEvent,
     RegistryError,
     SchemaMissing,
     SchemaTooNew,
@@ -28,7 +29,6 @@ from eventstore.errors import (
     UnstorableName,
     ViewRowMissing,
 )
-from eventstore.recorded import RecordedEvent
 from mastertrail.registry import Registry
 from projections.model import MasterModel
 from projections.report import Problem, VerifyReport

@@ -29,10 +29,14 @@ from twisted.internet import defer, task, threads
 from twisted.python import log
 
 from commands import validate
-from eventstore import logs
-from eventstore.archive_seal import ArchiveReport
-from eventstore.engine import translate_errors
-from eventstore.errors import InvalidArgument, InvalidArgumentType, StoreUnavailable
+from eventstore import (
+    ArchiveReport,
+    InvalidArgument,
+    InvalidArgumentType,
+    StoreUnavailable,
+    route_logs,
+    translate_errors,
+)
 from mastertrail.registry import Registry
 from projections import view
 
@@ -49,18 +53,18 @@ def install() -> None:
     """Make every Buildbot DB connector created from now on build this component, and
     send mastertrail's log lines to Twisted's log."""
     buildbot_masters.MastersConnectorComponent = MastersConnectorComponent
-    logs.route(TwistedLog())
+    route_logs(TwistedLog())
 
 
 def uninstall() -> None:
     """Give Buildbot back its own masters connector component (and mastertrail's log lines
     back to the standard library's ``logging``)."""
     buildbot_masters.MastersConnectorComponent = _buildbot_component
-    logs.route(None)
+    route_logs(None)
 
 
 class TwistedLog:
-    """A :class:`eventstore.logs.Sink` writing to Twisted's log (``twistd.log`` in a
+    """A :class:`eventstore.LogSink` writing to Twisted's log (``twistd.log`` in a
     buildmaster), which puts its own time stamp on each line."""
 
     def debug(self, line: str) -> None:
@@ -83,7 +87,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
 
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
-        logs.route(TwistedLog())
+        route_logs(TwistedLog())
         self._registry: Registry | None = None
         self._keeper: Any = None
         self._ready = defer.DeferredLock()

@@ -18,23 +18,31 @@ import commands
 import eventstore
 from commands import Actor, Now, Outcome, validate
 from commands.known import KnownState
-from eventstore import session, sqlitefile
-from eventstore.anchors import Anchor, given_anchors, take_anchor
-from eventstore.archive_seal import ArchiveReport, seal
-from eventstore.engine import begin_write, reading, translate_errors
-from eventstore.errors import (
+from eventstore import (
+    Anchor,
+    ArchiveReport,
+    Head,
     InvalidArgument,
     InvalidArgumentType,
+    RecordedEvent,
     SchemaMissing,
     StoreFull,
     StoreReadOnly,
     StoreUnavailable,
+    begin_write,
+    from_micros,
+    given_anchors,
+    isolated_engine,
+    log,
+    missing_sqlite_file,
+    reading,
+    restore_head,
+    schema_lock,
+    seal,
+    take_anchor,
+    to_micros,
+    translate_errors,
 )
-from eventstore.logs import log
-from eventstore.migrate import schema_lock
-from eventstore.recorded import RecordedEvent, from_micros, to_micros
-from eventstore.restore import restore_head
-from eventstore.store import Head
 from projections import MasterModel, Problem, VerifyReport, latest, queries, verifications, view
 from projections.rebuild import rebuild as rebuild_view
 from projections.rebuild import verify as verify_view
@@ -69,7 +77,7 @@ class Registry:
             actor = validate.actor(actor, "actor")
         # An engine made elsewhere (Buildbot's) runs mastertrail's transactions at the
         # isolation level the log needs, whatever the database's default.
-        self.engine = session.isolated(
+        self.engine = isolated_engine(
             db if isinstance(db, Engine) else eventstore.create_engine(db)
         )
         self.clock = clock
@@ -384,7 +392,7 @@ class Registry:
 
     def _check_schema(self) -> None:
         if not self._schema_checked:
-            absent = sqlitefile.missing(self.engine)
+            absent = missing_sqlite_file(self.engine)
             if absent is not None:  # connecting would create it: a read writes nothing
                 if not absent.parent.is_dir():
                     raise StoreUnavailable(

@@ -8,7 +8,7 @@ from collections.abc import Container, Sequence
 
 import attrs
 
-from eventstore.recorded import RecordedEvent
+from eventstore import RecordedEvent
 from projections.stops import classify_stop
 
 

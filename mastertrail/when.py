@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from eventstore.errors import InvalidArgument
+from eventstore import InvalidArgument
 
 #: A parsed WHEN: an aware UTC datetime, or a log position.
 When = dt.datetime | int

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
-from eventstore.errors import UnstorableName
+from eventstore import UnstorableName
 
 #: MariaDB: the character sets a name passes through on its way into the view and the log:
 #: the connection's, and the columns' that hold it.

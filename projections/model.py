@@ -8,7 +8,7 @@ import hashlib
 
 import attrs
 
-from eventstore.recorded import EPOCH
+from eventstore import EPOCH
 
 
 def name_hash(name: str) -> str:

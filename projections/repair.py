@@ -13,8 +13,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.errors import RebuildRefused
-from eventstore.logs import log
+from eventstore import RebuildRefused, log
 from projections import view
 from projections.drift import parked_hash, plan_repair
 from projections.model import MasterState

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from eventstore.archive_format import MasterSnapshot
-from eventstore.recorded import RecordedEvent
+from eventstore import MasterSnapshot, RecordedEvent
 from projections.fold import apply_recorded
 from projections.model import MasterState
 

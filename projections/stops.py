@@ -21,7 +21,7 @@ from typing import Literal
 
 import attrs
 
-from eventstore.recorded import RecordedEvent
+from eventstore import RecordedEvent
 
 StopKind = Literal["stopped", "found_dead", "expired_by_master", "expired_by_operator"]
 

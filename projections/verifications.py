@@ -14,7 +14,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.recorded import from_micros, to_micros
+from eventstore import from_micros, to_micros
 
 VERIFICATIONS_TABLE = "mastertrail_verifications"
 

@@ -20,13 +20,7 @@ import click
 import sqlalchemy as sa
 import structlog
 
-from eventstore.errors import (
-    InvalidArgument,
-    RegistryError,
-    SchemaMissing,
-    SchemaTooNew,
-    StoreUnavailable,
-)
+from eventstore import InvalidArgument, RegistryError, SchemaMissing, SchemaTooNew, StoreUnavailable
 from mastertrail.cli.render import Output
 from mastertrail.registry import Registry
 from mastertrail.when import SPELLINGS, When, parse_when

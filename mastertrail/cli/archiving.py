@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from eventstore.archive import Segment, archive_directory, list_segments
+from eventstore import Segment, archive_directory, list_segments
 from mastertrail.cli.app import WHEN, Runtime, cli, json_option
 from mastertrail.cli.render import Output, when_text
 from mastertrail.when import When

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from eventstore.engine import reading, translate_errors
-from eventstore.errors import SchemaMissing
-from eventstore.migrate import current_revision
+from eventstore import SchemaMissing, current_revision, reading, translate_errors
 from mastertrail.cli import replay as sandbox
 from mastertrail.cli.app import WHEN, Runtime, cli, json_option, open_registry, redact
 from mastertrail.cli.render import Output

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from eventstore.recorded import RecordedEvent
+from eventstore import RecordedEvent
 from mastertrail.cli.app import WHEN, Runtime, cli, json_option
 from mastertrail.cli.render import ProgressCallback
 from mastertrail.registry import Registry

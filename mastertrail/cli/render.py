@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from eventstore.recorded import RecordedEvent
+from eventstore import RecordedEvent
 from mastertrail.trail import TrailRow
 from projections.model import MasterModel
 

@@ -15,10 +15,15 @@ import attrs
 import sqlalchemy as sa
 
 import eventstore
-from eventstore import sqlitefile
-from eventstore.engine import reading
-from eventstore.errors import InvalidArgument, RegistryError
-from eventstore.recorded import NewEvent, RecordedEvent, to_micros
+from eventstore import (
+    InvalidArgument,
+    NewEvent,
+    RecordedEvent,
+    RegistryError,
+    missing_sqlite_file,
+    reading,
+    to_micros,
+)
 from mastertrail.registry import Progress, Registry, VerifyReport
 from mastertrail.when import When
 from projections import view
@@ -92,7 +97,7 @@ def prefix(events: Iterable[RecordedEvent], until: When) -> Iterator[RecordedEve
 def holds_masters_table(registry: Registry) -> bool:
     """True when the database of ``registry`` has a ``masters`` table with Buildbot's
     columns (a Buildbot database, or a registry); reading it writes nothing."""
-    if sqlitefile.missing(registry.engine) is not None:
+    if missing_sqlite_file(registry.engine) is not None:
         return False
     with eventstore.translate_errors(), reading(registry.engine) as conn:
         inspector = sa.inspect(conn)
@@ -104,7 +109,7 @@ def holds_masters_table(registry: Registry) -> bool:
 
 def _check_empty(target: Registry) -> None:
     """Refuse a target holding anything but an empty schema of mastertrail's."""
-    if sqlitefile.missing(target.engine) is not None:
+    if missing_sqlite_file(target.engine) is not None:
         return  # a new SQLite file
     url = target.engine.url.render_as_string(hide_password=True)
     with eventstore.translate_errors(), reading(target.engine) as conn:

@@ -10,7 +10,7 @@ from typing import Any
 
 import flask
 
-from eventstore.errors import RegistryError
+from eventstore import RegistryError
 from mastertrail.registry import Registry
 from mastertrail.timeline import build_timeline
 from mastertrail.timeline_svg import render_svg

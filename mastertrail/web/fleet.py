@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from eventstore.recorded import RecordedEvent
+from eventstore import RecordedEvent
 from mastertrail.registry import Registry
 from projections.model import MasterModel
 from projections.stops import Stop, classify_stop, duration_text
