@@ -8,9 +8,11 @@ the end. With ``CI=true`` a configured server that cannot be reached fails the r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import attrs
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import Engine
 
 import eventstore
-from mastertrail import Registry
+from mastertrail import MasterModel, Registry
 
 SERVER_ENV = {
     "postgresql": "MASTERTRAIL_TEST_POSTGRES_URL",
@@ -131,16 +133,48 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def db_url(backend: str, servers: dict[str, Server | str], tmp_path: os.PathLike[str]) -> str:
-    """The URL of an empty database on the backend under test."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path}/mastertrail.sqlite"
+def server_of(backend: str, servers: dict[str, Server | str]) -> Server:
+    """The configured server of ``backend``; skips the test when there is none. (A server
+    that is configured but does not answer has already failed the run under ``CI=true``:
+    see :func:`servers`.)"""
     server = servers[backend]
     if isinstance(server, str):
         pytest.skip(server)
+    return server
+
+
+def empty_database(backend: str, servers: dict[str, Server | str], sqlite_file: Path) -> str:
+    """The URL of an empty database on ``backend`` for one test: ``sqlite_file`` (which must
+    not exist) on SQLite, elsewhere the session's database on the server, emptied. Skips
+    when the backend is not configured."""
+    if backend == "sqlite":
+        return f"sqlite:///{sqlite_file}"
+    server = server_of(backend, servers)
     server.reset()
     return server.url
+
+
+@contextlib.contextmanager
+def own_database(backend: str, servers: dict[str, Server | str], directory: Path) -> Iterator[str]:
+    """The URL of a new, empty database of ``backend`` (a file in ``directory`` on SQLite),
+    dropped afterwards: for fixtures that outlive one test, and for a test's second
+    database. Skips when the backend is not configured."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory}/mastertrail.sqlite"
+        return
+    configured = server_of(backend, servers)
+    database = Server(backend, configured.admin_url.render_as_string(hide_password=False))
+    database.create()
+    try:
+        yield database.url
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def db_url(backend: str, servers: dict[str, Server | str], tmp_path: Path) -> str:
+    """The URL of an empty database on the backend under test."""
+    return empty_database(backend, servers, tmp_path / "mastertrail.sqlite")
 
 
 @pytest.fixture
@@ -190,21 +224,27 @@ def shared(
     servers: dict[str, Server | str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Shared]:
-    """A registry for tests that write nothing (or only what the next test expects)."""
-    backend, server = str(request.param), None
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('shared')}/mastertrail.sqlite"
-    else:
-        configured = servers[backend]
-        if isinstance(configured, str):
-            pytest.skip(configured)
-        server = Server(backend, configured.admin_url.render_as_string(hide_password=False))
-        server.create()
-        url = server.url
-    clock = FakeClock()
-    registry = Registry(url, clock=clock, actor="tester")
-    registry.upgrade()
-    yield Shared(registry, clock)
-    registry.close()
-    if server is not None:
-        server.drop()
+    """A registry on a database of its own per class and backend. Class-scoped fixtures
+    write what the class reads; the tests themselves take :func:`shared_registry`."""
+    with own_database(str(request.param), servers, tmp_path_factory.mktemp("shared")) as url:
+        clock = FakeClock()
+        registry = Registry(url, clock=clock, actor="tester")
+        registry.upgrade()
+        yield Shared(registry, clock)
+        registry.close()
+
+
+def stored_state(registry: Registry) -> tuple[int, list[MasterModel]]:
+    """The log's head position and the whole view: what any write changes."""
+    with registry.engine.connect() as conn:
+        head = eventstore.head_position(conn)
+    return head, registry.get_masters()
+
+
+@pytest.fixture
+def shared_registry(shared: Shared) -> Iterator[Registry]:
+    """The class's shared registry, for a test that only reads: the test fails if it
+    wrote, so no test can come to depend on what another one wrote before it."""
+    before = stored_state(shared.registry)
+    yield shared.registry
+    assert stored_state(shared.registry) == before, "a test on the shared registry wrote"

@@ -4,15 +4,13 @@ to compare byte for byte."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from multiprocessing.context import SpawnContext, SpawnProcess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from tests.conftest import Server
+# Where the reliability tests have always found it; it lives beside the other database
+# fixtures.
+from tests.conftest import own_database as own_database
 
 #: ``make soak`` sets this: the same tests, with more processes, calls and trials.
 SOAK = os.environ.get("MASTERTRAIL_SOAK", "") == "1"
@@ -86,21 +86,3 @@ def stop_all(processes: list[SpawnProcess]) -> None:
         if process.is_alive():
             process.kill()
         process.join(10)
-
-
-@contextlib.contextmanager
-def own_database(backend: str, servers: dict[str, Server | str], directory: Path) -> Iterator[str]:
-    """The URL of a new, empty database of ``backend`` (a file in ``directory`` on SQLite),
-    dropped afterwards; for fixtures that outlive one test. Skips an unconfigured server."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory}/mastertrail.sqlite"
-        return
-    server = servers[backend]
-    if isinstance(server, str):
-        pytest.skip(server)
-    database = Server(backend, server.admin_url.render_as_string(hide_password=False))
-    database.create()
-    try:
-        yield database.url
-    finally:
-        database.drop()

@@ -20,8 +20,7 @@ from eventstore import (
 )
 from mastertrail import Registry
 from tests.bad_input_support import AWARE, HUGE, NAIVE, T0, Call, Fleet, unchanged
-from tests.conftest import BACKENDS, FakeClock, Server
-from tests.reliability_support import own_database
+from tests.conftest import BACKENDS, FakeClock, Server, own_database
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

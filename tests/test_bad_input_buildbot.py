@@ -15,7 +15,7 @@ from eventstore import (
     RegistryError,
 )
 from tests.bad_input_support import T0
-from tests.conftest import Server
+from tests.conftest import Server, empty_database
 from tests.reliability_support import dump
 
 buildbot = pytest.importorskip("buildbot")
@@ -55,14 +55,7 @@ def _buildbot_database(
     case = request.instance
     if not isinstance(case, ComponentBadInput):
         return
-    if case.backend == "sqlite":
-        case.db_url = f"sqlite:///{tmp_path}/state.sqlite"
-        return
-    server = servers[case.backend]
-    if isinstance(server, str):
-        pytest.skip(server)
-    server.reset()
-    case.db_url = server.url
+    case.db_url = empty_database(case.backend, servers, tmp_path / "state.sqlite")
 
 
 class ComponentBadInput(TestReactorMixin):

@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 from mastertrail import Registry
 from mastertrail.cli import Runtime, cli
 from tests.bad_input_support import HUGE, T0, UNREACHABLE, Fleet, unchanged
-from tests.conftest import BACKENDS, FakeClock, Server
-from tests.reliability_support import dump, own_database
+from tests.conftest import BACKENDS, FakeClock, Server, own_database
+from tests.reliability_support import dump
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -26,7 +26,7 @@ from eventstore import (
 )
 from mastertrail import Registry
 from tests.bad_input_support import T0, UNREACHABLE
-from tests.conftest import FakeClock, Server
+from tests.conftest import FakeClock, Server, server_of
 from tests.reliability_support import dump
 
 
@@ -56,11 +56,10 @@ class TestBadDatabaseUrl:
         if backend == "sqlite":
             url = f"sqlite:///{tmp_path}/missing/masters.sqlite"
         else:
-            server = servers[backend]
-            if isinstance(server, str):
-                pytest.skip(server)
-            url = server.admin_url.set(database=f"missing_{uuid.uuid4().hex[:8]}").render_as_string(
-                hide_password=False
+            url = (
+                server_of(backend, servers)
+                .admin_url.set(database=f"missing_{uuid.uuid4().hex[:8]}")
+                .render_as_string(hide_password=False)
             )
         registry = Registry(url)
         with pytest.raises(StoreUnavailable):

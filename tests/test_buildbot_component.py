@@ -27,6 +27,7 @@ from twisted.trial import unittest
 
 import mastertrail.buildbot
 from mastertrail import RebuildRefused
+from tests.conftest import empty_database
 
 SOMETIME = 1_348_971_992
 OTHERTIME = 1_008_971_992
@@ -43,14 +44,10 @@ def _database(request: pytest.FixtureRequest, servers: dict[str, Any], tmp_path:
     case = request.instance
     if case is None:
         return
+    url = empty_database(case.backend, servers, tmp_path / "state.sqlite")
     if case.backend == "sqlite":
-        case.db_url = f"sqlite:///{tmp_path}/state.sqlite"
+        case.db_url = url
         return
-    server = servers[case.backend]
-    if isinstance(server, str):
-        pytest.skip(server)
-    server.reset()
-    url = server.url
     engine = getattr(case, "storage_engine", "InnoDB")
     case.db_url = url + f"?storage_engine={engine}" if case.backend == "mysql" else url
 

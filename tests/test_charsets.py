@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 import eventstore
 from mastertrail import Registry, RegistryError
-from tests.conftest import FakeClock, Server
+from tests.conftest import FakeClock, Server, server_of
 
 ROCKET = "rocket-\U0001f680:/srv"  # a 4-byte character
 CAFE = "café:/srv"  # in latin1 and utf8mb3
@@ -28,9 +28,7 @@ def private(servers: dict[str, Server | str]) -> Iterator[Any]:
     made: list[tuple[Server, str]] = []
 
     def make(backend: str, charset: str) -> str:
-        server = servers[backend]
-        if isinstance(server, str):
-            pytest.skip(server)
+        server = server_of(backend, servers)
         name = f"mastertrail_cs_{uuid.uuid4().hex[:8]}"
         with server.admin.connect() as conn:
             if backend == "postgresql":

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import attrs
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,7 +24,7 @@ from hypothesis.stateful import (
 
 from mastertrail import MasterModel, Registry
 from projections import epoch_to_datetime, fold
-from tests.conftest import FakeClock, Server
+from tests.conftest import FakeClock, Server, empty_database, server_of
 
 #: Names that differ only in case or a trailing space are different masters.
 NAMES = ["host:/srv/a", "host:/srv/A", "host:/srv/a ", "host:/srv/b", "hôst:/srv/ü"]
@@ -153,17 +152,9 @@ def fresh_database(
     backend: str, servers: dict[str, Server | str], tmp_path: Path
 ) -> Callable[[], str]:
     """A function returning the URL of a newly emptied database on ``backend``."""
-    if backend == "sqlite":
-        return lambda: f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.sqlite"
-    server = servers[backend]
-    if isinstance(server, str):
-        pytest.skip(server)
-
-    def reset() -> str:
-        server.reset()
-        return server.url
-
-    return reset
+    if backend != "sqlite":
+        server_of(backend, servers)  # skips before the first example, not inside it
+    return lambda: empty_database(backend, servers, tmp_path / f"{uuid.uuid4().hex}.sqlite")
 
 
 class TestRegistryAgainstModel:

@@ -37,9 +37,9 @@ def shared_busy(shared: Shared) -> list[RecordedEvent]:
 
 class TestMastersAsOf:
     @pytest.fixture
-    def registry(self, shared: Shared) -> Registry:
-        """The class's shared registry (these tests only read)."""
-        return shared.registry
+    def registry(self, shared_registry: Registry) -> Registry:
+        """The class's shared registry: these tests only read, and fail if they write."""
+        return shared_registry
 
     @pytest.fixture
     def busy(self, shared_busy: list[RecordedEvent]) -> list[RecordedEvent]:

@@ -10,7 +10,7 @@ from mastertrail import (
     MasterModel,
     Registry,
 )
-from tests.conftest import FakeClock, Shared
+from tests.conftest import FakeClock
 from tests.registry_support import (
     EPOCH,
     T0,
@@ -72,9 +72,8 @@ class TestFindMasterId:
         "name",
         ["x" * 1024, "emoji:🚀/ünïcode", "é" * 1024, "trailing ", "tab-free:/a b"],
     )
-    def test_any_valid_name_round_trips(self, shared: Shared, name: str) -> None:
+    def test_any_valid_name_round_trips(self, registry: Registry, name: str) -> None:
         """Long and non-ASCII names are stored and found again exactly."""
-        registry = shared.registry
         master_id = registry.find_master_id(name)
         master = registry.get_master(master_id)
         assert master is not None

@@ -29,9 +29,9 @@ def fleet(shared: Shared) -> list[int]:
 
 class TestGetMasters:
     @pytest.fixture
-    def registry(self, shared: Shared) -> Registry:
-        """The class's shared registry (these tests only read)."""
-        return shared.registry
+    def registry(self, shared_registry: Registry) -> Registry:
+        """The class's shared registry: these tests only read, and fail if they write."""
+        return shared_registry
 
     def test_the_plain_call_returns_every_master_by_id(
         self, registry: Registry, fleet: list[int]
@@ -116,9 +116,9 @@ def trail(shared: Shared) -> int:
 
 class TestHistory:
     @pytest.fixture
-    def registry(self, shared: Shared) -> Registry:
-        """The class's shared registry (these tests only read)."""
-        return shared.registry
+    def registry(self, shared_registry: Registry) -> Registry:
+        """The class's shared registry: these tests only read, and fail if they write."""
+        return shared_registry
 
     def test_history_is_the_masters_trail_in_order(self, registry: Registry, trail: int) -> None:
         """All of a master's events, versions 1..n, and none of another master's."""

@@ -18,7 +18,7 @@ from tests.cli_support import (
     Fleet,
     Invoke,
 )
-from tests.conftest import FakeClock, Server
+from tests.conftest import FakeClock, Server, own_database
 
 
 @pytest.fixture
@@ -50,16 +50,10 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def sandbox_url(backend: str, servers: dict[str, Server | str], tmp_path: Path) -> Iterator[str]:
     """A second empty database on the backend under test, for replay."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/sandbox.sqlite"
-        return
-    server = servers[backend]
-    if isinstance(server, str):
-        pytest.skip(server)
-    sandbox = Server(backend, server.admin_url.render_as_string(hide_password=False))
-    sandbox.create()
-    yield sandbox.url
-    sandbox.drop()
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    with own_database(backend, servers, sandbox) as url:
+        yield url
 
 
 @pytest.fixture
