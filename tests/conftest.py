@@ -30,15 +30,19 @@ SERVER_ENV = {
 BACKENDS = ["sqlite", "postgresql", "mysql"]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
-# Property tests run on machines shared with other work: a slow example is not a failure
-# (no deadline, no "too slow" health check). In CI the examples are derived from the test
-# itself, so a red run can be repeated exactly.
+# Property tests run on machines shared with other work, so nothing in a profile may depend
+# on how fast an example runs: no deadline, and no "too slow" health check. "Data too large"
+# depends on the examples drawn, so a rare draw would fail a run the same code passed
+# before. In CI the examples are derived from the test itself, so a red run can be repeated
+# exactly, and a failure prints the blob that reproduces it.
 settings.register_profile(
     "mastertrail",
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("ci", parent=settings.get_profile("mastertrail"), derandomize=True)
+settings.register_profile(
+    "ci", parent=settings.get_profile("mastertrail"), derandomize=True, print_blob=True
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "mastertrail"))
 
 
