@@ -124,15 +124,16 @@ class RowFold:
             _RECORDED_AT_LIMIT,
         )
         for row in rows:
+            _, master_id, _, type_name, schema_version, data, recorded_at = row
             if (
-                row[3] == checked_in
-                and row[5] == "{}"
-                and row[4] == version
-                and 0 <= row[6] < limit
+                type_name == checked_in
+                and data == "{}"
+                and schema_version == version
+                and 0 <= recorded_at < limit
             ):
-                pending[row[1]] = row
+                pending[master_id] = row
             else:
-                self._flush(row[1])
+                self._flush(master_id)
                 self._apply(row)
         self.count += len(rows)
         self.last = rows[-1][0]
