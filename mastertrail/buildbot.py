@@ -235,9 +235,9 @@ def _hold_sqlite_open(engine: sa.Engine, reactor: Any) -> Any:
 
     ``NullPool`` closes the connection after every call, and SQLite checkpoints the whole
     write-ahead log into the database file, and syncs it, when the last connection that
-    has read the database closes: every call of every component paid for a checkpoint
-    (0.35 ms on this machine). With one such connection open, SQLite checkpoints as it
-    does in any long-running program, every 1,000 pages of log.
+    has read the database closes: every call of every component paid for a checkpoint.
+    With one such connection open, SQLite checkpoints as it does in any long-running
+    program, every 1,000 pages of log.
     """
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
