@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from bench.databases import Database
 from bench.history import HistoryPlan
 from bench.stats import alternate, summary
-from eventstore.schema import events, texts
+from eventstore import EVENTS_TABLE, TEXTS_TABLE
 from mastertrail import Registry
 
-SCAN = f"SELECT * FROM {events.name} ORDER BY position"
+SCAN = f"SELECT * FROM {EVENTS_TABLE} ORDER BY position"
 
 
 def raw_scan(database: Database) -> int:
@@ -203,7 +203,7 @@ def storage(database: Database) -> dict[str, Any]:
     engine = sa.create_engine(database.url)
     try:
         with engine.connect() as conn:
-            count = int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+            count = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {EVENTS_TABLE}").scalar_one())
             if database.backend == "sqlite":
                 table_bytes, parts = _sqlite_sizes(conn)
             elif database.backend == "postgresql":
@@ -228,7 +228,7 @@ def _sqlite_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
         conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE tbl_name IN (?, ?) "
             "AND type IN ('table', 'index')",
-            (events.name, texts.name),
+            (EVENTS_TABLE, TEXTS_TABLE),
         )
         .scalars()
         .all()
@@ -245,7 +245,7 @@ def _sqlite_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
 
 def _postgres_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
     parts = {}
-    for table in (events.name, texts.name):
+    for table in (EVENTS_TABLE, TEXTS_TABLE):
         rows = conn.exec_driver_sql(
             "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
             "JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = %(t)s::regclass "
@@ -258,7 +258,7 @@ def _postgres_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
 
 def _mysql_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
     parts = {}
-    for table in (events.name, texts.name):
+    for table in (EVENTS_TABLE, TEXTS_TABLE):
         conn.exec_driver_sql(f"ANALYZE TABLE {table}").all()
         row = conn.exec_driver_sql(
             "SELECT data_length, index_length FROM information_schema.tables "

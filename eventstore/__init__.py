@@ -11,6 +11,8 @@ from eventstore.archive import Segment, archive_directory, list_segments, open_s
 from eventstore.archive_format import MasterSnapshot, SegmentFile
 from eventstore.archive_seal import ArchiveReport, seal
 from eventstore.archive_verify import verify_segments
+from eventstore.bulk import BulkEvent
+from eventstore.bulk import load as load_events
 from eventstore.chain import ChainProblem, ChainReport, verify_chain
 from eventstore.codec import Codec
 from eventstore.engine import begin_write, create_engine, is_unavailable, reading, translate_errors
@@ -120,6 +122,7 @@ __all__ = [
     "AppendResult",
     "ArchiveReport",
     "ArchiveUnavailable",
+    "BulkEvent",
     "ChainProblem",
     "ChainReport",
     "Codec",
@@ -189,6 +192,7 @@ __all__ = [
     "isolated_engine",
     "iter_log",
     "list_segments",
+    "load_events",
     "lock_head",
     "log",
     "missing_sqlite_file",
