@@ -16,6 +16,8 @@ ALLOWED = {
     "commands": {"commands", "projections", "eventstore"},
 }
 OURS = {"eventstore", "projections", "commands", "mastertrail"}
+#: Packages that use the log only through eventstore's public names.
+LOG_USERS = ("projections", "commands", "mastertrail", "bench")
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -26,6 +28,23 @@ def imported_roots(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
     return roots
+
+
+def private_log_imports(source: str, public: set[str]) -> list[str]:
+    """The imports in ``source`` (a module's text) that reach past eventstore's public
+    API: of its modules (``import eventstore.x``, ``from eventstore.x import ...``, ``from
+    eventstore import x`` for a module x), or of a name ``eventstore.__all__`` does not
+    list."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("eventstore.")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("eventstore."):
+                found.append(f"{node.module} ({', '.join(a.name for a in node.names)})")
+            elif node.module == "eventstore":
+                found += [f"eventstore.{a.name}" for a in node.names if a.name not in public]
+    return found
 
 
 class TestLayering:
@@ -75,3 +94,27 @@ print("ok")
             [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
         )
         assert result.stdout.strip().endswith("ok"), result.stderr
+
+
+class TestEventstoreApi:
+    def test_every_public_name_exists(self) -> None:
+        """Every name in eventstore.__all__ is defined by the package."""
+        import eventstore
+
+        assert [name for name in eventstore.__all__ if not hasattr(eventstore, name)] == []
+
+    def test_the_rule_sees_every_form_of_private_import(self) -> None:
+        """The check finds a submodule imported, a name from a submodule, a module named
+        from the package, and a name the package does not make public."""
+        source = (
+            "import eventstore\n"
+            "import eventstore.reads\n"
+            "from eventstore.schema import events\n"
+            "from eventstore import reads, append, _private\n"
+        )
+        assert private_log_imports(source, {"append"}) == [
+            "eventstore.reads",
+            "eventstore.schema (events)",
+            "eventstore.reads",
+            "eventstore._private",
+        ]
