@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
-from eventstore import UnstorableName
+from eventstore import EVENTS_TABLE, UnstorableName
 
 #: MariaDB: the character sets a name passes through on its way into the view and the log:
 #: the connection's, and the columns' that hold it.
@@ -27,10 +27,10 @@ _MARIADB = (
     "(SELECT character_set_name FROM information_schema.columns WHERE table_schema = "
     "DATABASE() AND table_name = 'masters' AND column_name = 'name'), "
     "(SELECT character_set_name FROM information_schema.columns WHERE table_schema = "
-    "DATABASE() AND table_name = 'mastertrail_events' AND column_name = 'data')"
+    f"DATABASE() AND table_name = '{EVENTS_TABLE}' AND column_name = 'data')"
 )
 #: What each place is called in the error.
-_MARIADB_PLACES = ("the connection", "the connection", "masters.name", "mastertrail_events.data")
+_MARIADB_PLACES = ("the connection", "the connection", "masters.name", f"{EVENTS_TABLE}.data")
 
 
 def check_storable(conn: Connection, name: str) -> None:

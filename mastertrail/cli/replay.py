@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import eventstore
 from eventstore import (
+    EVENTS_TABLE,
     InvalidArgument,
     NewEvent,
     RecordedEvent,
@@ -118,9 +119,9 @@ def _check_empty(target: Registry) -> None:
         if others:
             reason = f"holds other tables ({', '.join(sorted(others)[:5])}); replay needs an"
             raise InvalidArgument("--into", f"{reason} empty database", url)
-        for table in {"mastertrail_events", view.masters.name} & set(tables):
+        for table in {EVENTS_TABLE, view.masters.name} & set(tables):
             if conn.execute(sa.select(sa.literal(1)).select_from(sa.table(table))).first():
-                what = "a log" if table == "mastertrail_events" else "masters"
+                what = "a log" if table == EVENTS_TABLE else "masters"
                 raise InvalidArgument(
                     "--into", f"already holds {what}; replay needs an empty database", url
                 )
