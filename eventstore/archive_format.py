@@ -39,6 +39,10 @@ FORMAT_VERSION = 1
 #: The file name's suffix.
 SUFFIX = ".jsonl.xz"
 
+#: An event as a fold reads it: ``(position, master_id, version, type, schema_version,
+#: data, recorded_at)``, the data as its stored JSON text, ``recorded_at`` in microseconds.
+SegmentRow = tuple[int, int, int, str, int, str, int]
+
 
 def file_name(first_position: int, last_position: int) -> str:
     """The name of the segment file of positions ``first_position`` .. ``last_position``:
@@ -239,6 +243,31 @@ class SegmentFile:
                 f"the events end at position {position}, not at the header's "
                 f"{header.last_position} with its last hash"
             )
+
+    def rows(self, upto: int | None = None) -> Iterator[SegmentRow]:
+        """The segment's events up to position ``upto`` (None: all), undecoded and
+        unchained, as a fold reads them (:data:`SegmentRow`): for readings that need the
+        events' states, not their hashes or ids. The file's SHA-256, checked when it was
+        opened against the one recorded, stands for the chain here."""
+        header = self.header
+        versions = {master.id: master.version for master in header.masters}
+        types, loads = header.types, json.loads
+        position, at = header.first_position - 1, header.first_recorded_at
+        last = header.last_position if upto is None else min(upto, header.last_position)
+        for line in self._body.splitlines():
+            if position >= last:
+                return
+            position += 1
+            try:
+                master_id, delta, kind, _meta, data, *rest = loads(line)
+                type_name, schema_version = types[kind]
+                version = int(rest[0]["version"]) if rest and "version" in rest[0] else None
+            except (ValueError, TypeError, KeyError, IndexError) as error:
+                raise SegmentFormatError(f"position {position}: not an event: {error}") from error
+            version = versions.get(master_id, 0) + 1 if version is None else version
+            versions[master_id] = version
+            at += delta
+            yield (position, master_id, version, type_name, schema_version, data, at)
 
 
 _NOTHING: dict[str, Any] = {}
