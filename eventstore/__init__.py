@@ -7,8 +7,15 @@ in here.
 """
 
 from eventstore.anchors import Anchor, check_anchors, given_anchors, read_anchors, take_anchor
-from eventstore.archive import Segment, archive_directory, list_segments, open_segment, read_segment
-from eventstore.archive_format import MasterSnapshot, SegmentFile
+from eventstore.archive import (
+    Segment,
+    archive_directory,
+    archived_through,
+    list_segments,
+    open_segment,
+    read_segment,
+)
+from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentRow
 from eventstore.archive_seal import ArchiveReport, seal
 from eventstore.archive_verify import verify_segments
 from eventstore.bulk import BulkEvent
@@ -82,6 +89,14 @@ from eventstore.recorded import (
 )
 from eventstore.restore import restore_head
 from eventstore.schema import EVENTS_TABLE, TEXTS_TABLE
+from eventstore.segmented import (
+    Archive,
+    iter_log_through,
+    read_history,
+    sealed_position_at,
+    segment_events,
+    segment_holding,
+)
 from eventstore.session import isolated as isolated_engine
 from eventstore.sqlitefile import missing as missing_sqlite_file
 from eventstore.store import (
@@ -120,6 +135,7 @@ __all__ = [
     "Anchor",
     "AnchorInvalid",
     "AppendResult",
+    "Archive",
     "ArchiveReport",
     "ArchiveUnavailable",
     "BulkEvent",
@@ -155,6 +171,7 @@ __all__ = [
     "Segment",
     "SegmentDamaged",
     "SegmentFile",
+    "SegmentRow",
     "StoreFull",
     "StoreReadOnly",
     "StoreUnavailable",
@@ -172,6 +189,7 @@ __all__ = [
     "append_after",
     "append_chained",
     "archive_directory",
+    "archived_through",
     "begin_write",
     "canonical_json",
     "check_anchors",
@@ -191,6 +209,7 @@ __all__ = [
     "is_unavailable",
     "isolated_engine",
     "iter_log",
+    "iter_log_through",
     "list_segments",
     "load_events",
     "lock_head",
@@ -202,6 +221,7 @@ __all__ = [
     "read_after",
     "read_anchors",
     "read_head",
+    "read_history",
     "read_range",
     "read_segment",
     "read_span",
@@ -211,7 +231,10 @@ __all__ = [
     "route_logs",
     "schema_lock",
     "seal",
+    "sealed_position_at",
     "seen_in",
+    "segment_events",
+    "segment_holding",
     "stream_ends",
     "stream_tails",
     "stream_version",

@@ -43,7 +43,16 @@ from eventstore import (
     to_micros,
     translate_errors,
 )
-from projections import MasterModel, Problem, VerifyReport, latest, queries, verifications, view
+from projections import (
+    MasterModel,
+    Problem,
+    VerifyReport,
+    archived,
+    latest,
+    queries,
+    verifications,
+    view,
+)
 from projections.rebuild import rebuild as rebuild_view
 from projections.rebuild import verify as verify_view
 from projections.snapshots import fold_snapshots
@@ -61,7 +70,9 @@ class Registry:
     """An event-sourced registry of Buildbot masters on one database.
 
     ``db`` is a SQLAlchemy URL or Engine; ``clock`` returns POSIX seconds (read once per
-    command); ``actor`` names who acts in the events' metadata (default ``<host>:<pid>``).
+    command); ``actor`` names who acts in the events' metadata (default ``<host>:<pid>``);
+    ``archive_dir`` is the directory the archive's segments moved to (default: the
+    ``MASTERTRAIL_ARCHIVE`` environment variable, else where the database recorded each).
     """
 
     def __init__(
@@ -70,6 +81,7 @@ class Registry:
         *,
         clock: Callable[[], float] = system_clock,
         actor: str | None = None,
+        archive_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not callable(clock):
             raise InvalidArgumentType("clock", "a callable returning POSIX seconds", clock)
@@ -82,6 +94,9 @@ class Registry:
         )
         self.clock = clock
         self.actor = Actor() if actor is None else Actor(name=actor)
+        if archive_dir is not None and not isinstance(archive_dir, str | os.PathLike):
+            raise InvalidArgumentType("archive_dir", "a directory path", archive_dir)
+        self.archive_dir = archive_dir
         self._schema_checked = False
         self._known = KnownState()
 
@@ -213,7 +228,9 @@ class Registry:
             for name, t in (("since", since), ("until", until))
         ]
         with self._read() as conn:
-            return queries.history(conn, masterid, since=bounds[0], until=bounds[1])
+            return eventstore.read_history(
+                conn, masterid, archive=self.archive_dir, since=bounds[0], until=bounds[1]
+            )
 
     def events(self, *, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
         """The whole log after position ``after``, in position order, streamed."""
@@ -221,22 +238,39 @@ class Registry:
         if limit is not None:
             _non_negative("limit", limit)
         self._check_schema()
-        return eventstore.iter_log(self.engine, after=after, limit=limit)
+        return eventstore.iter_log_through(
+            self.engine, archive=self.archive_dir, after=after, limit=limit
+        )
 
     def position_at(self, when: dt.datetime) -> int:
         """The position of the newest event recorded at or before ``when`` (0: none)."""
+        micros = to_micros(_aware("when", when))
         with self._read() as conn:
-            return queries.position_at(conn, to_micros(_aware("when", when)))
+            return self._position_at(conn, micros)
+
+    def _position_at(self, conn: Connection, micros: int) -> int:
+        """The newest event at or before ``micros`` in the table, else in the archive."""
+        found = queries.position_at(conn, micros)
+        if found == 0 and eventstore.archived_through(conn) > 0:
+            found = eventstore.sealed_position_at(conn, micros, self.archive_dir) or 0
+        return found
 
     def masters_as_of(self, when: dt.datetime | int) -> list[MasterModel]:
         """Every master as it stood at ``when``: an aware datetime, or a log position
-        (the event at that position included)."""
+        (the event at that position included). A position the archive holds is answered
+        from its segment; one of the table from the table and the archive's last states."""
+        if isinstance(when, dt.datetime):
+            micros: int | None = to_micros(_aware("when", when))
+        else:
+            micros, position = None, _non_negative("when", when)
         with self._read() as conn:
-            if isinstance(when, dt.datetime):
-                position = queries.position_at(conn, to_micros(_aware("when", when)))
-            else:
-                position = _non_negative("when", when)
-            return queries.masters_as_of(conn, position)
+            if micros is not None:
+                position = self._position_at(conn, micros)
+            sealed = archived.states_at(conn, position, self.archive_dir)
+            if sealed is not None:
+                return sealed
+            base = archived.end_states(conn, self.archive_dir) if position > 0 else None
+            return queries.masters_as_of(conn, position, base)
 
     def rebuild(self, *, progress: Progress | None = None) -> int:
         """Make the view what the log says, keeping every master id of the log; returns the
@@ -253,9 +287,13 @@ class Registry:
             begin_write(conn)
             restored = restore_head(conn)
         _log_restored(restored)
-        replayed = commands.retry.repeat(lambda: rebuild_view(self.engine, progress=progress))
+        replayed = commands.retry.repeat(
+            lambda: rebuild_view(self.engine, progress=progress, archive=self.archive_dir)
+        )
         if self.adopt():  # adopted as found: folded again, as Buildbot reads them
-            replayed = commands.retry.repeat(lambda: rebuild_view(self.engine, progress=progress))
+            replayed = commands.retry.repeat(
+                lambda: rebuild_view(self.engine, progress=progress, archive=self.archive_dir)
+            )
         log.info("view_rebuilt", events=replayed)
         return replayed
 
@@ -275,7 +313,9 @@ class Registry:
         found = given_anchors(anchors)
         self._check_schema()
         report = commands.retry.repeat(
-            lambda: verify_view(self.engine, progress=progress, anchors=found)
+            lambda: verify_view(
+                self.engine, progress=progress, anchors=found, archive=self.archive_dir
+            )
         )
         try:
             self._record_verification(report)
@@ -351,7 +391,8 @@ class Registry:
         """The newest ``count`` events of every master, oldest first, by master id."""
         _non_negative("count", count)
         with self._read() as conn:
-            return latest.latest_events(conn, count=count)
+            found = latest.latest_events(conn, count=count)
+            return archived.complete_latest(conn, found, count, self.archive_dir)
 
     def last_verification(self) -> verifications.Verification | None:
         """The result of the newest :meth:`verify`, or None if none was kept."""

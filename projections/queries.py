@@ -7,11 +7,13 @@ after it, so a master's state at position P is its newest event at or before P (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.engine import Connection
 
 from eventstore import RecordedEvent, events_at, position_at, read_stream, stream_ends
 from projections.fold import apply_recorded
-from projections.model import MasterModel
+from projections.model import MasterModel, MasterState
 
 
 def history(
@@ -22,22 +24,28 @@ def history(
     return read_stream(conn, master_id, since=since, until=until)
 
 
-def masters_as_of(conn: Connection, position: int) -> list[MasterModel]:
+def masters_as_of(
+    conn: Connection, position: int, base: Mapping[int, MasterState] | None = None
+) -> list[MasterModel]:
     """Every master as the log stood right after ``position`` (inclusive), by id.
 
     Two statements, index seeks only, whatever the length of the log: one finds, for every
-    master, the position of its first event (its name) and of its newest event at or before
-    ``position`` (its state); the other fetches those events.
+    master, the position of its first event in the table (its name) and of its newest
+    event at or before ``position`` (its state); the other fetches those events. ``base``:
+    the masters' states where the table starts, when older events were archived (a master
+    whose first event in the table is not its registration is named there).
     """
     pairs = stream_ends(conn, position)
     found = events_at(conn, (p for pair in pairs for p in pair))
-    models = []
+    states = dict(base or {})
     for first, newest in pairs:
-        state = apply_recorded(None, found[first])
+        earliest = found[first]
+        state = None if earliest.version == 1 else states.get(earliest.master_id)
+        state = apply_recorded(state, earliest)
         if newest != first:
             state = apply_recorded(state, found[newest])
-        models.append(state.to_model())
-    return sorted(models, key=lambda model: model.id)
+        states[state.id] = state
+    return sorted((state.to_model() for state in states.values()), key=lambda m: m.id)
 
 
 __all__ = ["history", "masters_as_of", "position_at"]

@@ -20,7 +20,14 @@ import click
 import sqlalchemy as sa
 import structlog
 
-from eventstore import InvalidArgument, RegistryError, SchemaMissing, SchemaTooNew, StoreUnavailable
+from eventstore import (
+    ArchiveUnavailable,
+    InvalidArgument,
+    RegistryError,
+    SchemaMissing,
+    SchemaTooNew,
+    StoreUnavailable,
+)
 from mastertrail.cli.render import Output
 from mastertrail.registry import Registry
 from mastertrail.when import SPELLINGS, When, parse_when
@@ -37,6 +44,7 @@ class Runtime:
     clock: Callable[[], float] = time.time
     db: str = DEFAULT_DB
     actor: str | None = None
+    archive: str | None = None
     json: bool = False
     verbose: bool = False
     _registry: Registry | None = None
@@ -53,7 +61,7 @@ class Runtime:
         """
         if self._registry is None:
             self._registry = open_registry(
-                self.db, clock=self.clock, actor=self.actor, create=create
+                self.db, clock=self.clock, actor=self.actor, create=create, archive=self.archive
             )
         return self._registry
 
@@ -73,11 +81,13 @@ def open_registry(
     clock: Callable[[], float] = time.time,
     actor: str | None = None,
     create: bool = False,
+    archive: str | None = None,
 ) -> Registry:
     """A registry on ``url``; a URL that names no usable database is bad input, and so is
-    a SQLite file that does not exist unless ``create``."""
+    a SQLite file that does not exist unless ``create``. ``archive``: the directory the
+    archive's segments moved to (None: where the database recorded them)."""
     try:
-        registry = Registry(url, clock=clock, actor=actor)
+        registry = Registry(url, clock=clock, actor=actor, archive_dir=archive)
     except (sa.exc.ArgumentError, ValueError, ImportError) as error:
         raise click.UsageError(f"cannot use database URL {redact(url)!r}: {error}") from error
     database = registry.engine.url.database
@@ -171,8 +181,9 @@ class MastertrailGroup(click.Group):
 
 
 def exit_code_of(error: RegistryError) -> int:
-    """2 for bad input and a database that cannot be used, 1 for anything else."""
-    bad = (StoreUnavailable, SchemaMissing, SchemaTooNew, TypeError, ValueError)
+    """2 for bad input and a database (or an archive segment) that cannot be used, 1 for
+    anything else."""
+    bad = (StoreUnavailable, SchemaMissing, SchemaTooNew, ArchiveUnavailable, TypeError, ValueError)
     return 2 if isinstance(error, bad) else 1
 
 
@@ -227,11 +238,25 @@ def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
     help="Database URL (SQLite, PostgreSQL or MySQL/MariaDB); or set MASTERTRAIL_DB.",
 )
 @click.option("--actor", metavar="NAME", help="Who acts, recorded in events (default host:pid).")
+@click.option(
+    "--archive",
+    metavar="DIR",
+    envvar="MASTERTRAIL_ARCHIVE",
+    help="Where the archive's segments are, when they moved from where they were written; "
+    "or set MASTERTRAIL_ARCHIVE.",
+)
 @click.option("--json", "json_flag", is_flag=True, help="Print one JSON object per line.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every command's outcome to stderr.")
 @click.version_option(package_name="mastertrail")
 @click.pass_context
-def cli(ctx: click.Context, db: str, actor: str | None, json_flag: bool, verbose: bool) -> None:
+def cli(
+    ctx: click.Context,
+    db: str,
+    actor: str | None,
+    archive: str | None,
+    json_flag: bool,
+    verbose: bool,
+) -> None:
     """mastertrail: the audit trail of a Buildbot master fleet.
 
     Every registration, check-in and state change of the masters is an event in an
@@ -245,6 +270,7 @@ def cli(ctx: click.Context, db: str, actor: str | None, json_flag: bool, verbose
     """
     runtime = ctx.ensure_object(Runtime)
     runtime.db, runtime.actor, runtime.json, runtime.verbose = db, actor, json_flag, verbose
+    runtime.archive = archive
     configure_logging(verbose=verbose)
     ctx.call_on_close(runtime.close)
 

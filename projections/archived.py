@@ -1,0 +1,215 @@
+"""Readings that reach into the archive: every master as of a position, and the fold of
+the sealed part of the log.
+
+A segment's header holds every master's state just before its first event, so the state
+at a sealed position P is that header with the segment's events up to P folded on it: one
+segment read, whatever the length of the archive. At a position of the table the masters
+registered before the archive's end are named by its states there (the newest segment's
+header and events, folded once per process and kept: a sealed segment never changes).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy.engine import Connection
+
+from eventstore import (
+    CODEC,
+    Archive,
+    DecodeError,
+    MasterCheckedIn,
+    MasterSnapshot,
+    RecordedEvent,
+    Segment,
+    SegmentRow,
+    archived_through,
+    list_segments,
+    open_segment,
+    segment_events,
+    segment_holding,
+)
+from projections.fold import apply
+from projections.model import MasterModel, MasterState
+
+#: The archive's end states by the newest segment's SHA-256, the few last computed.
+_END_STATES: dict[str, dict[int, MasterState]] = {}
+_END_STATES_KEPT = 4
+_lock = threading.Lock()
+
+
+def states_at(conn: Connection, position: int, archive: Archive) -> list[MasterModel] | None:
+    """Every master as the log stood right after the sealed ``position``, by id; None when
+    the position is not sealed (the table answers)."""
+    segment = segment_holding(conn, position)
+    if segment is None:
+        return None
+    states = _fold_segment(segment, archive, upto=position)
+    return sorted((s.to_model() for s in states.values()), key=lambda m: m.id)
+
+
+def end_states(conn: Connection, archive: Archive) -> dict[int, MasterState]:
+    """Every master's state right after the archive's last event (empty when nothing is
+    sealed)."""
+    sealed = archived_through(conn)
+    if sealed == 0:
+        return {}
+    newest = segment_holding(conn, sealed)
+    assert newest is not None
+    with _lock:
+        kept = _END_STATES.get(newest.file_sha256)
+    if kept is not None:
+        return dict(kept)
+    states = _fold_segment(newest, archive)
+    with _lock:
+        while len(_END_STATES) >= _END_STATES_KEPT:
+            _END_STATES.pop(next(iter(_END_STATES)))
+        _END_STATES[newest.file_sha256] = dict(states)
+    return dict(states)
+
+
+#: Archived newest events of masters, by (master id, newest archived version, count).
+_LATEST: dict[tuple[int, int, int], list[RecordedEvent]] = {}
+_LATEST_KEPT = 1024
+
+
+def complete_latest(
+    conn: Connection,
+    found: dict[int, list[RecordedEvent]],
+    count: int,
+    archive: Archive,
+) -> dict[int, list[RecordedEvent]]:
+    """``found`` (the newest ``count`` events of each master in the table, oldest first)
+    with, for every master that has fewer there and older ones archived, its newest
+    archived events before them."""
+    short = {
+        master_id: events
+        for master_id, events in found.items()
+        if len(events) < count and (not events or events[0].version > 1)
+    }
+    if not short or archived_through(conn) == 0:
+        return found
+    states = end_states(conn, archive)
+    completed = dict(found)
+    for master_id, events in short.items():
+        top = events[0].version - 1 if events else states.get(master_id, _NONE).version
+        if top < 1:
+            continue
+        completed[master_id] = _archived_tail(conn, master_id, top, count - len(events), archive)
+        completed[master_id] += events
+    return completed
+
+
+def _archived_tail(
+    conn: Connection, master_id: int, top: int, need: int, archive: Archive
+) -> list[RecordedEvent]:
+    """The archived events of ``master_id`` with versions ``top - need + 1 .. top``, read
+    from the newest segment back, skipping by the headers the segments that hold none."""
+    key = (master_id, top, need)
+    with _lock:
+        kept = _LATEST.get(key)
+    if kept is not None:
+        return list(kept)
+    low = max(1, top - need + 1)
+    tail: list[RecordedEvent] = []
+    for segment in reversed(list_segments(conn)):
+        opened = open_segment(segment, archive)
+        before = {m.id: m.version for m in opened.header.masters}.get(master_id, 0)
+        if before < top:
+            tail[:0] = [
+                e
+                for e in segment_events(segment, archive)
+                if e.master_id == master_id and low <= e.version <= top
+            ]
+        if before < low:
+            break
+    with _lock:
+        if len(_LATEST) >= _LATEST_KEPT:
+            _LATEST.clear()
+        _LATEST[key] = list(tail)
+    return tail
+
+
+def sealed_rows(segment: Segment, archive: Archive) -> list[SegmentRow]:
+    """The fold rows of every event of ``segment``."""
+    return list(open_segment(segment, archive).rows())
+
+
+def sealed_batches(
+    conn: Connection, archive: Archive, *, after: int = 0
+) -> Iterator[list[SegmentRow]]:
+    """The fold rows of every sealed event after position ``after``, a segment at a time."""
+    for segment in list_segments(conn):
+        if segment.last_position > after:
+            rows = sealed_rows(segment, archive)
+            yield (
+                [row for row in rows if row[0] > after] if segment.first_position <= after else rows
+            )
+
+
+def _fold_segment(
+    segment: Segment, archive: Archive, *, upto: int | None = None
+) -> dict[int, MasterState]:
+    """``segment``'s header states with its events up to ``upto`` folded on them."""
+    opened = open_segment(segment, archive)
+    return fold_rows({m.id: _state(m) for m in opened.header.masters}, opened.rows(upto))
+
+
+_CHECKED_IN = MasterCheckedIn.type_name
+_CHECKED_IN_VERSION = MasterCheckedIn.schema_version
+
+
+def fold_rows(states: dict[int, MasterState], rows: Iterable[SegmentRow]) -> dict[int, MasterState]:
+    """``states`` with ``rows`` folded on them, in log order. A check-in with no data of
+    its own sets ``active``, ``last_active`` (its recorded second) and the version only, so
+    of a run of them only the newest is decoded and applied: the states are those of
+    applying every event."""
+    pending: dict[int, SegmentRow] = {}
+    for row in rows:
+        if row[3] == _CHECKED_IN and row[5] == "{}" and row[4] == _CHECKED_IN_VERSION:
+            pending[row[1]] = row
+            continue
+        earlier = pending.pop(row[1], None)
+        if earlier is not None:
+            _apply(states, earlier)
+        _apply(states, row)
+    for row in pending.values():
+        _apply(states, row)
+    return states
+
+
+def _apply(states: dict[int, MasterState], row: SegmentRow) -> None:
+    position, master_id, version, type_name, schema_version, text, recorded_at = row
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise DecodeError(f"position {position}: data is not JSON") from error
+    if not isinstance(data, dict):
+        raise DecodeError(f"position {position}: data is not a JSON object")
+    event = CODEC.decode_data(type_name, schema_version, data, recorded_at=recorded_at)
+    states[master_id] = apply(states.get(master_id), master_id, version, event)
+
+
+def _state(snapshot: MasterSnapshot) -> MasterState:
+    return MasterState(
+        id=snapshot.id,
+        name=snapshot.name,
+        active=snapshot.active,
+        last_active=snapshot.last_active,
+        version=snapshot.version,
+    )
+
+
+#: The state of a master the archive does not know.
+_NONE = MasterState(id=0, name="", active=False, last_active=0, version=0)
+
+__all__ = [
+    "complete_latest",
+    "end_states",
+    "fold_rows",
+    "sealed_batches",
+    "sealed_rows",
+    "states_at",
+]
