@@ -256,6 +256,12 @@ def replay_readings(registry: Registry, workdir: Path) -> dict[str, Any]:
     return values
 
 
+def hot_rows(registry: Registry) -> int:
+    """The rows left in the log's table."""
+    with registry.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM mastertrail_events").scalar_one())
+
+
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The names of the readings that differ (or exist on one side only)."""
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))

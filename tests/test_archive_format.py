@@ -233,7 +233,7 @@ class TestTheLogsDeleteGuard:
         with fleet.engine.begin() as conn:
             conn.execute(archive_segments.insert(), TestTheSegmentsTable().row(1, 4))
             conn.exec_driver_sql("DELETE FROM mastertrail_events WHERE position <= 4")
-        assert next(e.position for e in fleet.events()) == 5
+        assert next(e.position for e in eventstore.iter_log(fleet.engine)) == 5
         assert len(rows) == 4
         with pytest.raises(sa.exc.DatabaseError), fleet.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM mastertrail_events WHERE position = 5")

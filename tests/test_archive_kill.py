@@ -75,7 +75,7 @@ def heartbeat_until_killed(url: str, name: str, results: Any) -> None:
 def whole_log(registry: Registry, directory: Path) -> list[RecordedEvent]:
     """Every event: the archived ones from their segments, then the hot ones."""
     archived = [e for s in list_segments(registry.engine) for e in read_segment(s, directory)]
-    return archived + list(registry.events())
+    return archived + list(eventstore.iter_log(registry.engine))
 
 
 def build_log(registry: Registry, clock: FakeClock) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mastertrail import Registry
-from tests.archive_support import build_log, differences, readings
+from tests.archive_support import build_log, differences, hot_rows, readings
 from tests.conftest import FakeClock
 
 
@@ -34,3 +34,22 @@ class TestReadingsHarness:
         assert set(codes.values()) == {0}, codes
         statuses = {key: value[0] for key, value in first.items() if key.startswith("web ")}
         assert set(statuses.values()) == {200}, statuses
+
+
+class TestReadingsThroughTheArchive:
+    def test_every_reading_answers_as_before_archiving(
+        self, registry: Registry, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        """Archived in two runs (two segments), the log answers every reading (the API's,
+        the command line's, the web page's, a replay's, rebuild and verify) exactly as
+        before."""
+        fleet = build_log(registry, clock)
+        before = readings(registry, fleet, tmp_path)
+        last = before["log position"]
+        first = registry.archive(before=last // 3, to=tmp_path / "segments")
+        second = registry.archive(before=2 * last // 3, to=tmp_path / "segments")
+        assert first.segments == second.segments == 1
+        assert first.events + second.events > last // 2
+        assert hot_rows(registry) == last - first.events - second.events
+        after = readings(registry, fleet, tmp_path)
+        assert differences(before, after) == []
