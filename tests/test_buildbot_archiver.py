@@ -17,6 +17,7 @@ from buildbot.test.reactor import TestReactorMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
+import eventstore
 import mastertrail.buildbot
 from eventstore.archive import list_segments, read_segment
 from mastertrail import InvalidArgument, InvalidArgumentType
@@ -80,7 +81,7 @@ class TestArchiver(TestReactorMixin, unittest.TestCase):
         expected = max(e.position for e in before if e.recorded_at < cut)
         assert segments[-1].last_position == expected
         archived = [e for s in segments for e in read_segment(s)]
-        assert archived + list(registry.events()) == before
+        assert archived + list(eventstore.iter_log(registry.engine)) == before
         yield self.beat(6)
         self.reactor.advance(86_400 - 3600)
         assert list_segments(registry.engine)[-1].last_position > expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import eventstore
 from eventstore.archive import list_segments
 from tests.cli_support import Fleet, Invoke, assert_failed_cleanly
 
@@ -17,7 +18,7 @@ class TestArchiveCommand:
         result = invoke("--db", fleet.url, "archive", "--before", "@8", "--to", str(tmp_path))
         assert result.exit_code == 0, result.output
         assert "sealed 7 events in 1 segment(s)" in result.output
-        assert next(fleet.registry.events()).position == 8
+        assert next(eventstore.iter_log(fleet.registry.engine)).position == 8
         listed = invoke("--db", fleet.url, "archive", "--list", "--json")
         assert listed.exit_code == 0, listed.output
         (segment,) = [json.loads(line) for line in listed.stdout.splitlines()]
