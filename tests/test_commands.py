@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from freezegun import freeze_time
 
 from commands import Now, decide, validate
 from eventstore.errors import InvalidArgument, InvalidArgumentType, RegistryError
@@ -140,15 +141,20 @@ class TestAdoption:
 
 
 class TestDecisionsArePure:
-    def test_same_inputs_give_equal_decisions(self) -> None:
-        """Deciding twice on the same state and now gives the same events."""
+    def test_the_wall_clock_never_enters_a_decision(self) -> None:
+        """A decision depends on its arguments only: whatever the system clock says, the
+        events carry the ``now`` they were given (or the state's own last_active)."""
         current = state(active=True)
-        assert decide.set_state(current, True, NOW, stop_reason="stopped") == decide.set_state(
-            current, True, NOW, stop_reason="stopped"
-        )
-        assert decide.expire(current, NOW + 10_000, 600) == decide.expire(
-            current, NOW + 10_000, 600
-        )
+        for wall_clock in ("2001-02-03 04:05:06", "2040-01-01 00:00:00"):
+            with freeze_time(wall_clock):
+                heartbeat = decide.set_state(current, True, NOW, stop_reason="stopped")
+                expiry = decide.expire(current, NOW + 10_000, 600)
+            assert heartbeat == decide.Decision(
+                ((MasterCheckedIn(last_active=NOW), "heartbeat"),), False
+            ), wall_clock
+            assert expiry == decide.Decision(
+                ((MasterDeactivated(last_active=NOW - 30, timeout=600), "expired"),), True
+            ), wall_clock
 
 
 def assert_rejected(error: pytest.ExceptionInfo[BaseException], builtin: type[Exception]) -> None:

@@ -4,8 +4,10 @@ and kept apart from any other alembic history in the same database."""
 from __future__ import annotations
 
 import multiprocessing
+import re
 from collections.abc import Iterator
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -135,6 +137,29 @@ class TestCheckSchema:
         assert "f00d" in str(caught.value)
 
     def test_current_schema_passes(self, engine: Engine) -> None:
-        """An upgraded database passes check_schema."""
+        """An upgraded database is at the newest revision, which check_schema accepts."""
         with engine.connect() as conn:
+            assert eventstore.current_revision(conn) == newest_revision()
             eventstore.check_schema(conn)
+
+    def test_an_older_revision_is_schema_missing(self, engine: Engine) -> None:
+        """A database at a revision this code knows but that is not the newest raises
+        SchemaMissing, naming the revision and the upgrade that brings it up to date."""
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE mastertrail_alembic_version SET version_num = '0001'"))
+        with engine.connect() as conn, pytest.raises(SchemaMissing, match=r"0001.*upgrade"):
+            eventstore.check_schema(conn)
+
+
+def newest_revision() -> str:
+    """The revision no other migration builds on, read from the migration scripts."""
+    versions = Path(eventstore.__file__).parent / "migrations" / "versions"
+    found = {}
+    for script in versions.glob("0*.py"):
+        text = script.read_text()
+        revision = re.search(r'^revision = "([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision = "([^"]+)"', text, re.M)
+        assert revision is not None, script
+        found[revision[1]] = None if down is None else down[1]
+    (newest,) = set(found) - set(found.values())
+    return newest

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
+from freezegun import freeze_time
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -74,11 +75,16 @@ class TestApply:
         assert after == attrs.evolve(start, active=False, version=5)
 
     def test_the_fold_is_pure(self) -> None:
-        """Applying the same event to the same state twice gives equal states, input untouched."""
+        """apply reads nothing but its arguments (not the wall clock, not what it applied
+        before) and leaves the state it was given as it was."""
         start = MasterState(id=3, name="a", active=False, last_active=T0, version=1)
         event = MasterActivated(last_active=T0 + 1)
-        assert apply(start, 3, 2, event) == apply(start, 3, 2, event)
-        assert start.active is False
+        expected = MasterState(id=3, name="a", active=True, last_active=T0 + 1, version=2)
+        for wall_clock in ("2001-02-03 04:05:06", "2040-01-01 00:00:00"):
+            with freeze_time(wall_clock):
+                assert apply(start, 3, 2, event) == expected, wall_clock
+                apply(expected, 3, 3, MasterDeactivated(last_active=T0 + 1))
+        assert start == MasterState(id=3, name="a", active=False, last_active=T0, version=1)
 
     @pytest.mark.parametrize(
         ("state", "event"),
