@@ -1,6 +1,6 @@
 """Pure folds of the log into views; the persisted ``masters`` view and its queries."""
 
-from projections.fold import FoldError, apply, apply_recorded, fold
+from projections.fold import FoldError, RowFold, apply, apply_recorded, fold
 from projections.model import MasterModel, MasterState, epoch_to_datetime, name_hash
 from projections.queries import history, masters_as_of, position_at
 from projections.rebuild import rebuild, verify
@@ -11,6 +11,7 @@ __all__ = [
     "MasterModel",
     "MasterState",
     "Problem",
+    "RowFold",
     "VerifyReport",
     "apply",
     "apply_recorded",
