@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from bench import independent
 from bench.config import FULL, QUICK
 from bench.databases import BACKENDS, Backend, server_url
 from bench.docs_page import write_page
 from bench.harness import quiet_logging, run_on_reactor
 from bench.report import lines, machine, text_table, write_json
-from bench.run import run, stamp
+from bench.run import SECTIONS, run, stamp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +49,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-docs", action="store_true", help="leave the docs alone")
     parser.add_argument("--fresh", action="store_true", help="regenerate the cached long log")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default: all of {', '.join(SECTIONS)}); "
+        "the docs are rewritten only after all of them",
+    )
     return parser.parse_args(argv)
 
 
@@ -58,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(BACKENDS))
     if unknown:
         print(f"bench: error: unknown backend(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        print(f"bench: error: unknown section(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
     backends, skipped = [], {}
     for name in wanted:
@@ -89,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 "core_iterations": config.core_iterations,
                 "as_of_iterations": config.as_of_iterations,
                 "rebuild_repeats": config.rebuild_repeats,
+                "independent": attrs.asdict(independent.plan_for(config.quick)),
+                "sections": list(only),
             },
             "skipped": skipped,
             **sections,
@@ -101,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sections = run_on_reactor(
             lambda reactor: run(
-                reactor, backends, config, out, fresh=args.fresh, checkpoint=checkpoint
+                reactor, backends, config, out, fresh=args.fresh, checkpoint=checkpoint, only=only
             )
         )
     except KeyboardInterrupt:
@@ -119,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: skipped ({reason})")
     print(f"results: {path}")
     docs = args.docs
-    if docs is None and not args.quick and not skipped and len(backends) == len(BACKENDS):
+    complete = not skipped and len(backends) == len(BACKENDS) and set(only) == set(SECTIONS)
+    if docs is None and not args.quick and complete:
         docs = ROOT / "docs" / "performance.rst"
     if docs is not None and not args.no_docs:
         write_page(docs, results, rows)

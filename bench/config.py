@@ -18,6 +18,7 @@ class Config:
     core_iterations: int
     as_of_iterations: int
     rebuild_repeats: int
+    quick: bool = False  # tiny sizes everywhere, also in the independent harness
 
     def history(self, backend: str) -> int:
         return self.history_events[backend]
@@ -44,4 +45,5 @@ QUICK = Config(
     core_iterations=20,
     as_of_iterations=10,
     rebuild_repeats=1,
+    quick=True,
 )

@@ -99,6 +99,21 @@ Storage
     ``pg_total_relation_size`` on PostgreSQL, InnoDB's data and index length on MariaDB).
     The target is at most 100 bytes per check-in event on SQLite.
 
+Independent harness
+    The connector's operations measured as a new user would measure them, in rounds rather
+    than call by call: each component in a real Buildbot ``DBConnector`` with its thread
+    pool, on a fresh database of its own made by Buildbot's upgrade (mastertrail's tables
+    made by its component's first call), the reactor's clock moving a minute per reading.
+    Six rounds of sixty timed calls per contender, the rounds alternating which contender
+    goes first, and no untimed call: the first round meets the pools cold. The result is
+    the median of each contender's round medians; the spread is the range of the rounds'
+    own ratios. The heartbeat, ``findMasterId`` and ``getMaster`` with 10 masters,
+    ``getMasters`` with 10, 100 and 1,000; once quiet, once beside a background writer:
+    another process committing transactions of five rows, 200 a second, into a table of
+    its own in both contenders' databases in turn (on PostgreSQL and MariaDB the same
+    server work beside either contender, on SQLite the same write lock to share on each
+    file). ``--only independent`` runs this section alone. The target is at most 1.0x.
+
 Latest results
 --------------
 

@@ -13,13 +13,24 @@ from typing import Any
 
 import attrs
 
-from bench import connector, core, floor, history, replay
+from bench import connector, core, floor, history, independent, replay
 from bench.config import Config
 from bench.databases import Backend, Database, remove_sqlite
 from bench.harness import close_connector, open_connector
 from bench.history import HistoryPlan
 
-SECTIONS = ("connector", "long_history", "floor", "core", "rebuild", "as_of", "storage")
+SECTIONS = (
+    "connector",
+    "long_history",
+    "floor",
+    "core",
+    "rebuild",
+    "as_of",
+    "storage",
+    "independent",
+)
+#: Sections that need the long log (made once per backend for all of them).
+LONG_LOG_SECTIONS = ("long_history", "rebuild", "as_of", "storage")
 #: Backends the eventsourcing library has persistence modules for (of ours).
 LIBRARY_BACKENDS = ("sqlite", "postgresql")
 
@@ -43,14 +54,17 @@ async def run(
     *,
     fresh: bool,
     checkpoint: Callable[[dict[str, Any]], None],
+    only: tuple[str, ...] = SECTIONS,
 ) -> dict[str, Any]:
-    """Every section on every backend; the results by section, also handed to
+    """Every section of ``only`` on every backend; the results by section, also handed to
     ``checkpoint`` after each backend (so an interrupted run leaves what it measured)."""
     results: dict[str, Any] = {section: [] for section in SECTIONS}
     progress = Progress()
     for backend in backends:
         try:
-            await run_backend(reactor, backend, config, out, results, progress, fresh=fresh)
+            await run_backend(
+                reactor, backend, config, out, results, progress, fresh=fresh, only=only
+            )
         finally:
             backend.drop_all()
         checkpoint(results)
@@ -66,36 +80,66 @@ async def run_backend(
     progress: Progress,
     *,
     fresh: bool,
+    only: tuple[str, ...] = SECTIONS,
 ) -> None:
     name = backend.name
-    progress(name, f"connector, {', '.join(map(str, config.masters))} masters")
-    results["connector"] += await connector.no_history(
-        reactor, backend, config.masters, config.iterations, config.warmup
-    )
+    if "connector" in only:
+        progress(name, f"connector, {', '.join(map(str, config.masters))} masters")
+        results["connector"] += await connector.no_history(
+            reactor, backend, config.masters, config.iterations, config.warmup
+        )
+    if "independent" in only:
+        progress(name, "independent harness, quiet and beside a background writer")
+        results["independent"] += await independent.independent(
+            reactor, backend, independent.plan_for(config.quick)
+        )
+    if any(section in only for section in LONG_LOG_SECTIONS):
+        await long_log_sections(reactor, backend, config, out, results, progress, fresh, only)
+    if "floor" in only:
+        progress(name, "heartbeat statements through the bare driver")
+        results["floor"].append(
+            floor.heartbeat_floor(backend, config.core_iterations, config.warmup)
+        )
+    if "core" in only and name in LIBRARY_BACKENDS:
+        progress(name, "core heartbeat vs eventsourcing")
+        results["core"].append(core.heartbeat(backend, config.core_iterations, config.warmup))
+
+
+async def long_log_sections(
+    reactor: Any,
+    backend: Backend,
+    config: Config,
+    out: Path,
+    results: dict[str, Any],
+    progress: Progress,
+    fresh: bool,
+    only: tuple[str, ...],
+) -> None:
+    """The sections on the long log (and the short one), which is made once for them."""
+    name = backend.name
     plan = HistoryPlan(config.history(name))
     short_plan = attrs.evolve(plan, events=max(plan.events // config.short_divisor, 100))
     progress(name, f"long log of {plan.events:,} events")
     long = await long_log(reactor, backend, plan, out, fresh=fresh, progress=progress)
     short = backend.new_database("short")
     history.write(short.url, short_plan)
-    results["storage"].append(replay.storage(long))
-    progress(name, "connector with the long log")
-    results["long_history"] += await connector.long_history(
-        reactor, backend, long, plan.events, plan.masters, config.iterations, config.warmup
-    )
-    progress(name, "masters_as_of")
-    results["as_of"].append(
-        replay.as_of(long, plan, short, short_plan, config.as_of_iterations, config.warmup)
-    )
-    progress(name, "rebuild and raw scan")
-    results["rebuild"].append(replay.rebuild_vs_scan(long, config.rebuild_repeats))
+    if "storage" in only:
+        results["storage"].append(replay.storage(long))
+    if "long_history" in only:
+        progress(name, "connector with the long log")
+        results["long_history"] += await connector.long_history(
+            reactor, backend, long, plan.events, plan.masters, config.iterations, config.warmup
+        )
+    if "as_of" in only:
+        progress(name, "masters_as_of")
+        results["as_of"].append(
+            replay.as_of(long, plan, short, short_plan, config.as_of_iterations, config.warmup)
+        )
+    if "rebuild" in only:
+        progress(name, "rebuild and raw scan")
+        results["rebuild"].append(replay.rebuild_vs_scan(long, config.rebuild_repeats))
     backend.drop(short)
     backend.drop(long)
-    progress(name, "heartbeat statements through the bare driver")
-    results["floor"].append(floor.heartbeat_floor(backend, config.core_iterations, config.warmup))
-    if name in LIBRARY_BACKENDS:
-        progress(name, "core heartbeat vs eventsourcing")
-        results["core"].append(core.heartbeat(backend, config.core_iterations, config.warmup))
 
 
 async def long_log(

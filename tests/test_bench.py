@@ -21,7 +21,16 @@ from bench.connector import SHARED  # after the skips: it needs Buildbot
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("connector", "long_history", "floor", "core", "rebuild", "as_of", "storage")
+SECTIONS = (
+    "connector",
+    "long_history",
+    "floor",
+    "core",
+    "rebuild",
+    "as_of",
+    "storage",
+    "independent",
+)
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +183,25 @@ class TestQuickRun:
         assert f"{item['bytes_per_event']:.0f} in all" in line
         assert sum(parts.values()) == pytest.approx(item["bytes_per_event"])
 
+    def test_independent_harness_in_rounds_quiet_and_loaded(self, results: dict[str, Any]) -> None:
+        """The independent harness measures every case of the issue quiet and beside the
+        background writer, both contenders in every round, the writer having written."""
+        from bench.independent import CASES, LOADED, QUICK, QUIET
+
+        items = results["independent"]
+        for load in (QUIET, LOADED):
+            found = [(i["operation"], i["masters"]) for i in items if i["load"] == load]
+            assert found == list(CASES)
+        for item in items:
+            assert len(item["round_medians_ms"]) == item["rounds"] == QUICK.rounds
+            assert item["ratio_min"] <= item["ratio_max"]
+            assert positive(item["mastertrail"]["median_ms"])
+            assert positive(item["buildbot"]["median_ms"])
+            if item["load"] == LOADED:
+                assert positive(item["background_tx_per_s"])
+            else:
+                assert "background_tx_per_s" not in item
+
     def test_cached_history_verifies(self, quick_run: tuple[Path, str]) -> None:
         """The generated long log, cached for later runs, has an intact hash chain and a
         view equal to a fold of the log."""
@@ -190,3 +218,36 @@ class TestQuickRun:
 
 def results_events(out: Path) -> int:
     return int(json.loads((out / "latest.json").read_text())["config"]["history_events"]["sqlite"])
+
+
+class TestIndependentHarness:
+    def test_the_result_is_the_median_of_the_round_medians(self) -> None:
+        """Each contender's result is the median of its round medians, and the spread is
+        the range of the rounds' own ratios, not of the medians' ratio."""
+        from bench.independent import ANCHOR, OURS, round_ratio_summary
+
+        rounds = [
+            {OURS: 0.002, ANCHOR: 0.001},
+            {OURS: 0.001, ANCHOR: 0.004},
+            {OURS: 0.003, ANCHOR: 0.002},
+        ]
+        found = round_ratio_summary(rounds)
+        assert found[OURS]["median_ms"] == pytest.approx(2.0)
+        assert found[ANCHOR]["median_ms"] == pytest.approx(2.0)
+        assert found["ratio"] == pytest.approx(1.0)
+        assert found["ratio_min"] == pytest.approx(0.25)
+        assert found["ratio_max"] == pytest.approx(2.0)
+
+    def test_an_unknown_section_is_refused(self, tmp_path: Path) -> None:
+        """``--only`` with a section the benchmark does not have exits 2, measuring
+        nothing."""
+        result = subprocess.run(
+            [sys.executable, "-m", "bench", "--quick", "--only", "independent,nonsense"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert "nonsense" in result.stderr
