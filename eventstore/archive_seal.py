@@ -1,8 +1,9 @@
 """Sealing: the log's oldest events move into segment files, a short batch at a time.
 
-For each segment, in log order: its rows are read (a short read, no lock), encoded (only
-rows whose hashes chain are sealed), written to a temporary file that is synced, renamed
-into place and its directory synced, then read back and checked. Only then, in ONE
+For each segment, in log order: its rows are read (a short read, no lock), encoded, and
+the encoding read again, which re-chains every event (only rows whose hashes chain are
+sealed); it is written to a temporary file that is synced, renamed into place and its
+directory synced, then read back and compared. Only then, in ONE
 transaction, the segment is recorded in ``mastertrail_archive_segments`` and its rows are
 deleted from ``mastertrail_events`` (the one delete the log's guards allow: see revision
 ``0007_archive_segments``). A process killed at any moment leaves either the rows hot or
@@ -32,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventstore.archive import archived_through, list_segments, open_segment
 from eventstore.archive_format import (
+    COLUMNS,
     MasterSnapshot,
     SegmentFile,
     SegmentFormatError,
@@ -51,7 +53,9 @@ log = structlog.get_logger("mastertrail.archive")
 #: the archive) stays quick, and that its delete is a short transaction beside heartbeats.
 SEGMENT_EVENTS = 2048
 
-#: Folds master states over events: the states before ``events`` to those after.
+#: Folds master states over events: the states before ``events`` to those after. It is
+#: given each master's first and last event of a segment only (:meth:`SegmentFile.check`):
+#: every event describes its master's state after it, and the first may register it.
 Fold = Callable[[Mapping[int, MasterSnapshot], Sequence[RecordedEvent]], dict[int, MasterSnapshot]]
 
 
@@ -135,13 +139,13 @@ def _seal_run(
         rows = _rows(engine, first, last)
         try:
             header, blob = encode(rows, previous, states)
+            # Checking it re-chains every event from the previous hash to the last row's.
+            recorded = SegmentFile(blob).check()
         except SegmentFormatError as error:
             raise LogDamaged(f"positions {first}..{last} cannot be archived: {error}") from error
-        if dry_run:
-            recorded = list(SegmentFile(blob).events())
-        else:
+        if not dry_run:
             name = file_name(first, last)
-            recorded = _write(directory / name, blob)
+            _write(directory / name, blob)
             row = {
                 "first_position": first,
                 "last_position": last,
@@ -199,15 +203,21 @@ def _start(
     opened = open_segment(last, directory if (directory / last.file_name).exists() else None)
     before = {master.id: master for master in opened.header.masters}
     try:
-        return fold(before, list(opened.events())), opened.header.last_hash
+        return fold(before, opened.check()), opened.header.last_hash
     except SegmentFormatError as error:
         raise LogDamaged(f"archive segment {last.file_name}: {error}") from error
+
+
+#: The log's rows in the column order :func:`~eventstore.archive_format.encode` unpacks.
+_ROWS = EVENT_ROWS.with_only_columns(
+    *(EVENT_ROWS.selected_columns[name] for name in COLUMNS), maintain_column_froms=True
+)
 
 
 def _rows(engine: Engine, first: int, last: int) -> list[Any]:
     with translate_errors(), reading(engine) as conn:
         rows = conn.execute(
-            EVENT_ROWS.where(events.c.position >= first, events.c.position <= last).order_by(
+            _ROWS.where(events.c.position >= first, events.c.position <= last).order_by(
                 events.c.position
             )
         ).all()
@@ -216,9 +226,9 @@ def _rows(engine: Engine, first: int, last: int) -> list[Any]:
     return list(rows)
 
 
-def _write(path: Path, blob: bytes) -> list[RecordedEvent]:
+def _write(path: Path, blob: bytes) -> None:
     """Write ``blob`` to ``path`` durably (a synced temporary file renamed over any file a
-    run that never recorded it left), read it back, and return its events as read."""
+    run that never recorded it left), and read it back: the very bytes that were checked."""
     partial = path.with_name(path.name + ".partial")
     with partial.open("wb") as file:
         file.write(blob)
@@ -230,10 +240,8 @@ def _write(path: Path, blob: bytes) -> list[RecordedEvent]:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-    written = path.read_bytes()
-    if written != blob:
+    if path.read_bytes() != blob:
         raise OSError(f"{path} does not read back as written")
-    return list(SegmentFile(written).events())
 
 
 def _record(engine: Engine, row: dict[str, Any]) -> bool:

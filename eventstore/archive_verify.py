@@ -102,13 +102,13 @@ def _check(
     and what is wrong with it (None: nothing)."""
     try:
         opened = open_segment(segment, archive)
-        recorded = list(opened.events())
+        recorded = opened.check()
     except ArchiveUnavailable as error:  # missing, or damaged
         return 0, None, str(error)
     except SegmentFormatError as error:
         return 0, None, f"archive segment {segment.file_name} is damaged: {error}"
     if fold is None:
-        return len(recorded), None, None
+        return segment.count, None, None
     before = {master.id: master for master in opened.header.masters}
     problem = None
     if states is not None and before != states:
@@ -117,6 +117,6 @@ def _check(
             "not what the events before it make"
         )
     try:
-        return len(recorded), fold(before, recorded), problem
+        return segment.count, fold(before, recorded), problem
     except ValueError as error:  # the fold's DecodeError
-        return len(recorded), None, f"archive segment {segment.file_name}: {error}"
+        return segment.count, None, f"archive segment {segment.file_name}: {error}"

@@ -18,10 +18,12 @@ from eventstore.archive_format import (
     MasterSnapshot,
     SegmentFile,
     SegmentFormatError,
+    derived_id_text,
     encode,
     file_name,
 )
 from eventstore.chain import GENESIS
+from eventstore.ids import derived_event_id
 from eventstore.reads import EVENT_ROWS
 from eventstore.recorded import from_micros
 from eventstore.schema import archive_segments, events
@@ -104,10 +106,12 @@ class TestSegmentFile:
         assert all(isinstance(json.loads(line), list) for line in lines[1:])
         assert len(lines) == 13
 
-    def test_refuses_rows_that_do_not_chain(self, fleet: Registry) -> None:
-        """Rows whose hashes do not chain from the previous hash are not sealed."""
+    def test_rows_that_do_not_chain_do_not_read(self, fleet: Registry) -> None:
+        """Rows whose hashes do not chain from the previous hash make a segment that fails
+        its chain when read (the archive reads each one before sealing it)."""
+        _, blob = encode(stored_rows(fleet.engine, 2), GENESIS, {})
         with pytest.raises(SegmentFormatError):
-            encode(stored_rows(fleet.engine, 2), GENESIS, {})
+            list(SegmentFile(blob).events())
 
     def test_a_changed_event_line_breaks_the_chain(self, fleet: Registry, tmp_path: Path) -> None:
         """A line changed inside the file (and the file recompressed) fails its last hash."""
@@ -237,3 +241,46 @@ class TestTheLogsDeleteGuard:
         assert len(rows) == 4
         with pytest.raises(sa.exc.DatabaseError), fleet.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM mastertrail_events WHERE position = 5")
+
+
+class TestCheck:
+    @pytest.mark.parametrize(
+        ("master_id", "version", "micros"),
+        [(1, 1, 0), (3, 1234, 1_735_689_600_250_123), (2**31 - 1, 2**31 - 1, 2**48 * 1000 - 1)],
+    )
+    def test_derived_id_text_is_the_ids_text(
+        self, master_id: int, version: int, micros: int
+    ) -> None:
+        """The check's id text is the derived id's own."""
+        assert derived_id_text(master_id, version, micros) == str(
+            derived_event_id(master_id, version, micros)
+        )
+
+    def test_returns_each_masters_first_and_last_event(
+        self, fleet: Registry, tmp_path: Path
+    ) -> None:
+        """check re-chains the segment and returns, in log order, each master's first and
+        last event, equal to the log's."""
+        segment = write_segment(tmp_path, fleet.engine, stored_rows(fleet.engine))
+        events = list(fleet.events())
+        picked = open_segment(segment).check()
+        firsts = {e.master_id: e for e in reversed(events)}
+        lasts = {e.master_id: e for e in events}
+        expected = {e.position: e for e in (*firsts.values(), *lasts.values())}
+        assert picked == [expected[key] for key in sorted(expected)]
+
+    def test_a_changed_line_fails_it(self, fleet: Registry) -> None:
+        """A segment whose events do not chain fails the check."""
+        _, blob = encode(stored_rows(fleet.engine, 2), GENESIS, {})
+        with pytest.raises(SegmentFormatError):
+            SegmentFile(blob).check()
+
+
+class TestTexts:
+    def test_any_name_reads_back(self, registry: Registry, tmp_path: Path) -> None:
+        """Names with quotes, backslashes, non-ASCII and 4-byte characters read back exactly."""
+        for name in ('q"uo\\ted:/srv', "ünïcødé:/srv", "rocket 🚀:/srv"):
+            registry.set_master_state(registry.find_master_id(name), True)
+        segment = write_segment(tmp_path, registry.engine, stored_rows(registry.engine))
+        assert read_segment(segment) == list(registry.events())
+        assert open_segment(segment).check()[0].data["name"] == 'q"uo\\ted:/srv'

@@ -14,10 +14,11 @@ from eventstore import archive_seal
 from eventstore.archive import list_segments, open_segment, read_segment
 from eventstore.archive_format import file_name
 from eventstore.recorded import RecordedEvent
-from mastertrail import ArchiveReport, InvalidArgument, InvalidArgumentType, Registry
+from mastertrail import ArchiveReport, InvalidArgument, InvalidArgumentType, LogDamaged, Registry
 from projections.fold import fold
 from projections.snapshots import to_snapshot
 from tests.conftest import FakeClock
+from tests.tamper_support import tamper
 
 #: Events per segment in these tests, so that a small log makes several.
 SMALL = 5
@@ -197,3 +198,17 @@ class TestBadInput:
             fleet.archive(before=before, to=tmp_path / "archive")  # type: ignore[arg-type]
         assert list_segments(fleet.engine) == []
         assert not (tmp_path / "archive").exists()
+
+
+class TestADamagedLog:
+    def test_nothing_is_sealed(self, fleet: Registry, tmp_path: Path) -> None:
+        """An event changed behind the guards fails its chain: archiving raises LogDamaged
+        and seals nothing at or after it."""
+        tamper(
+            fleet.engine,
+            "UPDATE mastertrail_events SET recorded_at = recorded_at + 1 WHERE position = 8",
+        )
+        with pytest.raises(LogDamaged, match=r"positions 6\.\.10"):
+            fleet.archive(before=20, to=tmp_path)
+        assert [s.last_position for s in list_segments(fleet.engine)] == [5]
+        assert next(eventstore.iter_log(fleet.engine)).position == 6
