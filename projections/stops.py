@@ -21,11 +21,11 @@ from typing import Literal
 
 import attrs
 
-from eventstore import RecordedEvent
+from eventstore import CODEC, MasterDeactivated, RecordedEvent
 
 StopKind = Literal["stopped", "found_dead", "expired_by_master", "expired_by_operator"]
 
-DEACTIVATED = "master.deactivated"
+DEACTIVATED = MasterDeactivated.type_name
 
 
 @attrs.frozen(kw_only=True)
@@ -66,17 +66,16 @@ def classify_stop(
 
     ``before`` is the event before it in the same stream (None if unknown); ``masters``
     holds the names of the masters, to tell an expiry by a master from one by an operator.
+    The deactivation is read through the codec: one it cannot decode is refused
+    (:class:`eventstore.DecodeError`).
     """
     if event.type != DEACTIVATED:
         return None
+    deactivated: MasterDeactivated = CODEC.decode(event)  # upcast, as the fold reads it
     by = str(event.metadata.get("actor", ""))
-    last_active = event.data.get("last_active")
+    last_active, timeout = deactivated.last_active, deactivated.timeout
     seconds = int(event.recorded_at.timestamp())
-    silence = (
-        max(seconds - last_active, 0) if isinstance(last_active, int) and last_active > 0 else None
-    )
-    timeout = event.data.get("timeout")
-    timeout = timeout if isinstance(timeout, int) else None
+    silence = max(seconds - last_active, 0) if last_active > 0 else None
     kind: StopKind
     if event.metadata.get("reason") == "expired" or timeout is not None:
         kind = "expired_by_master" if by in masters else "expired_by_operator"

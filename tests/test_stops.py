@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from eventstore import DecodeError
 from eventstore.recorded import RecordedEvent
 from mastertrail import Registry
 from projections.stops import classify_stop, duration_text
@@ -79,6 +80,13 @@ class TestClassifyStop:
     def test_other_events_are_no_stop(self) -> None:
         """Only deactivations are read as stops."""
         assert classify_stop(event("checked_in", 0, last_active=T0), None, set()) is None
+
+    def test_reads_the_deactivation_through_the_codec(self) -> None:
+        """A deactivation is read as the codec decodes it: one whose data no schema
+        version holds (version 1 never recorded links) is refused, not guessed at."""
+        found = event("deactivated", 30, last_active=T0, reason="stopped", schedulers=[1])
+        with pytest.raises(DecodeError):
+            classify_stop(found, None, {"m1"})
 
 
 class TestDurationText:
