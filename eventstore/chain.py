@@ -131,6 +131,10 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
         previous, expected_position = bytes(sealed.last_hash), sealed.last_position + 1
     for row in _rows(engine, batch_size, last, expected_position - 1):
         checked += 1
+        if row.position > expected_position:
+            resumed = _archived_meanwhile(engine, expected_position, row.position)
+            if resumed is not None:  # sealed while this ran: verify_segments checks them
+                previous, expected_position = resumed, row.position
         if row.position != expected_position:
             problems.append(
                 ChainProblem(
@@ -171,6 +175,21 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     if not problems and stored is not None:
         problems.extend(_master_ids_past_head(engine, stored.last_master_id, last))
     return ChainReport(checked, problems)
+
+
+def _archived_meanwhile(engine: Engine, expected: int, found: int) -> bytes | None:
+    """The hash to chain the event at ``found`` on from, when the positions ``expected``
+    .. ``found - 1`` went missing because an archive run sealed them after this
+    verification began (a segment now ends right before ``found``); None otherwise."""
+    with translate_errors(), reading(engine) as conn:
+        # Segments are contiguous from position 1: one ending there covers ``expected``.
+        segment = conn.execute(
+            sa.select(archive_segments.c.last_hash).where(
+                archive_segments.c.last_position == found - 1,
+                archive_segments.c.first_position <= found - 1,
+            )
+        ).first()
+    return None if segment is None or expected > found - 1 else bytes(segment.last_hash)
 
 
 _HEAD_MISSING = (
