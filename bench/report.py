@@ -22,6 +22,13 @@ MIN_REBUILD_RATIO = 0.5
 MAX_AS_OF_MS = 20.0
 MAX_AS_OF_GROWTH = 1.5
 MAX_SQLITE_BYTES = 100.0
+#: Thresholds from the retention issue.
+MAX_HOT_MB = 50.0
+MAX_SEGMENT_BYTES = 10.0
+MIN_ARCHIVE_RATIO = 0.5
+MAX_HEARTBEAT_P99_RATIO = 2.0
+MAX_ARCHIVED_AS_OF_MS = 50.0
+MIN_VERIFY_RATIO = 0.5
 
 PACKAGES = (
     "mastertrail",
@@ -174,6 +181,87 @@ def lines(results: dict[str, Any]) -> Iterator[Line]:
             f"<= {MAX_SQLITE_BYTES:.0f} B/event" if sqlite else "(no target)",
             item["bytes_per_event"] <= MAX_SQLITE_BYTES if sqlite else None,
         )
+    for item in results.get("archive", []):
+        yield from archive_lines(item)
+
+
+def archive_lines(item: dict[str, Any]) -> Iterator[Line]:
+    """The lines of one run of the archive section."""
+    database = LABELS[item["backend"]]
+    sqlite = item["backend"] == "sqlite"
+    log = f"{_events(item['events'])} events, {_events(item['archived_events'])} archived"
+    hot_mb = item["hot_bytes_after"] / 1e6
+    yield Line(
+        "archive",
+        database,
+        f"hot table + indexes, {log}",
+        f"{hot_mb:.1f} MB",
+        f"{item['hot_bytes_before'] / 1e6:.1f} MB before",
+        f"{item['hot_bytes_after'] / item['hot_bytes_before']:.2f}x",
+        f"<= {MAX_HOT_MB:.0f} MB (SQLite, a year)" if sqlite else "(no target)",
+        hot_mb <= MAX_HOT_MB if sqlite else None,
+    )
+    yield Line(
+        "archive",
+        database,
+        f"segment files, {item['segments']} segments",
+        f"{item['segment_bytes_per_event']:.2f} B/event",
+        "-",
+        "-",
+        f"<= {MAX_SEGMENT_BYTES:.0f} B/check-in",
+        item["segment_bytes_per_event"] <= MAX_SEGMENT_BYTES,
+    )
+    yield Line(
+        "archive",
+        database,
+        "archive vs rebuild, same events",
+        f"{item['archive_events_per_s']:,.0f} ev/s",
+        f"{item['rebuild_events_per_s']:,.0f} ev/s rebuild",
+        f"{item['archive_ratio']:.2f}x",
+        f">= {MIN_ARCHIVE_RATIO}x rebuild",
+        item["archive_ratio"] >= MIN_ARCHIVE_RATIO,
+    )
+    yield Line(
+        "archive",
+        database,
+        "heartbeat of another process while archiving",
+        _ms(item["heartbeat_archiving"]),
+        _ms(item["heartbeat_quiet"]) + " (alone)",
+        f"{item['heartbeat_p99_ratio']:.2f}x p99",
+        f"p99 <= {MAX_HEARTBEAT_P99_RATIO:.0f}x alone",
+        item["heartbeat_p99_ratio"] <= MAX_HEARTBEAT_P99_RATIO,
+    )
+    after, before = item["as_of_after"], item["as_of_before"]
+    yield Line(
+        "archive",
+        database,
+        "masters_as_of inside the archive",
+        _ms(after["archived"]),
+        _ms(before["archived"]) + " (hot, before)",
+        f"{after['archived']['median_ms'] / before['archived']['median_ms']:.2f}x",
+        f"< {MAX_ARCHIVED_AS_OF_MS:.0f} ms",
+        after["archived"]["median_ms"] < MAX_ARCHIVED_AS_OF_MS,
+    )
+    yield Line(
+        "archive",
+        database,
+        "masters_as_of in the hot log",
+        _ms(after["hot"]),
+        _ms(before["hot"]) + " (before)",
+        f"{item['as_of_hot_ratio']:.2f}x",
+        f"< {MAX_AS_OF_MS:.0f} ms, unchanged",
+        after["hot"]["median_ms"] < MAX_AS_OF_MS,
+    )
+    yield Line(
+        "archive",
+        database,
+        f"verify, hot + segments, {_events(item['verify_events'])} events",
+        f"{item['verify_events_per_s']:,.0f} ev/s",
+        f"{item['rebuild_events_per_s']:,.0f} ev/s rebuild",
+        f"{item['verify_ratio']:.2f}x",
+        f">= {MIN_VERIFY_RATIO}x rebuild",
+        item["verify_ratio"] >= MIN_VERIFY_RATIO,
+    )
 
 
 def text_table(rows: list[Line]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from bench import connector, core, floor, history, independent, replay
+from bench import archive, connector, core, floor, history, independent, replay
 from bench.config import Config
 from bench.databases import Backend, Database, remove_sqlite
 from bench.harness import close_connector, open_connector
@@ -28,9 +28,10 @@ SECTIONS = (
     "as_of",
     "storage",
     "independent",
+    "archive",
 )
 #: Sections that need the long log (made once per backend for all of them).
-LONG_LOG_SECTIONS = ("long_history", "rebuild", "as_of", "storage")
+LONG_LOG_SECTIONS = ("long_history", "rebuild", "as_of", "storage", "archive")
 #: Backends the eventsourcing library has persistence modules for (of ours).
 LIBRARY_BACKENDS = ("sqlite", "postgresql")
 
@@ -115,14 +116,13 @@ async def long_log_sections(
     fresh: bool,
     only: tuple[str, ...],
 ) -> None:
-    """The sections on the long log (and the short one), which is made once for them."""
+    """The sections on the long log (and the short one), which is made once for them; the
+    archive section last, as it archives the long log."""
     name = backend.name
     plan = HistoryPlan(config.history(name))
     short_plan = attrs.evolve(plan, events=max(plan.events // config.short_divisor, 100))
     progress(name, f"long log of {plan.events:,} events")
     long = await long_log(reactor, backend, plan, out, fresh=fresh, progress=progress)
-    short = backend.new_database("short")
-    history.write(short.url, short_plan)
     if "storage" in only:
         results["storage"].append(replay.storage(long))
     if "long_history" in only:
@@ -132,13 +132,26 @@ async def long_log_sections(
         )
     if "as_of" in only:
         progress(name, "masters_as_of")
+        short = backend.new_database("short")
+        history.write(short.url, short_plan)
         results["as_of"].append(
             replay.as_of(long, plan, short, short_plan, config.as_of_iterations, config.warmup)
         )
+        backend.drop(short)
     if "rebuild" in only:
         progress(name, "rebuild and raw scan")
         results["rebuild"].append(replay.rebuild_vs_scan(long, config.rebuild_repeats))
-    backend.drop(short)
+    if "archive" in only:
+        progress(name, f"archive with a horizon of {archive.HORIZON:.1%} of the log")
+        results["archive"].append(
+            archive.run(
+                long,
+                plan,
+                backend.workdir,
+                iterations=config.as_of_iterations,
+                warmup=config.warmup,
+            )
+        )
     backend.drop(long)
 
 
