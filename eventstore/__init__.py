@@ -96,6 +96,7 @@ from eventstore.segmented import (
     sealed_position_at,
     segment_events,
     segment_holding,
+    segment_recorded_by,
 )
 from eventstore.session import isolated as isolated_engine
 from eventstore.sqlitefile import missing as missing_sqlite_file
@@ -235,6 +236,7 @@ __all__ = [
     "seen_in",
     "segment_events",
     "segment_holding",
+    "segment_recorded_by",
     "stream_ends",
     "stream_tails",
     "stream_version",

@@ -75,6 +75,21 @@ def archived_through(conn: Connection) -> int:
     return int(found or 0)
 
 
+def segment_at(conn: Connection, position: int) -> Segment | None:
+    """The segment holding ``position``, or None (not archived): one seek of the table's
+    key, whatever the number of segments."""
+    row = conn.execute(
+        sa.select(archive_segments)
+        .where(archive_segments.c.first_position <= position)
+        .order_by(archive_segments.c.first_position.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    segment = _segment(row)
+    return segment if segment.holds_position(position) else None
+
+
 def _segment(row: sa.Row[tuple[object, ...]]) -> Segment:
     m = row._mapping
     return Segment(

@@ -254,14 +254,15 @@ class SegmentFile:
                 f"{header.last_position} with its last hash"
             )
 
-    def rows(self, upto: int | None = None) -> Iterator[SegmentRow]:
-        """The segment's events up to position ``upto`` (None: all), undecoded and
-        unchained, as a fold reads them (:data:`SegmentRow`): for readings that need the
-        events' states, not their hashes or ids. The file's SHA-256, checked when it was
-        opened against the one recorded, stands for the chain here."""
+    def rows(self, upto: int | None = None, *, until: int | None = None) -> Iterator[SegmentRow]:
+        """The segment's events up to position ``upto`` (None: all), and, with ``until``
+        (microseconds), up to the first recorded after it, undecoded and unchained, as a
+        fold reads them (:data:`SegmentRow`): for readings that need the events' states,
+        not their hashes or ids. The file's SHA-256, checked when it was opened against the
+        one recorded, stands for the chain here."""
         header = self.header
         versions = {master.id: master.version for master in header.masters}
-        types, loads = header.types, json.loads
+        types = header.types
         position, at = header.first_position - 1, header.first_recorded_at
         last = header.last_position if upto is None else min(upto, header.last_position)
         for line in self._body.splitlines():
@@ -269,14 +270,15 @@ class SegmentFile:
                 return
             position += 1
             try:
-                master_id, delta, kind, _meta, data, *rest = loads(line)
+                master_id, delta, kind, data, version = _row(line)
                 type_name, schema_version = types[kind]
-                version = int(rest[0]["version"]) if rest and "version" in rest[0] else None
             except (ValueError, TypeError, KeyError, IndexError) as error:
                 raise SegmentFormatError(f"position {position}: not an event: {error}") from error
             version = versions.get(master_id, 0) + 1 if version is None else version
             versions[master_id] = version
             at += delta
+            if until is not None and at > until:
+                return
             yield (position, master_id, version, type_name, schema_version, data, at)
 
     def check(self) -> list[RecordedEvent]:
@@ -377,6 +379,22 @@ def derived_id_text(master_id: int, version: int, micros: int) -> str:
     value = millis << 80 | 0x8 << 76 | sub << 64 | 0b10 << 62 | master_id << 31 | version
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+#: The end of the line of an event with no data of its own and nothing extra (a check-in).
+_EMPTY_DATA = '"{}"]'
+
+
+def _row(line: str) -> tuple[int, int, int, str, int | None]:
+    """``(master_id, delta, type index, data, version or None)`` of an event's line. Most
+    lines are check-ins ending in ``"{}"]``: split, not parsed as JSON."""
+    if line.endswith(_EMPTY_DATA):
+        master_id, delta, kind, _meta, rest = line[1:].split(",", 4)
+        if rest == _EMPTY_DATA:
+            return int(master_id), int(delta), int(kind), "{}", None
+    master_id, delta, kind, _meta, data, *extra = json.loads(line)
+    version = extra[0].get("version") if extra else None
+    return master_id, delta, kind, data, None if version is None else int(version)
 
 
 def _parsed(texts: dict[str, dict[str, Any]], text: str) -> dict[str, Any]:

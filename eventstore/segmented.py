@@ -15,14 +15,13 @@ segments again.
 
 from __future__ import annotations
 
-import bisect
 import os
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.archive import Segment, archived_through, list_segments, open_segment
+from eventstore.archive import Segment, archived_through, list_segments, open_segment, segment_at
 from eventstore.archive_format import MasterSnapshot, SegmentFormatError
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import SegmentDamaged
@@ -58,7 +57,7 @@ def iter_log_through(
         size = batch_size if remaining is None else min(batch_size, remaining)
         with translate_errors(), reading(engine) as conn:
             sealed = archived_through(conn)
-            segment = _holding(conn, after + 1) if after < sealed else None
+            segment = segment_at(conn, after + 1) if after < sealed else None
             batch = [] if segment is not None else read_after(conn, after, size)
         if segment is not None:
             batch = [e for e in segment_events(segment, archive) if e.position > after][:size]
@@ -72,20 +71,9 @@ def iter_log_through(
             remaining -= len(batch)
 
 
-def _holding(conn: Connection, position: int) -> Segment | None:
-    """The segment holding ``position``, or None."""
-    segments = list_segments(conn)
-    index = bisect.bisect_right([s.first_position for s in segments], position) - 1
-    if index < 0 or not segments[index].holds_position(position):
-        return None
-    return segments[index]
-
-
 def segment_holding(conn: Connection, position: int) -> Segment | None:
     """The sealed segment holding ``position``, or None (hot, or past the log's end)."""
-    if position > archived_through(conn) or position < 1:
-        return None
-    return _holding(conn, position)
+    return segment_at(conn, position) if position >= 1 else None
 
 
 def states_before(segment: Segment, archive: Archive) -> tuple[MasterSnapshot, ...]:
@@ -152,28 +140,31 @@ def _inside(event: RecordedEvent, since: int | None, until: int | None) -> bool:
     return until is None or event.recorded_at <= from_micros(until)
 
 
-def sealed_position_at(conn: Connection, when: int, archive: Archive) -> int | None:
-    """The position of the newest sealed event recorded at or before ``when``
-    (microseconds), or None when every sealed event is later (or nothing is sealed)."""
+def segment_recorded_by(conn: Connection, when: int) -> Segment | None:
+    """The newest segment whose first event was recorded at or before ``when``
+    (microseconds): the one holding the newest sealed event recorded by then, with a clock
+    that never runs backwards. None when every sealed event is later."""
     table = archive_segments
-    row = conn.execute(
+    found = conn.execute(
         sa.select(table.c.first_position)
         .where(table.c.first_recorded_at <= when)
         .order_by(table.c.first_position.desc())
         .limit(1)
-    ).first()
-    if row is None:
+    ).scalar()
+    return None if found is None else segment_at(conn, int(found))
+
+
+def sealed_position_at(conn: Connection, when: int, archive: Archive) -> int | None:
+    """The position of the newest sealed event recorded at or before ``when``
+    (microseconds), or None when every sealed event is later (or nothing is sealed)."""
+    segment = segment_recorded_by(conn, when)
+    if segment is None:
         return None
-    segment = _holding(conn, int(row[0]))
-    assert segment is not None
     if segment.last_recorded_at <= from_micros(when):
         return segment.last_position
-    moment = from_micros(when)
     newest = segment.first_position
-    for event in segment_events(segment, archive):
-        if event.recorded_at > moment:
-            break
-        newest = event.position
+    for row in open_segment(segment, archive).rows(until=when):
+        newest = row[0]
     return newest
 
 
@@ -185,5 +176,6 @@ __all__ = [
     "sealed_position_at",
     "segment_events",
     "segment_holding",
+    "segment_recorded_by",
     "states_before",
 ]

@@ -257,7 +257,7 @@ class Registry:
 
     def masters_as_of(self, when: dt.datetime | int) -> list[MasterModel]:
         """Every master as it stood at ``when``: an aware datetime, or a log position
-        (the event at that position included). A position the archive holds is answered
+        (the event at that position included). A moment the archive holds is answered
         from its segment; one of the table from the table and the archive's last states."""
         if isinstance(when, dt.datetime):
             micros: int | None = to_micros(_aware("when", when))
@@ -265,7 +265,9 @@ class Registry:
             micros, position = None, _non_negative("when", when)
         with self._read() as conn:
             if micros is not None:
-                position = self._position_at(conn, micros)
+                position = queries.position_at(conn, micros)
+                if position == 0 and eventstore.archived_through(conn) > 0:
+                    return archived.states_by(conn, micros, self.archive_dir)
             sealed = archived.states_at(conn, position, self.archive_dir)
             if sealed is not None:
                 return sealed

@@ -30,6 +30,7 @@ from eventstore import (
     open_segment,
     segment_events,
     segment_holding,
+    segment_recorded_by,
 )
 from projections.fold import apply
 from projections.model import MasterModel, MasterState
@@ -47,6 +48,17 @@ def states_at(conn: Connection, position: int, archive: Archive) -> list[MasterM
     if segment is None:
         return None
     states = _fold_segment(segment, archive, upto=position)
+    return sorted((s.to_model() for s in states.values()), key=lambda m: m.id)
+
+
+def states_by(conn: Connection, when: int, archive: Archive) -> list[MasterModel]:
+    """Every master as the log stood after its newest sealed event recorded at or before
+    ``when`` (microseconds), by id: for a moment before the table's first event. One pass
+    over one segment."""
+    segment = segment_recorded_by(conn, when)
+    if segment is None:
+        return []
+    states = _fold_segment(segment, archive, until=when)
     return sorted((s.to_model() for s in states.values()), key=lambda m: m.id)
 
 
@@ -150,11 +162,13 @@ def sealed_batches(
 
 
 def _fold_segment(
-    segment: Segment, archive: Archive, *, upto: int | None = None
+    segment: Segment, archive: Archive, *, upto: int | None = None, until: int | None = None
 ) -> dict[int, MasterState]:
-    """``segment``'s header states with its events up to ``upto`` folded on them."""
+    """``segment``'s header states with its events up to position ``upto`` (and to the
+    first recorded after ``until``) folded on them."""
     opened = open_segment(segment, archive)
-    return fold_rows({m.id: _state(m) for m in opened.header.masters}, opened.rows(upto))
+    rows = opened.rows(upto, until=until)
+    return fold_rows({m.id: _state(m) for m in opened.header.masters}, rows)
 
 
 _CHECKED_IN = MasterCheckedIn.type_name
@@ -212,4 +226,5 @@ __all__ = [
     "sealed_batches",
     "sealed_rows",
     "states_at",
+    "states_by",
 ]
