@@ -121,10 +121,35 @@ class TestQuickRun:
         assert positive(storage["bytes_per_event"])
         assert positive(storage["file_bytes_per_event"])
 
+    def test_archive_section(self, results: dict[str, Any]) -> None:
+        """The archive section archived most of the long log into segments, timed the
+        heartbeats of another process beside it, and read through it afterwards."""
+        (item,) = results["archive"]
+        events = results["config"]["history_events"]["sqlite"]
+        assert events / 2 < item["archived_events"] < events
+        assert item["segments"] >= 1
+        assert item["hot_bytes_after"] < item["hot_bytes_before"]
+        for key in ("segment_bytes_per_event", "archive_events_per_s", "verify_events_per_s"):
+            assert positive(item[key]), key
+        assert item["verify_events"] >= events
+        for side in ("heartbeat_quiet", "heartbeat_archiving"):
+            assert item[side]["n"] > 0, side
+            assert positive(item[side]["p99_ms"]), side
+        for reading in ("as_of_before", "as_of_after"):
+            assert positive(item[reading]["archived"]["median_ms"]), reading
+            assert positive(item[reading]["hot"]["median_ms"]), reading
+
     def test_table_is_printed(self, quick_run: tuple[Path, str]) -> None:
         """The printed table has a line for every benchmark."""
         table = quick_run[1]
-        for name in ("connector", "core heartbeat", "rebuild", "masters_as_of", "storage"):
+        for name in (
+            "connector",
+            "core heartbeat",
+            "rebuild",
+            "masters_as_of",
+            "storage",
+            "archive",
+        ):
             assert name in table
 
     def test_floor_compares_the_bare_statements_of_both_heartbeats(
