@@ -50,6 +50,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-docs", action="store_true", help="leave the docs alone")
     parser.add_argument("--fresh", action="store_true", help="regenerate the cached long log")
     parser.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the long log's length on every backend, instead of the run's (a stated scale)",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run (default: all of {', '.join(SECTIONS)}); "
@@ -61,6 +68,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     config = QUICK if args.quick else FULL
+    if args.events is not None:
+        if args.events < 100:
+            print("bench: error: --events must be at least 100", file=sys.stderr)
+            return 2
+        config = attrs.evolve(config, history_events=dict.fromkeys(BACKENDS, args.events))
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     wanted = [name.strip() for name in args.backends.split(",") if name.strip()]
