@@ -15,6 +15,7 @@ segments again.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -41,6 +42,19 @@ def segment_events(segment: Segment, archive: Archive) -> list[RecordedEvent]:
         raise SegmentDamaged(segment.file_name, str(segment.path(archive)), str(error)) from error
 
 
+def _segment_after(
+    segment: Segment, archive: Archive, after: int, limit: int | None
+) -> list[RecordedEvent]:
+    """At most ``limit`` events of ``segment`` after position ``after``; the events are
+    chained from its start, but only as far as the last one wanted."""
+    opened = open_segment(segment, archive)
+    wanted = (e for e in opened.events() if e.position > after)
+    try:
+        return list(itertools.islice(wanted, limit))
+    except SegmentFormatError as error:
+        raise SegmentDamaged(segment.file_name, str(segment.path(archive)), str(error)) from error
+
+
 def iter_log_through(
     engine: Engine,
     *,
@@ -59,8 +73,8 @@ def iter_log_through(
             sealed = archived_through(conn)
             segment = segment_at(conn, after + 1) if after < sealed else None
             batch = [] if segment is not None else read_after(conn, after, size)
-        if segment is not None:
-            batch = [e for e in segment_events(segment, archive) if e.position > after][:size]
+        if segment is not None:  # the rest of the segment at once: it is read whole anyway
+            batch = _segment_after(segment, archive, after, remaining)
         elif batch and batch[0].position != after + 1:
             continue  # sealed since the segments were listed: read them from the segment
         yield from batch
