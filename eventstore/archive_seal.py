@@ -137,6 +137,8 @@ def _seal_run(
     while through < limit:
         first, last = through + 1, min(through + segment_events, limit)
         rows = _rows(engine, first, last)
+        if rows is None:
+            return segments, count, size, False, through
         try:
             header, blob = encode(rows, previous, states)
             # Checking it re-chains every event from the previous hash to the last row's.
@@ -214,22 +216,28 @@ _ROWS = EVENT_ROWS.with_only_columns(
 )
 
 
-def _rows(engine: Engine, first: int, last: int) -> list[Any]:
+def _rows(engine: Engine, first: int, last: int) -> list[Any] | None:
+    """The rows of positions ``first`` .. ``last``; None when another archiver sealed
+    them first (read in the same snapshot)."""
     with translate_errors(), reading(engine) as conn:
         rows = conn.execute(
             _ROWS.where(events.c.position >= first, events.c.position <= last).order_by(
                 events.c.position
             )
         ).all()
-    if len(rows) != last - first + 1 or rows[0].position != first:
-        raise LogDamaged(f"positions {first}..{last} are not all in the log: nothing archived")
+        if len(rows) != last - first + 1 or rows[0].position != first:
+            if archived_through(conn) >= first:
+                return None
+            raise LogDamaged(f"positions {first}..{last} are not all in the log: nothing archived")
     return list(rows)
 
 
 def _write(path: Path, blob: bytes) -> None:
     """Write ``blob`` to ``path`` durably (a synced temporary file renamed over any file a
     run that never recorded it left), and read it back: the very bytes that were checked."""
-    partial = path.with_name(path.name + ".partial")
+    # Of this process: two archivers racing for one segment write the same bytes, and the
+    # database records it once.
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     with partial.open("wb") as file:
         file.write(blob)
         file.flush()
@@ -260,8 +268,13 @@ def _record(engine: Engine, row: dict[str, Any]) -> bool:
                 raise LogDamaged(
                     f"positions {first}..{last}: {deleted} rows to delete, not {row['count']}"
                 )
-    except sa.exc.IntegrityError:
-        return False
+    except sa.exc.DBAPIError:
+        # Another archiver recorded this segment first: the key refuses a second, or the
+        # order guard, having seen the first, refuses it as not right after the last.
+        with translate_errors(), reading(engine) as conn:
+            if archived_through(conn) >= first:
+                return False
+        raise
     if engine.dialect.name == "mysql":
         _forget_history(engine)
     return True
