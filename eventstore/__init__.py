@@ -12,6 +12,7 @@ from eventstore.archive import (
     archive_directory,
     archived_through,
     list_segments,
+    newest_segment,
     open_segment,
     read_segment,
 )
@@ -217,6 +218,7 @@ __all__ = [
     "log",
     "missing_sqlite_file",
     "new_event_id",
+    "newest_segment",
     "open_segment",
     "position_at",
     "read_after",

@@ -75,6 +75,14 @@ def archived_through(conn: Connection) -> int:
     return int(found or 0)
 
 
+def newest_segment(conn: Connection) -> Segment | None:
+    """The last sealed segment, or None when nothing is archived: one seek of the key."""
+    row = conn.execute(
+        sa.select(archive_segments).order_by(archive_segments.c.first_position.desc()).limit(1)
+    ).first()
+    return None if row is None else _segment(row)
+
+
 def segment_at(conn: Connection, position: int) -> Segment | None:
     """The segment holding ``position``, or None (not archived): one seek of the table's
     key, whatever the number of segments."""

@@ -264,14 +264,18 @@ class Registry:
         else:
             micros, position = None, _non_negative("when", when)
         with self._read() as conn:
+            newest = eventstore.newest_segment(conn)  # None: nothing archived
             if micros is not None:
                 position = queries.position_at(conn, micros)
-                if position == 0 and eventstore.archived_through(conn) > 0:
+                if position == 0 and newest is not None:
                     return archived.states_by(conn, micros, self.archive_dir)
-            sealed = archived.states_at(conn, position, self.archive_dir)
-            if sealed is not None:
+            if newest is None or position == 0:
+                return queries.masters_as_of(conn, position)
+            if position <= newest.last_position:
+                sealed = archived.states_at(conn, position, self.archive_dir)
+                assert sealed is not None
                 return sealed
-            base = archived.end_states(conn, self.archive_dir) if position > 0 else None
+            base = archived.end_states(conn, self.archive_dir, newest)
             return queries.masters_as_of(conn, position, base)
 
     def rebuild(self, *, progress: Progress | None = None) -> int:

@@ -27,6 +27,7 @@ from eventstore import (
     SegmentRow,
     archived_through,
     list_segments,
+    newest_segment,
     open_segment,
     segment_events,
     segment_holding,
@@ -62,14 +63,15 @@ def states_by(conn: Connection, when: int, archive: Archive) -> list[MasterModel
     return sorted((s.to_model() for s in states.values()), key=lambda m: m.id)
 
 
-def end_states(conn: Connection, archive: Archive) -> dict[int, MasterState]:
+def end_states(
+    conn: Connection, archive: Archive, newest: Segment | None = None
+) -> dict[int, MasterState]:
     """Every master's state right after the archive's last event (empty when nothing is
-    sealed)."""
-    sealed = archived_through(conn)
-    if sealed == 0:
-        return {}
-    newest = segment_holding(conn, sealed)
-    assert newest is not None
+    sealed); ``newest``: the last segment, when the caller has it."""
+    if newest is None:
+        newest = newest_segment(conn)
+        if newest is None:
+            return {}
     with _lock:
         kept = _END_STATES.get(newest.file_sha256)
     if kept is not None:
