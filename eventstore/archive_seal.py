@@ -96,6 +96,8 @@ def seal(
             through = archived_through(conn)
             limit = _limit(conn, before)
         if through >= limit:
+            if segments and not dry_run and engine.dialect.name == "mysql":
+                _forget_history(engine)
             return ArchiveReport(
                 segments=segments, events=events_, bytes=size, through=through, dry_run=dry_run
             )
@@ -106,6 +108,8 @@ def seal(
         )  # fmt: skip
         segments, events_, size = segments + sealed[0], events_ + sealed[1], size + sealed[2]
         if dry_run or sealed[3]:
+            if sealed[0] and not dry_run and engine.dialect.name == "mysql":
+                _forget_history(engine)
             return ArchiveReport(
                 segments=segments,
                 events=events_,
@@ -275,15 +279,14 @@ def _record(engine: Engine, row: dict[str, Any]) -> bool:
             if archived_through(conn) >= first:
                 return False
         raise
-    if engine.dialect.name == "mysql":
-        _forget_history(engine)
     return True
 
 
 def _forget_history(engine: Engine) -> None:
     """MariaDB keeps each deleted row of the system-versioned log as a history row: remove
-    them, so the space is freed. Only archived rows are ever deleted, so the history holds
-    nothing else; one left by a process killed here goes with the next segment's."""
+    them, so the space is freed, once a run (the statement reads the whole table). Only
+    archived rows are ever deleted, so the history holds nothing else; rows left by a run
+    killed before it go with the next run's."""
     try:
         with translate_errors(), engine.begin() as conn:
             conn.exec_driver_sql(f"DELETE HISTORY FROM {events.name}")
