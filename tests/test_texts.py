@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 import eventstore
 from eventstore import texts
+from eventstore.schema import texts as texts_table
 from eventstore.texts import digest, text_ids
 from tests.eventstore_support import (
     all_events,
@@ -32,16 +33,20 @@ def stored_texts(engine: Engine) -> dict[str, int]:
 
 
 class StatementLog:
-    """The SQL statements an engine sends while this is open."""
+    """The statements an engine sends while this is open: the statement object where
+    SQLAlchemy compiled one, else the SQL as sent."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.statements: list[str] = []
+        self.statements: list[object] = []
 
-    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.statements.append(statement)
+    def _record(
+        self, _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, *_: Any
+    ) -> None:
+        compiled = getattr(context, "compiled", None)
+        self.statements.append(statement if compiled is None else compiled.statement)
 
-    def __enter__(self) -> list[str]:
+    def __enter__(self) -> list[object]:
         sa.event.listen(self.engine, "before_cursor_execute", self._record)
         return self.statements
 
@@ -67,12 +72,14 @@ def test_texts_differing_only_in_case_or_spaces_are_kept_apart(engine: Engine) -
     assert eventstore.verify_chain(engine).ok
 
 
-def texts_sent(statements: list[str]) -> list[str]:
-    """The statements that look texts up or store them (not the writes that name them)."""
+def texts_sent(statements: list[object]) -> list[object]:
+    """The statements that look texts up or store them (not the writes that name them),
+    known by their statement object: a select from the texts table or an insert into it."""
     return [
         s
         for s in statements
-        if s.lstrip().startswith(("SELECT mastertrail_texts", "INSERT INTO mastertrail_texts"))
+        if (isinstance(s, sa.Select) and texts_table in s.get_final_froms())
+        or (isinstance(s, sa.Insert) and s.table is texts_table)
     ]
 
 
