@@ -14,12 +14,15 @@ from sqlalchemy.engine import Connection
 from eventstore.schema import events
 
 
-def stream_ends(conn: Connection, position: int) -> list[tuple[int, int]]:
+def stream_ends(
+    conn: Connection, position: int, *, archived: bool = False
+) -> list[tuple[int, int]]:
     """``(first, newest)`` event positions at or before ``position`` of every master whose
     first event in the table (its registration, unless archived) is at or before it, in
     one statement of index seeks (:func:`_search`): the first event names a master, the
     newest describes its state there (every event records the master's state after it)."""
-    ends = conn.execute(_search(conn.dialect.name in ("mysql", "mariadb")), {"at": position})
+    mariadb = conn.dialect.name in ("mysql", "mariadb")
+    ends = conn.execute(_search(mariadb, archived), {"at": position})
     return [(int(first), int(newest)) for first, newest in ends]
 
 
@@ -52,26 +55,18 @@ def stream_tails(
 
 
 @functools.cache
-def _search(mariadb: bool) -> sa.Select[int, int]:
+def _search(mariadb: bool, archived: bool) -> sa.Select[int, int]:
     """The statement of :func:`stream_ends`, built once; ``at`` is the position.
 
-    For each master id (:func:`_master_ids`) whose first event in the table (version 1,
-    or the first after the archived ones) is at or before ``at``, since a stream's
-    positions grow with its versions, a binary search over its versions finds the newest
+    For each master id (:func:`_master_ids`) whose first event in the table (version 1;
+    with ``archived``, the first after the archived ones) is at or before ``at``, since a
+    stream's positions grow with its versions, a binary search over its versions finds the newest
     at or before ``at``: each recursive step holds a range ``low..high`` of versions, whose
     ``low`` is at or before ``at``, and the position of its middle, sought once (about 20
     steps for a million events, whatever the number of masters).
     """
     at = sa.bindparam("at", type_=sa.BigInteger())
     ids = _master_ids(mariadb)
-    bottom = events.alias("bottom")
-    lowest = (
-        sa.select(bottom.c.version)
-        .where(bottom.c.master_id == ids.c.id)
-        .order_by(bottom.c.version)
-        .limit(1)
-        .scalar_subquery()
-    )
     top = events.alias("top")
     newest = (  # not max(): MariaDB would read every version of the master for it
         sa.select(top.c.version)
@@ -80,17 +75,37 @@ def _search(mariadb: bool) -> sa.Select[int, int]:
         .limit(1)
         .scalar_subquery()
     )
-    bounds = (
-        sa.select(ids.c.id, lowest.label("low"), newest.label("high"))
-        .where(ids.c.id.is_not(None))
-        .cte("bounds")
-    )
-    known = sa.select(
-        bounds.c.id,
-        _position_of(bounds.c.id, bounds.c.low).label("first"),
-        bounds.c.low,
-        bounds.c.high,
-    ).cte("known")
+    if archived:  # a seek more per master: where its stream starts in the table
+        bottom = events.alias("bottom")
+        lowest = (
+            sa.select(bottom.c.version)
+            .where(bottom.c.master_id == ids.c.id)
+            .order_by(bottom.c.version)
+            .limit(1)
+            .scalar_subquery()
+        )
+        bounds = (
+            sa.select(ids.c.id, lowest.label("low"), newest.label("high"))
+            .where(ids.c.id.is_not(None))
+            .cte("bounds")
+        )
+        known = sa.select(
+            bounds.c.id,
+            _position_of(bounds.c.id, bounds.c.low).label("first"),
+            bounds.c.low,
+            bounds.c.high,
+        ).cte("known")
+    else:
+        known = (
+            sa.select(
+                ids.c.id,
+                _position_of(ids.c.id, 1).label("first"),
+                sa.literal(1, sa.Integer()).label("low"),
+                newest.label("high"),
+            )
+            .where(ids.c.id.is_not(None))
+            .cte("known")
+        )
     middle = (known.c.low + known.c.high + 1) // 2
     search = (
         sa.select(

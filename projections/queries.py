@@ -35,7 +35,7 @@ def masters_as_of(
     the masters' states where the table starts, when older events were archived (a master
     whose first event in the table is not its registration is named there).
     """
-    pairs = stream_ends(conn, position)
+    pairs = stream_ends(conn, position, archived=base is not None)
     found = events_at(conn, (p for pair in pairs for p in pair))
     states = dict(base or {})
     for first, newest in pairs:
