@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from eventstore.events import (
+from eventstore import (
     MasterActivated,
     MasterAdopted,
     MasterCheckedIn,

@@ -2,7 +2,7 @@
 event landed, so that the master's next ``set_master_state`` may skip reading them.
 
 A heartbeat reads the master's state and the log's head, then appends after that head
-(:func:`eventstore.store.append_after`). A process whose own write made the newest event of
+(:class:`eventstore.AfterSeen`). A process whose own write made the newest event of
 the master's stream already knows the state, and two cheaper appends check that knowledge
 in the database instead of reading it first:
 
@@ -11,7 +11,7 @@ in the database instead of reading it first:
   hash: the hash chains the whole log, so an unmoved head means an unchanged log) and
   writes, one statement; if the head moved, it writes nothing and the transaction goes on.
 * **Chained by the database** (PostgreSQL and MariaDB,
-  :func:`eventstore.store.append_chained`). The database numbers and chains the event after
+  :class:`eventstore.AfterOwn`). The database numbers and chains the event after
   wherever the head is once it holds the lock, and checks that the master's stream still
   ends with the event this process wrote, by version and hash: that hash chains the whole
   log up to it, so the stream, and the state it folds to, is the one remembered, however
@@ -35,7 +35,7 @@ import threading
 
 import attrs
 
-from eventstore.store import Tip
+from eventstore import Tip
 from projections.model import MasterState
 
 #: Masters remembered at most: a master writes its own heartbeat and, now and then, stops

@@ -21,10 +21,17 @@ from typing import TypeVar
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
-from eventstore.engine import begin_write, is_unavailable, translate_errors
-from eventstore.errors import ConcurrencyError, StoreUnavailable, TextNotStored
-from eventstore.reads import holds
-from eventstore.store import Tip, lock_head
+from eventstore import (
+    ConcurrencyError,
+    StoreUnavailable,
+    TextNotStored,
+    Tip,
+    begin_write,
+    holds,
+    is_unavailable,
+    lock_head,
+    translate_errors,
+)
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import unicodedata
 
-from eventstore.errors import InvalidArgument, InvalidArgumentType
+from eventstore import InvalidArgument, InvalidArgumentType
 
 #: Longest master name accepted, in characters (Buildbot names are ``hostname:basedir``).
 MAX_NAME_LENGTH = 1024

@@ -124,7 +124,7 @@ class TestAtRecordedTime:
 
     def test_a_clock_reading_just_below_a_second_keeps_the_value(self) -> None:
         """A reading that truncates to one second but rounds to the micro of the next (as
-        commands.masters.Now takes it) differs from the recorded second, so it is kept and
+        commands.Now takes it) differs from the recorded second, so it is kept and
         reads back as the truncated second, not the recorded one."""
         value = 1000.9999997
         seconds, micros = int(value), round(value * 1_000_000)

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 import structlog.testing
 from freezegun import freeze_time
 
-import commands.masters
 import commands.retry
 import eventstore
 from eventstore.errors import ConcurrencyError
@@ -142,21 +141,15 @@ class TestRetries:
         the clock is still read once and exactly one event is written."""
         calls = []
 
-        def conflicting_once(real: Callable[..., Any]) -> Callable[..., Any]:
-            def append(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
-                calls.append(args)
-                if len(calls) == 1:
-                    raise ConcurrencyError(active_master, 2, 3)
-                return real(conn, *args, **kwargs)
+        real = eventstore.Writer.append
 
-            return append
+        def conflicting_once(writer: eventstore.Writer, *args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            if len(calls) == 1:
+                raise ConcurrencyError(active_master, 2, 3)
+            return real(writer, *args, **kwargs)
 
-        # After its own write a master appends without reading where the database chains
-        # events itself (append_chained), else after its read (append_after).
-        for name in ("append_after", "append_chained"):
-            monkeypatch.setattr(
-                commands.masters, name, conflicting_once(getattr(commands.masters, name))
-            )
+        monkeypatch.setattr(eventstore.Writer, "append", conflicting_once)
         clock.advance(5)
         clock.readings = 0
         assert registry.set_master_state(active_master, True) is False
@@ -172,15 +165,15 @@ class TestRetries:
         call's, the same to the byte (one process, one instant): the command decides again
         on fresh state rather than report that call's change as its own."""
         calls = []
-        real = commands.masters.append
+        real = eventstore.Writer.append
 
-        def duplicate_once(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
+        def duplicate_once(writer: eventstore.Writer, *args: Any, **kwargs: Any) -> Any:
             calls.append(args)
             if len(calls) == 1:
                 return eventstore.AppendResult((1,), duplicate=True)
-            return real(conn, *args, **kwargs)
+            return real(writer, *args, **kwargs)
 
-        monkeypatch.setattr(commands.masters, "append", duplicate_once)
+        monkeypatch.setattr(eventstore.Writer, "append", duplicate_once)
         master_id = registry.find_master_id("m")
         assert len(calls) == 2
         assert [(e.master_id, e.type) for e in registry.events()] == [
@@ -201,11 +194,10 @@ class TestRetries:
             transactions.append(conn)
             real_begin(conn)
 
-        def always_conflicting(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
+        def always_conflicting(writer: eventstore.Writer, *args: Any, **kwargs: Any) -> Any:
             raise ConcurrencyError(active_master, 2, 3)
 
-        monkeypatch.setattr(commands.masters, "append_after", always_conflicting)
-        monkeypatch.setattr(commands.masters, "append_chained", always_conflicting)
+        monkeypatch.setattr(eventstore.Writer, "append", always_conflicting)
         monkeypatch.setattr(commands.retry, "begin_write", counting_begin)
         monkeypatch.setattr(commands.retry, "monotonic", lambda: float(next(ticks)))
         monkeypatch.setattr(commands.retry, "pause", lambda _seconds: None)
