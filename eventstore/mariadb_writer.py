@@ -72,6 +72,11 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
             raise
         return True
 
+    def stream_moved(self, conn: Connection, master_id: int, version: int) -> bool:
+        # MariaDB may name the id's index first; its transaction survives the failed
+        # statement, so the stream can be read.
+        return self.stream_version(conn, master_id) != version
+
     def chained_statement(
         self,
         dialect: sa.Dialect,

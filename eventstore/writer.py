@@ -306,9 +306,18 @@ class ChainingWriter(Writer):
     ) -> AppendResult:
         row, tail = self.own_row(conn, master_id, expect.version, new)
         last = None if expect.last is None else (expect.version, expect.last.hash)
-        written = typed_errors(
-            conn, [new], lambda: self.write_chained(conn, row, tail, last, view_update)
-        )
+        try:
+            written = typed_errors(
+                conn, [new], lambda: self.write_chained(conn, row, tail, last, view_update)
+            )
+        except EventIdConflict:
+            # A stream that moved on is the conflict to report, whichever index the
+            # database named; and the head may have moved already.
+            moved = self.stream_moved(conn, master_id, expect.version)
+            conn.rollback()
+            if moved:
+                raise ConcurrencyError(master_id, expect.version, None) from None
+            raise
         if written is None:
             conn.rollback()  # the database may have moved the head already
             raise ConcurrencyError(master_id, expect.version, None)
@@ -337,6 +346,12 @@ class ChainingWriter(Writer):
                 return None
             raise
         return None if found is None else Tip(int(found[0]), bytes(found[1]))
+
+    def stream_moved(self, conn: Connection, master_id: int, version: int) -> bool:
+        """After :meth:`write_chained` failed on an event id: whether the stream had moved
+        past ``version`` too. Here the database checks the stream's constraint before
+        the id's index (in the order they were made), so the id was the conflict."""
+        return False
 
     def chained_statement(
         self,
