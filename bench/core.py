@@ -21,6 +21,7 @@ from bench.clock import MinuteClock
 from bench.databases import Backend, Database
 from bench.history import master_name
 from bench.stats import alternate, comparison
+from eventstore import begins_in_dialect
 from mastertrail import Registry
 
 OURS, ANCHOR, FLOOR = "mastertrail", "eventsourcing", "eventsourcing_save_only"
@@ -125,7 +126,7 @@ def statements_per_heartbeat(registry: Registry, master_id: int, calls: int = 5)
         count += 1
 
     names = ["before_cursor_execute", "commit"]
-    if registry.engine.dialect.name == "sqlite":
+    if begins_in_dialect(registry.engine):
         names.append("begin")  # BEGIN IMMEDIATE, sent by the dialect's do_begin
     for name in names:
         sa.event.listen(registry.engine, name, bump)

@@ -23,7 +23,15 @@ from eventstore.bulk import BulkEvent
 from eventstore.bulk import load as load_events
 from eventstore.chain import ChainProblem, ChainReport, verify_chain
 from eventstore.codec import Codec
-from eventstore.engine import begin_write, create_engine, is_unavailable, reading, translate_errors
+from eventstore.engine import (
+    begin_write,
+    begins_in_dialect,
+    create_engine,
+    is_unavailable,
+    reading,
+    storage_engine,
+    translate_errors,
+)
 from eventstore.errors import (
     AnchorInvalid,
     ArchiveUnavailable,
@@ -101,6 +109,7 @@ from eventstore.segmented import (
 )
 from eventstore.session import isolated as isolated_engine
 from eventstore.sqlitefile import missing as missing_sqlite_file
+from eventstore.sqlitefile import without_sync_per_commit
 from eventstore.store import (
     AppendResult,
     Head,
@@ -193,6 +202,7 @@ __all__ = [
     "archive_directory",
     "archived_through",
     "begin_write",
+    "begins_in_dialect",
     "canonical_json",
     "check_anchors",
     "check_schema",
@@ -239,6 +249,7 @@ __all__ = [
     "segment_events",
     "segment_holding",
     "segment_recorded_by",
+    "storage_engine",
     "stream_ends",
     "stream_tails",
     "stream_version",
@@ -250,5 +261,6 @@ __all__ = [
     "verify_chain",
     "verify_segments",
     "with_head",
+    "without_sync_per_commit",
     "writer_for",
 ]

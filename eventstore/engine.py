@@ -169,6 +169,28 @@ def reading(engine: Engine) -> Iterator[Connection]:
                 conn.invalidate()
 
 
+def begins_in_dialect(engine: Engine) -> bool:
+    """Whether ``engine``'s dialect sends BEGIN itself (SQLite's ``BEGIN IMMEDIATE``, made
+    by :func:`create_engine`): no cursor event shows it, so a count of statements adds
+    the ``begin`` event."""
+    return engine.dialect.do_begin is _begin
+
+
+def storage_engine(conn: Connection, table: str) -> str | None:
+    """The MySQL/MariaDB storage engine of ``table`` (None on other databases, or when
+    there is no such table)."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return None
+    found = conn.execute(
+        sa.text(
+            "SELECT engine FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = :table"
+        ),
+        {"table": table},
+    ).scalar()
+    return None if found is None else str(found)
+
+
 def begin_write(conn: Connection) -> None:
     """Make sure ``conn`` is in a write transaction; on SQLite one holding the write lock.
 

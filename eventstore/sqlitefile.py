@@ -52,6 +52,18 @@ def missing(engine: Engine) -> Path | None:
     return path if path is not None and not path.exists() else None
 
 
+def without_sync_per_commit(engine: Engine) -> None:
+    """Make a SQLite ``engine``'s connections skip the sync to disk at every commit (WAL
+    keeps the file consistent; a crash of the machine may lose the last commits): for a
+    throwaway database. A no-op for other databases."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _no_sync_per_commit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+
+
 def prepare(engine: Engine) -> None:
     """Before a schema upgrade: switch a SQLite file to WAL (creating the file when it does
     not exist yet). A no-op for other databases, and for a file already in WAL."""

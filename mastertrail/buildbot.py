@@ -35,6 +35,7 @@ from eventstore import (
     InvalidArgumentType,
     StoreUnavailable,
     route_logs,
+    storage_engine,
     translate_errors,
 )
 from mastertrail.registry import Registry
@@ -255,15 +256,7 @@ def _hold_sqlite_open(engine: sa.Engine, reactor: Any) -> Any:
 
 def _masters_storage_engine(conn: Any) -> str | None:
     """The MySQL/MariaDB storage engine of ``masters`` (None on other databases)."""
-    if conn.dialect.name not in ("mysql", "mariadb"):
-        return None
-    found = conn.execute(
-        sa.text(
-            "SELECT engine FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND table_name = 'masters'"
-        )
-    ).scalar()
-    return None if found is None else str(found)
+    return storage_engine(conn, "masters")
 
 
 def _master_rows(conn: Any, master_id: int | None = None) -> Any:

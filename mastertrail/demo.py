@@ -22,10 +22,8 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import attrs
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import eventstore
@@ -159,12 +157,7 @@ def _demo_engine(url: str) -> Engine:
     """The log's engine for ``url``; on SQLite without a sync to disk at every commit
     (WAL keeps the file consistent; a throwaway demo needs no more), so the day runs fast."""
     engine = eventstore.create_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @sa.event.listens_for(engine, "connect")
-        def _no_sync_per_commit(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute("PRAGMA synchronous = NORMAL")
-
+    eventstore.without_sync_per_commit(engine)
     return engine
 
 

@@ -12,7 +12,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
@@ -20,6 +19,7 @@ import click
 import sqlalchemy as sa
 import structlog
 
+import eventstore
 from eventstore import (
     ArchiveUnavailable,
     InvalidArgument,
@@ -93,11 +93,9 @@ def open_registry(
     database = registry.engine.url.database
     if (
         not create
-        and registry.engine.dialect.name == "sqlite"
         and database
-        and database != ":memory:"
         and not database.startswith("file:")
-        and not Path(database).exists()
+        and eventstore.missing_sqlite_file(registry.engine) is not None
     ):
         registry.close()
         raise click.UsageError(
