@@ -3,7 +3,8 @@
 ``Connection.execute`` of a prebuilt statement still looks its compiled form up in
 SQLAlchemy's cache, builds and processes the parameters and wraps the result: on SQLite,
 where a statement costs no round trip, that was most of a heartbeat's time outside the
-commit (about 20 µs a statement, against 3 µs for the driver's call). :func:`execute`
+commit, several times the driver's own call (measured in ``docs/performance.rst``).
+:func:`execute`
 compiles each statement once per dialect and sends its SQL text with
 ``Connection.exec_driver_sql``, which keeps SQLAlchemy's error handling and events (the
 statement counts of ``make bench`` included) but skips the rest.
