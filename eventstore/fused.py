@@ -85,11 +85,3 @@ def event_values(cast: Mapping[str, str], *, declared: bool = False) -> str:
         return f"%({name})s{cast.get(name, '')}"
 
     return ", ".join(value(name) for name in OWN)
-
-
-def chains_in_database(dialect: sa.Dialect) -> bool:
-    """Whether the writer of ``dialect`` chains in the database
-    (:attr:`eventstore.writer.Writer.chains_in_database`)."""
-    from eventstore.writer import dialect_writer  # the writers import this module
-
-    return dialect_writer(dialect).chains_in_database

@@ -12,8 +12,6 @@ from eventstore.head import Head, Tip, allocate_master_id, lock_head, read_head
 from eventstore.recorded import NewEvent
 from eventstore.schema import events
 from eventstore.writer import (
-    AfterOwn,
-    AfterSeen,
     AppendResult,
     Expectation,
     StreamAt,
@@ -28,8 +26,6 @@ __all__ = [
     "Tip",
     "allocate_master_id",
     "append",
-    "append_after",
-    "append_chained",
     "lock_head",
     "read_head",
     "stream_version",
@@ -62,34 +58,6 @@ def append(
             raise ValueError("append needs at least one event")
         return writer.append_locked(conn, locked, master_id, expect.version, batch, view_update)
     return writer.append(conn, master_id, expect, batch, view_update=view_update)
-
-
-def append_after(
-    conn: Connection,
-    seen: Tip,
-    master_id: int,
-    expected_version: int,
-    batch: Sequence[NewEvent],
-    *,
-    also: ViewUpdate | None = None,
-) -> AppendResult:
-    """:func:`append` with :class:`~eventstore.writer.AfterSeen`."""
-    return append(conn, master_id, AfterSeen(expected_version, seen), batch, view_update=also)
-
-
-def append_chained(
-    conn: Connection,
-    master_id: int,
-    version: int,
-    last_hash: bytes | None,
-    new: NewEvent,
-    *,
-    also: ViewUpdate | None = None,
-) -> AppendResult:
-    """:func:`append` with :class:`~eventstore.writer.AfterOwn`, the stream's newest event
-    known by its hash."""
-    last = None if last_hash is None else Tip(0, last_hash)
-    return append(conn, master_id, AfterOwn(version, last), [new], view_update=also)
 
 
 def stream_version(conn: Connection, master_id: int) -> int:

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import eventstore
-import eventstore.fused
 from eventstore import (
+    AfterOwn,
+    AfterSeen,
     ConcurrencyError,
     EventIdConflict,
     NewEvent,
@@ -57,7 +58,7 @@ class TestConcurrencyConflict:
 
 
 class TestAppendAfter:
-    """``append_after``: the heartbeat's append after an unlocked read of the head."""
+    """``AfterSeen``: the heartbeat's append after an unlocked read of the head."""
 
     @pytest.fixture
     def counters(self, engine: Engine) -> Iterator[sa.Table]:
@@ -76,7 +77,7 @@ class TestAppendAfter:
             table.drop(conn)
 
     @staticmethod
-    def bump(table: sa.Table, n: int) -> eventstore.fused.Also:
+    def bump(table: sa.Table, n: int) -> eventstore.ViewUpdate:
         statement = (
             table.update().where(table.c.id == sa.bindparam("c_id")).values(n=sa.bindparam("c_n"))
         )
@@ -95,13 +96,12 @@ class TestAppendAfter:
         for expected, size in ((1, 1), (2, 3)):
             with engine.begin() as conn:
                 seen = eventstore.read_head(conn)
-                result = eventstore.append_after(
+                result = eventstore.append(
                     conn,
-                    seen,
                     1,
-                    expected,
+                    AfterSeen(expected, seen),
                     [new_event(data={"k": i}) for i in range(size)],
-                    also=self.bump(counters, expected),
+                    view_update=self.bump(counters, expected),
                 )
             assert result.positions == tuple(range(seen.position + 1, seen.position + 1 + size))
         assert head(engine) == 5
@@ -114,14 +114,16 @@ class TestAppendAfter:
     def test_a_head_that_moved_since_the_read_writes_nothing(
         self, engine: Engine, counters: sa.Table
     ) -> None:
-        """Another append between the read and append_after: ConcurrencyError, and neither
+        """Another append between the read and the append: ConcurrencyError, and neither
         the event, nor the head, nor the caller's update is written."""
         append(engine, 1, 0, [new_event()])
         with reading(engine) as conn:
             seen = eventstore.read_head(conn)
         append(engine, 2, 0, [new_event()])
         with pytest.raises(ConcurrencyError) as caught, engine.begin() as conn:
-            eventstore.append_after(conn, seen, 1, 1, [new_event()], also=self.bump(counters, 9))
+            eventstore.append(
+                conn, 1, AfterSeen(1, seen), [new_event()], view_update=self.bump(counters, 9)
+            )
         assert caught.value.actual is None
         assert "moved on" in str(caught.value)
         assert (head(engine), count_events(engine), self.counter(engine, counters)) == (2, 2, 0)
@@ -130,7 +132,7 @@ class TestAppendAfter:
     def test_a_head_moved_by_a_writer_it_waited_for_writes_nothing(
         self, engine: Engine, counters: sa.Table, backend: str
     ) -> None:
-        """The read happens, another writer takes the lock and appends, the append_after
+        """The read happens, another writer takes the lock and appends, the append
         waits for that lock, the writer commits: the waiting append sees the moved head (not
         its old snapshot) and writes nothing."""
         if backend == "sqlite":
@@ -143,8 +145,12 @@ class TestAppendAfter:
             outcome = once_the_head_lock_is_released(
                 engine,
                 backend,
-                lambda: eventstore.append_after(
-                    reader, seen, 1, version, [new_event()], also=self.bump(counters, 9)
+                lambda: eventstore.append(
+                    reader,
+                    1,
+                    AfterSeen(version, seen),
+                    [new_event()],
+                    view_update=self.bump(counters, 9),
                 ),
             )
             reader.rollback()
@@ -157,21 +163,26 @@ class TestAppendAfter:
         stored = new_event()
         append(engine, 1, 0, [stored])
         with pytest.raises(EventIdConflict), engine.begin() as conn:
-            eventstore.append_after(conn, eventstore.read_head(conn), 2, 0, [stored])
+            eventstore.append(conn, 2, AfterSeen(0, eventstore.read_head(conn)), [stored])
         assert (head(engine), count_events(engine)) == (1, 1)
 
     def test_refuses_an_empty_batch(self, engine: Engine) -> None:
         with pytest.raises(ValueError, match="at least one event"), engine.begin() as conn:
-            eventstore.append_after(conn, eventstore.read_head(conn), 1, 0, [])
+            eventstore.append(conn, 1, AfterSeen(0, eventstore.read_head(conn)), [])
+
+
+def after_own(version: int, last_hash: bytes | None) -> AfterOwn:
+    """The stream's newest event, at ``version``, known by its hash."""
+    return AfterOwn(version, None if last_hash is None else eventstore.Tip(0, last_hash))
 
 
 class TestAppendChained:
-    """``append_chained``: one event numbered and chained by the database itself, after
+    """``AfterOwn``: one event numbered and chained by the database itself, after
     wherever the head is, if the stream's newest event is the one the caller knows."""
 
     @pytest.fixture(autouse=True)
     def _chaining(self, engine: Engine) -> None:
-        if not eventstore.fused.chains_in_database(engine.dialect):
+        if not eventstore.writer_for(engine).chains_in_database:
             pytest.skip("SQLite has no SHA-256 to chain with")
 
     @staticmethod
@@ -179,7 +190,7 @@ class TestAppendChained:
         engine: Engine, master_id: int, version: int, last: bytes | None, event: NewEvent
     ) -> eventstore.AppendResult:
         with engine.begin() as conn:
-            return eventstore.append_chained(conn, master_id, version, last, event)
+            return eventstore.append(conn, master_id, after_own(version, last), [event])
 
     def test_streams_new_and_old_chain_as_verify_recomputes(self, engine: Engine) -> None:
         """From an empty stream on, between another stream's appends, with data and
@@ -225,7 +236,7 @@ class TestAppendChained:
             ValueError if (last is None) != (version == 0) else (ConcurrencyError)
         )
         with pytest.raises(expected), engine.begin() as conn:
-            eventstore.append_chained(conn, 1, version, last_hash, new_event())
+            eventstore.append(conn, 1, after_own(version, last_hash), [new_event()])
         assert all_events(engine) == before
         assert head(engine) == 2
 
@@ -241,7 +252,7 @@ class TestAppendChained:
             outcome = once_the_head_lock_is_released(
                 engine,
                 backend,
-                lambda: eventstore.append_chained(waiting, 1, 1, first.hash, new_event()),
+                lambda: eventstore.append(waiting, 1, after_own(1, first.hash), [new_event()]),
             )
             waiting.rollback()
         assert isinstance(outcome, ConcurrencyError), outcome

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 import eventstore
-from eventstore import ConcurrencyError, NewEvent, RecordedEvent
+from eventstore import AfterSeen, ConcurrencyError, NewEvent, RecordedEvent
 from eventstore.engine import reading
 from tests.eventstore_support import new_event
 
@@ -51,11 +51,12 @@ def append_after_reading_the_version(engine: Engine, batch: list[NewEvent]) -> N
 
 def append_after_reading_the_head(engine: Engine, batch: list[NewEvent]) -> None:
     """The way a heartbeat appends: the head and the stream version read without a lock,
-    then ``append_after``, which writes only if the head has not moved, in one transaction."""
+    then the append after it (``AfterSeen``), which writes only if the head has not moved,
+    in one transaction."""
     with engine.begin() as conn:
         seen = eventstore.read_head(conn)
         version = eventstore.stream_version(conn, SHARED_MASTER)
-        eventstore.append_after(conn, seen, SHARED_MASTER, version, batch)
+        eventstore.append(conn, SHARED_MASTER, AfterSeen(version, seen), batch)
 
 
 def write_shared_stream(

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import eventstore
-from eventstore import texts
+from eventstore import AfterOwn, AfterSeen, texts
 from eventstore.schema import texts as texts_table
 from eventstore.texts import digest, text_ids
 from tests.eventstore_support import (
@@ -162,7 +162,9 @@ def store_when_released(url: str, order: int, start: Barrier, ids: Queue[int]) -
             conn.begin()
             seen = eventstore.read_head(conn)
             try:
-                eventstore.append_after(conn, seen, master_id, 0, [new_event(v) for v in values])
+                eventstore.append(
+                    conn, master_id, AfterSeen(0, seen), [new_event(v) for v in values]
+                )
                 conn.commit()
                 break
             except eventstore.ConcurrencyError:
@@ -206,7 +208,7 @@ def test_a_heartbeat_and_an_append_storing_one_new_text_do_not_deadlock(
     engine: Engine, backend: str
 ) -> None:
     """Every writer locks the log's head before it stores a new text, a heartbeat
-    (``append_after``) too. With the same new text, neither waits for the other in a
+    (``AfterSeen``) too. With the same new text, neither waits for the other in a
     cycle: the heartbeat waits for the head, the append goes through, and the heartbeat
     finds the head moved (a conflict its command retries)."""
     if backend == "sqlite":
@@ -220,7 +222,7 @@ def test_a_heartbeat_and_an_append_storing_one_new_text_do_not_deadlock(
             seen = eventstore.read_head(conn)
             version = eventstore.stream_version(conn, 1)
             try:
-                eventstore.append_after(conn, seen, 1, version, [new_event("test.new")])
+                eventstore.append(conn, 1, AfterSeen(version, seen), [new_event("test.new")])
                 outcome.append(None)
             except BaseException as error:
                 outcome.append(error)
@@ -259,13 +261,14 @@ def test_a_text_wrongly_remembered_as_stored_fails_the_write_and_writes_nothing(
     (first,) = all_events(engine)
     writes = {
         "append": lambda conn: eventstore.append(conn, 1, 1, [new_event("test.gone")]),
-        "append_after": lambda conn: eventstore.append_after(
-            conn, eventstore.read_head(conn), 1, 1, [new_event("test.gone")]
+        "after_seen": lambda conn: eventstore.append(
+            conn, 1, AfterSeen(1, eventstore.read_head(conn)), [new_event("test.gone")]
         ),
     }
-    if eventstore.fused.chains_in_database(engine.dialect):
-        writes["append_chained"] = lambda conn: eventstore.append_chained(
-            conn, 1, 1, bytes.fromhex(first.hash), new_event("test.gone")
+    if eventstore.writer_for(engine).chains_in_database:
+        last = eventstore.Tip(first.position, bytes.fromhex(first.hash))
+        writes["after_own"] = lambda conn: eventstore.append(
+            conn, 1, AfterOwn(1, last), [new_event("test.gone")]
         )
     for name, write in writes.items():
         texts._KNOWN.setdefault(engine, set()).add(digest("test.gone"))
