@@ -1,11 +1,14 @@
-"""Writers killed with SIGKILL at random moments while they append (SQLite and
-PostgreSQL): no partial batch, log and view agree, the chain holds, and a retried append
-of the same batch (the same event ids) never duplicates.
+"""Writers killed with SIGKILL at random moments while they append (SQLite, PostgreSQL
+and MariaDB, on every write path): no partial batch, log and view agree, the chain holds,
+and a retried append of the same batch (the same event ids) never duplicates.
 
 Each writer is one master appending batches of its own events and updating its view row in
-the same transaction, as a command does. Before each append it records the batch it is
-about to append (event ids and all) in a file and syncs it, so that after the kill the
-test knows every batch the writer meant to store, including the one it may have died in.
+the same transaction, as a command does, on one write path of :mod:`eventstore.writer`
+(the writers of a round take every path): the locking append, the append after the head it
+read, after the tip its own last write left, or after its stream's own newest event. Before
+each append it records the batch it is about to append (event ids and all) in a file and
+syncs it, so that after the kill the test knows every batch the writer meant to store,
+including the one it may have died in; a batch refused with a conflict is marked withdrawn.
 """
 
 from __future__ import annotations
@@ -25,7 +28,19 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from eventstore import AppendResult, NewEvent, append
+from commands.retry import is_conflict
+from eventstore import (
+    AfterOwn,
+    AfterSeen,
+    AppendResult,
+    ConcurrencyError,
+    Expectation,
+    NewEvent,
+    StreamAt,
+    TextNotStored,
+    Tip,
+    writer_for,
+)
 from eventstore.events import CODEC, MasterActivated, MasterCheckedIn, MasterDeactivated
 from eventstore.schema import events
 from mastertrail import Registry
@@ -47,45 +62,84 @@ pytestmark = pytest.mark.slow
 
 #: Writers started (and killed) at once in a round.
 WRITERS = sized(9, 10)
-#: Rounds per backend: WRITERS * ROUNDS kills on SQLite and as many on PostgreSQL.
+#: Rounds per backend: WRITERS * ROUNDS kills on each of SQLite, PostgreSQL and MariaDB.
 ROUNDS = sized(3, 25)
 #: A writer is killed this many seconds (uniformly at random) after all of the round's
 #: writers have begun appending.
 KILL_AFTER = (0.0, 0.4)
 T0 = 1_700_000_000
+#: The write paths, taken in turn by the writers of a round.
+PATHS = ("locking", "first", "after_own", "after_other")
+#: The line that withdraws the batch recorded before it (refused with a conflict).
+WITHDRAWN = {"withdrawn": True}
 
 
 # -- the writer (module level, so that 'spawn' can import it) --------------------------------
 
 
-def write_until_killed(url: str, name: str, intents: str, seed: int, results: Any) -> None:
-    """Register ``name``, then append batches to its stream until killed, recording each
-    batch in ``intents`` (synced) before appending it."""
+def write_until_killed(
+    url: str, name: str, path: str, intents: str, seed: int, results: Any
+) -> None:
+    """Register ``name``, then append batches to its stream on the write ``path`` until
+    killed, recording each batch in ``intents`` (synced) before appending it."""
     quiet_logging()
     rng = random.Random(seed)
     clock = FakeClock(T0)
     registry = Registry(url, clock=clock, actor=name)
+    known: tuple[MasterState, Tip] | None = None  # what this process's last write left
     try:
         master_id = registry.find_master_id(name)
         with open(intents, "a", encoding="utf-8") as record:
             sequence = 0
             while True:
                 clock.advance(1)
-                with registry.engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite
-                    state = view.load_state(conn, master_id)
-                    assert state is not None
-                    events = batch_for(state, int(clock.now), rng)
-                    intent = Intent.of(master_id, state.version, name, events, clock.now)
-                    record.write(json.dumps(intent.to_json()) + "\n")
-                    record.flush()
-                    os.fsync(record.fileno())
-                    store(conn, state, intent)
+                try:
+                    with registry.engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite
+                        state, expect = expectation(conn, master_id, path, known)
+                        events = batch_for(state, int(clock.now), rng)
+                        if isinstance(expect, AfterOwn):
+                            events = events[:1]
+                        intent = Intent.of(master_id, state.version, name, events, clock.now)
+                        synced(record, intent.to_json())
+                        after, result = store(conn, state, intent, expect)
+                    assert result.tip is not None
+                    known = (after, result.tip)
+                except (ConcurrencyError, TextNotStored, sa.exc.DBAPIError) as error:
+                    if not is_conflict(error):  # a conflict is withdrawn, as a command retries
+                        raise
+                    synced(record, WITHDRAWN)
+                    known = None
+                    continue
                 sequence += 1
                 if sequence == 1:
                     results.put(("appending", name))
     except BaseException:
         results.put(("failed", f"{name}: {traceback.format_exc()}"))
         raise
+
+
+def expectation(
+    conn: sa.Connection, master_id: int, path: str, known: tuple[MasterState, Tip] | None
+) -> tuple[MasterState, Expectation]:
+    """The master's state and what the write ``path`` expects: read, or remembered from
+    this process's last write."""
+    if known is not None and path == "after_own":
+        return known[0], AfterSeen(known[0].version, known[1])
+    if known is not None and path == "after_other":
+        return known[0], AfterOwn(known[0].version, known[1])
+    if path == "locking":
+        state = view.load_state(conn, master_id)
+        assert state is not None
+        return state, StreamAt(state.version)
+    loaded = view.load_state_and_head(conn, master_id)
+    assert loaded is not None
+    return loaded[0], AfterSeen(loaded[0].version, loaded[1])
+
+
+def synced(record: Any, line: dict[str, Any]) -> None:
+    record.write(json.dumps(line) + "\n")
+    record.flush()
+    os.fsync(record.fileno())
 
 
 def batch_for(state: MasterState, now: int, rng: random.Random) -> list[Any]:
@@ -148,28 +202,40 @@ class Intent:
         )
 
 
-def store(conn: sa.Connection, state: MasterState, intent: Intent) -> AppendResult:
-    """Append the intended batch and, unless it was stored before, update the view row, as
-    one command does: in the caller's one transaction."""
-    result = append(conn, intent.master_id, intent.expected_version, list(intent.events))
-    if not result.duplicate:
-        after = state
-        for offset, new in enumerate(intent.events, start=1):
-            event = CODEC.decode_data(new.type, new.schema_version, new.data)
-            after = apply(after, state.id, intent.expected_version + offset, event)
-        view.update_row(conn, after)
-    return result
+def store(
+    conn: sa.Connection, state: MasterState, intent: Intent, expect: Expectation | None = None
+) -> tuple[MasterState, AppendResult]:
+    """Append the intended batch after what ``expect`` says (by default the locking append)
+    with the view row's update, as one command does: in the caller's one transaction. A
+    batch stored before is not written again, nor its update."""
+    after = state
+    for offset, new in enumerate(intent.events, start=1):
+        event = CODEC.decode_data(new.type, new.schema_version, new.data)
+        after = apply(after, state.id, intent.expected_version + offset, event)
+    result = writer_for(conn).append(
+        conn,
+        intent.master_id,
+        StreamAt(intent.expected_version) if expect is None else expect,
+        list(intent.events),
+        view_update=view.update_statement(after),
+    )
+    return after, result
 
 
 def read_intents(path: Path) -> list[Intent]:
-    """The batches a writer recorded; a last line cut short by the kill was never
-    appended (the record is synced before the append begins) and is left out."""
-    intents = []
+    """The batches a writer recorded, but those withdrawn; a last line cut short by the
+    kill was never appended (the record is synced before the append begins) and is left
+    out."""
+    intents: list[Intent] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            intents.append(Intent.from_json(json.loads(line)))
+            value = json.loads(line)
         except ValueError:
             break
+        if value == WITHDRAWN:
+            intents.pop()
+        else:
+            intents.append(Intent.from_json(value))
     return intents
 
 
@@ -197,7 +263,14 @@ def kill_writers(
         intents.touch()
         process = SPAWN.Process(
             target=write_until_killed,
-            args=(url, name, str(intents), rng.randrange(2**32), results),
+            args=(
+                url,
+                name,
+                PATHS[number % len(PATHS)],
+                str(intents),
+                rng.randrange(2**32),
+                results,
+            ),
         )
         process.start()
         started.append(process)
@@ -228,14 +301,14 @@ class Trials:
     killed: list[Killed]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
 def trials(
     request: pytest.FixtureRequest,
     servers: dict[str, Server | str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Trials]:
     """ROUNDS rounds of WRITERS writers killed at random on a fresh database, per backend
-    (SQLite and PostgreSQL), shared by the tests that examine the aftermath."""
+    (SQLite, PostgreSQL and MariaDB), shared by the tests that examine the aftermath."""
     seed = random.randrange(2**32)
     print(f"kill trials seed: {seed}")
     rng = random.Random(seed)
@@ -299,7 +372,7 @@ class TestKilledWriters:
             with registry.engine.begin() as conn:
                 state = view.load_state(conn, last.master_id)
                 assert state is not None
-                result = store(conn, state, last)
+                _, result = store(conn, state, last)
             after = stored(registry, last.event_ids)
             assert sorted(after) == sorted(last.event_ids)
             assert list(result.positions) == [after[i][0] for i in last.event_ids]
@@ -308,7 +381,7 @@ class TestKilledWriters:
             with registry.engine.begin() as conn:
                 state = view.load_state(conn, last.master_id)
                 assert state is not None
-                again = store(conn, state, last)
+                _, again = store(conn, state, last)
             assert again == AppendResult(result.positions, duplicate=True)
         print(f"last batches: {outcomes}")
         ids = [e.event_id for e in registry.events()]
