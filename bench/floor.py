@@ -30,13 +30,13 @@ from eventstore import (
     CODEC,
     AfterOwn,
     AfterSeen,
+    MasterCheckedIn,
     NewEvent,
     Tip,
     event_id_for,
     verify_chain,
     writer_for,
 )
-from eventstore.events import MasterCheckedIn
 from mastertrail import Registry
 from projections import view
 
