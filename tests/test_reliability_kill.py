@@ -39,6 +39,7 @@ from eventstore import (
     StreamAt,
     TextNotStored,
     Tip,
+    lock_head,
     writer_for,
 )
 from eventstore.events import CODEC, MasterActivated, MasterCheckedIn, MasterDeactivated
@@ -87,6 +88,7 @@ def write_until_killed(
     clock = FakeClock(T0)
     registry = Registry(url, clock=clock, actor=name)
     known: tuple[MasterState, Tip] | None = None  # what this process's last write left
+    conflicted = False  # the last batch was withdrawn: lock first, as a command's retry does
     try:
         master_id = registry.find_master_id(name)
         with open(intents, "a", encoding="utf-8") as record:
@@ -95,6 +97,8 @@ def write_until_killed(
                 clock.advance(1)
                 try:
                     with registry.engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite
+                        if conflicted:  # never starved by the other writers
+                            lock_head(conn)
                         state, expect = expectation(conn, master_id, path, known)
                         events = batch_for(state, int(clock.now), rng)
                         if isinstance(expect, AfterOwn):
@@ -103,12 +107,12 @@ def write_until_killed(
                         synced(record, intent.to_json())
                         after, result = store(conn, state, intent, expect)
                     assert result.tip is not None
-                    known = (after, result.tip)
+                    known, conflicted = (after, result.tip), False
                 except (ConcurrencyError, TextNotStored, sa.exc.DBAPIError) as error:
                     if not is_conflict(error):  # a conflict is withdrawn, as a command retries
                         raise
                     synced(record, WITHDRAWN)
-                    known = None
+                    known, conflicted = None, True
                     continue
                 sequence += 1
                 if sequence == 1:
