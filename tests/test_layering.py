@@ -103,6 +103,20 @@ class TestEventstoreApi:
 
         assert [name for name in eventstore.__all__ if not hasattr(eventstore, name)] == []
 
+    def test_others_import_only_public_names(self) -> None:
+        """projections, commands, mastertrail and bench import the log's names from
+        eventstore itself, never from its modules: how the log is stored stays inside."""
+        import eventstore
+
+        public = set(eventstore.__all__)
+        offenders = [
+            f"{path.relative_to(ROOT)}: {offence}"
+            for package in LOG_USERS
+            for path in sorted((ROOT / package).rglob("*.py"))
+            for offence in private_log_imports(path.read_text(), public)
+        ]
+        assert offenders == []
+
     def test_the_rule_sees_every_form_of_private_import(self) -> None:
         """The check finds a submodule imported, a name from a submodule, a module named
         from the package, and a name the package does not make public."""
