@@ -1,5 +1,6 @@
-"""The parts of an event's insert that every writer shares: its columns as parameters,
-its texts found by their digests in the statement that writes it.
+"""What every writer shares: an event's stored row and the tail of its link, its insert
+with its texts found by their digests in the statement that writes it, the head's move,
+and driver errors made typed.
 
 An event's row carries the digests of its texts, never their ids (see
 :mod:`eventstore.texts`): the statement finds the ids itself, so an event can only name the
@@ -10,12 +11,22 @@ text it was hashed with. Each database's whole statement is in its writer
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from eventstore import texts as stored_texts
+from eventstore.chain import link_tail
+from eventstore.errors import EventIdConflict
+from eventstore.head import Tip
+from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import events, texts
+
+#: An event's stored row, by column (its texts by digest), as the writers build it.
+Row = dict[str, Any]
+W = TypeVar("W")
 
 #: The columns naming a text, and the row's key holding the digest the write finds it by.
 TEXT_COLUMNS = {"type_id": "type_digest", "metadata_id": "metadata_digest"}
@@ -85,3 +96,74 @@ def event_values(cast: Mapping[str, str], *, declared: bool = False) -> str:
         return f"%({name})s{cast.get(name, '')}"
 
     return ", ".join(value(name) for name in OWN)
+
+
+def newest_version(master_id: int) -> sa.Select[Any]:
+    """The version of the newest event of ``master_id``."""
+    return (
+        sa.select(events.c.version)
+        .where(events.c.master_id == master_id)
+        .order_by(events.c.version.desc())
+        .limit(1)
+    )
+
+
+def typed_errors(conn: Connection, batch: Sequence[NewEvent], write: Callable[[], W]) -> W:
+    """Run ``write``, its driver errors made typed: a text it names that is not stored
+    (:class:`~eventstore.errors.TextNotStored`), or an event id stored already."""
+    try:
+        return write()
+    except sa.exc.DBAPIError as error:
+        missing = stored_texts.not_stored(conn, error)
+        if missing is not None:
+            raise missing from error
+        if isinstance(error, sa.exc.IntegrityError):
+            raise EventIdConflict([str(new.event_id) for new in batch]) from error
+        raise
+
+
+def own_columns(
+    new: NewEvent,
+    stored_id: uuid.UUID | None,
+    master_id: int,
+    version: int,
+    digests: dict[str, bytes],
+    metadata: str,
+) -> tuple[Row, bytes]:
+    """The columns of ``new`` that do not depend on where it lands (all but position and
+    hash; its type name and metadata by the digests the write finds their texts by), its
+    id stored as ``stored_id``, and the tail of its link."""
+    data = canonical_json(new.data)
+    row = {
+        "event_id": stored_id,
+        "master_id": master_id,
+        "version": version,
+        "type_digest": digests[new.type],
+        "schema_version": new.schema_version,
+        "data": data,
+        "metadata_digest": digests[metadata],
+        "recorded_at": new.recorded_at,
+    }
+    tail = link_tail(
+        event_id=new.event_id,
+        master_id=master_id,
+        version=version,
+        type=new.type,
+        schema_version=new.schema_version,
+        data=data,
+        metadata=metadata,
+        recorded_at=new.recorded_at,
+    )
+    return row, tail
+
+
+def head_params(before: Tip, rows: list[Row], master_id: int) -> dict[str, Any]:
+    """The parameters of :data:`~eventstore.head.MOVE_HEAD` moving the head from
+    ``before`` past ``rows``."""
+    return {
+        "seen_position": before.position,
+        "seen_hash": before.hash,
+        "new_position": rows[-1]["position"],
+        "new_hash": rows[-1]["hash"],
+        "head_master_id": master_id,
+    }

@@ -21,90 +21,50 @@ log, and the writer picks the cheapest write that checks exactly that:
 
 Each database's SQL lives in its own module (:mod:`eventstore.sqlite_writer`,
 :mod:`eventstore.postgresql_writer`, :mod:`eventstore.mariadb_writer`); this one holds
-what they share: the stored rows, the texts, the version check and the typed errors.
+how they share the work: numbering and chaining the rows, storing their texts, checking
+the version under the head's lock. The expectations are in :mod:`eventstore.expect`, the
+pieces of the statements every writer sends in :mod:`eventstore.fused`.
 """
 
 from __future__ import annotations
 
-import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import idempotency, texts
-from eventstore.chain import extend, link_tail
+from eventstore.chain import extend
 from eventstore.errors import ConcurrencyError, EventIdConflict
+from eventstore.expect import (
+    AfterOwn,
+    AfterSeen,
+    AppendResult,
+    Expectation,
+    StreamAt,
+    ViewUpdate,
+)
+from eventstore.fused import Row, head_params, newest_version, own_columns, typed_errors
 from eventstore.head import Head, Tip, lock_head
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import events
 
-#: A statement of the caller's, with its parameters, run along with an append (its view
-#: row's update). Its parameter names must not start with ``r<digit>_``, ``seen_``,
-#: ``new_`` or ``head_``.
-ViewUpdate = tuple[sa.Update, Mapping[str, Any]]
-
-
-@attrs.frozen
-class StreamAt:
-    """The caller knows the stream's version only: the writer locks the head and checks
-    it."""
-
-    version: int
-
-
-@attrs.frozen
-class AfterSeen:
-    """The caller read the stream at ``version`` in the same snapshot as the head at
-    ``seen`` (one statement, :func:`eventstore.head.with_head`), or both are what its own
-    last write left: the append happens only if the head is still at ``seen``."""
-
-    version: int
-    seen: Tip
-
-
-@attrs.frozen
-class AfterOwn:
-    """The stream's newest event is the caller's own write, at ``version`` and ending at
-    ``last`` (None for an empty stream, at version 0): its hash chains the whole log up
-    to it, so the stream is exactly what the caller knows, whoever wrote since."""
-
-    version: int
-    last: Tip | None
-
-    def __attrs_post_init__(self) -> None:
-        if (self.last is None) != (self.version == 0):
-            raise ValueError("last is the stream's newest event: None only for an empty stream")
-
-
-Expectation = StreamAt | AfterSeen | AfterOwn
-
-
-@attrs.frozen
-class AppendResult:
-    """Where a batch landed and the hash of its last event, which the head now holds;
-    ``duplicate`` when it had been stored before and nothing was written now (an idempotent
-    retry; no hash then)."""
-
-    positions: tuple[int, ...]
-    duplicate: bool = False
-    hash: bytes | None = None
-
-    @property
-    def last_position(self) -> int:
-        return self.positions[-1]
-
-    @property
-    def tip(self) -> Tip | None:
-        """Where the log ends after this write (None if nothing was written)."""
-        return None if self.hash is None else Tip(self.positions[-1], self.hash)
-
-
-Row = dict[str, Any]
-W = TypeVar("W")
+__all__ = [
+    "AfterOwn",
+    "AfterSeen",
+    "AppendResult",
+    "ChainingWriter",
+    "Expectation",
+    "Row",
+    "StreamAt",
+    "ViewUpdate",
+    "Writer",
+    "dialect_writer",
+    "newest_version",
+    "writer_for",
+]
 
 
 class Writer:
@@ -367,77 +327,6 @@ class ChainingWriter(Writer):
 
 #: The stream constraint, named in the error of an insert that lost a race for a version.
 _STREAM_CONSTRAINT = "mastertrail_events_stream"
-
-
-def newest_version(master_id: int) -> sa.Select[Any]:
-    """The version of the newest event of ``master_id``."""
-    return (
-        sa.select(events.c.version)
-        .where(events.c.master_id == master_id)
-        .order_by(events.c.version.desc())
-        .limit(1)
-    )
-
-
-def typed_errors(conn: Connection, batch: Sequence[NewEvent], write: Callable[[], W]) -> W:
-    """Run ``write``, its driver errors made typed: a text it names that is not stored
-    (:class:`~eventstore.errors.TextNotStored`), or an event id stored already."""
-    try:
-        return write()
-    except sa.exc.DBAPIError as error:
-        missing = texts.not_stored(conn, error)
-        if missing is not None:
-            raise missing from error
-        if isinstance(error, sa.exc.IntegrityError):
-            raise EventIdConflict([str(new.event_id) for new in batch]) from error
-        raise
-
-
-def own_columns(
-    new: NewEvent,
-    stored_id: uuid.UUID | None,
-    master_id: int,
-    version: int,
-    digests: dict[str, bytes],
-    metadata: str,
-) -> tuple[Row, bytes]:
-    """The columns of ``new`` that do not depend on where it lands (all but position and
-    hash; its type name and metadata by the digests the write finds their texts by), its
-    id stored as ``stored_id``, and the tail of its link."""
-    data = canonical_json(new.data)
-    row = {
-        "event_id": stored_id,
-        "master_id": master_id,
-        "version": version,
-        "type_digest": digests[new.type],
-        "schema_version": new.schema_version,
-        "data": data,
-        "metadata_digest": digests[metadata],
-        "recorded_at": new.recorded_at,
-    }
-    tail = link_tail(
-        event_id=new.event_id,
-        master_id=master_id,
-        version=version,
-        type=new.type,
-        schema_version=new.schema_version,
-        data=data,
-        metadata=metadata,
-        recorded_at=new.recorded_at,
-    )
-    return row, tail
-
-
-def head_params(before: Tip, rows: list[Row], master_id: int) -> dict[str, Any]:
-    """The parameters of :data:`~eventstore.head.MOVE_HEAD` moving the head from
-    ``before`` past ``rows``."""
-    return {
-        "seen_position": before.position,
-        "seen_hash": before.hash,
-        "new_position": rows[-1]["position"],
-        "new_hash": rows[-1]["hash"],
-        "head_master_id": master_id,
-    }
 
 
 #: The writer of each dialect, chosen once.
