@@ -22,6 +22,7 @@ from eventstore.archive_verify import verify_segments
 from eventstore.bulk import BulkEvent
 from eventstore.bulk import load as load_events
 from eventstore.chain import ChainProblem, ChainReport, verify_chain
+from eventstore.charsets import check_storable
 from eventstore.codec import Codec
 from eventstore.engine import (
     begin_write,
@@ -202,6 +203,7 @@ __all__ = [
     "canonical_json",
     "check_anchors",
     "check_schema",
+    "check_storable",
     "create_engine",
     "current_revision",
     "derived_event_id",
