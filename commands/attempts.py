@@ -31,7 +31,6 @@ from eventstore import (
 from projections import view
 from projections.charsets import check_storable
 from projections.model import MasterState
-from projections.rebuild import align_id_sequence
 
 
 def run(conn: Connection, attempt: Callable[[Connection], retry.T]) -> retry.T:
@@ -53,7 +52,7 @@ def find_master_id_attempt(conn: Connection, actor: Actor, name: str, now: Now) 
         id=master_id, name=name, active=False, last_active=now.seconds, version=0
     )
     view.insert_row(conn, registered)  # IntegrityError when another process won: retried
-    align_id_sequence(conn)
+    view.align_id_sequence(conn)
     decision = decide.register(name, now.seconds)
     return write_decision(conn, actor, registered, decision, now, registering=True)
 

@@ -108,6 +108,7 @@ from eventstore.segmented import (
     segment_holding,
     segment_recorded_by,
 )
+from eventstore.sequences import advance_serial
 from eventstore.session import isolated as isolated_engine
 from eventstore.sqlitefile import missing as missing_sqlite_file
 from eventstore.sqlitefile import without_sync_per_commit
@@ -194,6 +195,7 @@ __all__ = [
     "ViewRowMissing",
     "ViewUpdate",
     "Writer",
+    "advance_serial",
     "allocate_master_id",
     "append",
     "archive_directory",

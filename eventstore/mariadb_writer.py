@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from eventstore.chaining_writer import ChainingWriter
 from eventstore.fused import (
     CHAINED_COLUMNS,
     TEXT_COLUMNS,
@@ -29,7 +30,7 @@ from eventstore.head import MOVE_HEAD
 from eventstore.schema import HEAD_ROW_ID, events, head, texts
 from eventstore.sqlite_writer import write_in_three
 from eventstore.texts import NOT_STORED
-from eventstore.writer import ChainingWriter, Row, ViewUpdate, Writer
+from eventstore.writer import Row, ViewUpdate, Writer
 
 #: The message of the error the compound statement raises when the head had moved.
 _MOVED_ON = "mastertrail: the log moved on since it was read"

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import prebuilt
+from eventstore.chaining_writer import ChainingWriter
 from eventstore.fused import (
     CHAINED_COLUMNS,
     COLUMNS,
@@ -24,7 +25,7 @@ from eventstore.fused import (
 )
 from eventstore.head import MOVE_HEAD
 from eventstore.schema import HEAD_ROW_ID, events, head
-from eventstore.writer import ChainingWriter, Row, ViewUpdate
+from eventstore.writer import Row, ViewUpdate
 
 
 class PostgreSQLWriter(ChainingWriter):

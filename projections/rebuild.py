@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore import (
@@ -54,7 +53,7 @@ def rebuild(engine: Engine, *, progress: Progress | None = None, archive: Archiv
         begin_write(conn)
         replayed += _catch_up(conn, folder, archive)
         repair_view(conn, folder.states())
-        align_id_sequence(conn)
+        view.align_id_sequence(conn)
     return replayed
 
 
@@ -84,23 +83,6 @@ def verify(
         rows = view.load_rows(conn)
     problems.extend(view_problems(folder.states(), rows))
     return VerifyReport(folded, problems, len(anchors))
-
-
-def align_id_sequence(conn: Connection) -> None:
-    """On PostgreSQL, move the ``masters.id`` sequence past every id in the table, so an
-    insert that takes its id from the sequence never collides with a recorded one."""
-    if conn.dialect.name != "postgresql":
-        return
-    sequence = conn.execute(sa.text("SELECT pg_get_serial_sequence('masters', 'id')")).scalar()
-    if sequence is None:
-        return
-    conn.execute(
-        sa.text(
-            "SELECT setval(CAST(:seq AS regclass), m) FROM (SELECT max(id) AS m FROM masters) t "
-            f"WHERE m >= (SELECT last_value FROM {sequence})"
-        ),
-        {"seq": sequence},
-    )
 
 
 def _fold_log(engine: Engine, progress: Progress | None, archive: Archive) -> tuple[RowFold, int]:

@@ -17,6 +17,7 @@ from eventstore import (
     Head,
     InvalidArgument,
     InvalidArgumentType,
+    advance_serial,
     execute_prebuilt,
     seen_in,
     stream_version_of,
@@ -120,6 +121,13 @@ def insert_row(conn: Connection, state: MasterState) -> None:
     conn.execute(
         masters.insert().values(id=state.id, name_hash=name_hash(state.name), **_columns(state))
     )
+
+
+def align_id_sequence(conn: Connection) -> None:
+    """Move the database's sequence for ``masters.id`` past every id in the table, so an
+    insert that takes its id from the sequence (as Buildbot's own connector does) never
+    collides with an id we recorded."""
+    advance_serial(conn, masters.name, "id")
 
 
 def update_row(conn: Connection, state: MasterState) -> bool:

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 import commands
 from commands import Actor, Now, Outcome
 from commands.known import KnownState
+from eventstore.chaining_writer import ChainingWriter
 from eventstore.schema import texts
 from eventstore.store import Tip
-from eventstore.writer import ChainingWriter, writer_for
+from eventstore.writer import writer_for
 from mastertrail import Registry
 from projections import view
 from projections.model import MasterState

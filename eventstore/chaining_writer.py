@@ -1,0 +1,97 @@
+"""The base of a writer whose database chains an event's hash itself (PostgreSQL,
+MariaDB): an :class:`~eventstore.expect.AfterOwn` append is one statement, with nothing
+read first. How the work is shared between writers is in :mod:`eventstore.writer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from eventstore.errors import ConcurrencyError, EventIdConflict
+from eventstore.expect import AfterOwn, AppendResult, ViewUpdate
+from eventstore.fused import Row, typed_errors
+from eventstore.head import Tip
+from eventstore.recorded import NewEvent
+from eventstore.writer import Writer
+
+
+class ChainingWriter(Writer):
+    """A writer whose database chains an event's hash itself: :class:`AfterOwn` is one
+    statement, with nothing read first."""
+
+    chains_in_database: ClassVar[bool] = True
+
+    def append_own(
+        self,
+        conn: Connection,
+        master_id: int,
+        expect: AfterOwn,
+        new: NewEvent,
+        view_update: ViewUpdate | None,
+    ) -> AppendResult:
+        row, tail = self.own_row(conn, master_id, expect.version, new)
+        last = None if expect.last is None else (expect.version, expect.last.hash)
+        try:
+            written = typed_errors(
+                conn, [new], lambda: self.write_chained(conn, row, tail, last, view_update)
+            )
+        except EventIdConflict:
+            # A stream that moved on is the conflict to report, whichever index the
+            # database named; and the head may have moved already.
+            moved = self.stream_moved(conn, master_id, expect.version)
+            conn.rollback()
+            if moved:
+                raise ConcurrencyError(master_id, expect.version, None) from None
+            raise
+        if written is None:
+            conn.rollback()  # the database may have moved the head already
+            raise ConcurrencyError(master_id, expect.version, None)
+        return AppendResult((written.position,), hash=written.hash)
+
+    def write_chained(
+        self,
+        conn: Connection,
+        row: Row,
+        tail: bytes,
+        last: tuple[int, bytes] | None,
+        view_update: ViewUpdate | None,
+    ) -> Tip | None:
+        """Insert the event ``row`` (every column but ``position`` and ``hash``) right
+        after the head as this transaction finds it once it holds the head's lock,
+        chaining its hash in the database (``tail`` as :func:`eventstore.chain.link_tail`
+        made it), move the head and run ``view_update``: one statement. ``last`` is the
+        version and hash of the stream's newest event (None for an empty stream): if the
+        stream has no such event, or an event after it, nothing is inserted. Returns
+        where the event landed, or None (then roll the transaction back)."""
+        sql, params = self.chained_statement(conn.dialect, row, tail, last, view_update)
+        try:
+            found = conn.exec_driver_sql(sql, params).first()
+        except sa.exc.DBAPIError as error:
+            if _STREAM_CONSTRAINT in str(error.orig):
+                return None
+            raise
+        return None if found is None else Tip(int(found[0]), bytes(found[1]))
+
+    def stream_moved(self, conn: Connection, master_id: int, version: int) -> bool:
+        """After :meth:`write_chained` failed on an event id: whether the stream had moved
+        past ``version`` too. Here the database checks the stream's constraint before
+        the id's index (in the order they were made), so the id was the conflict."""
+        return False
+
+    def chained_statement(
+        self,
+        dialect: sa.Dialect,
+        row: Row,
+        tail: bytes,
+        last: tuple[int, bytes] | None,
+        view_update: ViewUpdate | None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The SQL text and driver parameters of :meth:`write_chained`."""
+        raise NotImplementedError
+
+
+#: The stream constraint, named in the error of an insert that lost a race for a version.
+_STREAM_CONSTRAINT = "mastertrail_events_stream"
