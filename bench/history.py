@@ -8,7 +8,6 @@ chain, the same view.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterator
@@ -111,17 +110,7 @@ def write(url: str, plan: HistoryPlan, *, batch: int = 50_000) -> None:
     engine = registry.engine
     load_events(engine, rows(plan), batch=batch)
     registry.rebuild()
-    if engine.dialect.name == "sqlite":
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(engine.url.database or "")) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    elif engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f"VACUUM ANALYZE {EVENTS_TABLE}")
-    else:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"ANALYZE TABLE {EVENTS_TABLE}").all()
+    eventstore.settle(engine)
     registry.close()
 
 

@@ -110,6 +110,7 @@ from eventstore.segmented import (
 )
 from eventstore.sequences import advance_serial
 from eventstore.session import isolated as isolated_engine
+from eventstore.settle import settle
 from eventstore.sqlitefile import missing as missing_sqlite_file
 from eventstore.sqlitefile import without_sync_per_commit
 from eventstore.store import (
@@ -249,6 +250,7 @@ __all__ = [
     "segment_events",
     "segment_holding",
     "segment_recorded_by",
+    "settle",
     "storage_engine",
     "stream_ends",
     "stream_tails",
