@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from eventstore.chain import GENESIS
 from eventstore.errors import AnchorInvalid, InvalidArgument, InvalidArgumentType, LogDamaged
-from eventstore.schema import events
+from eventstore.schema import archive_segments, events
 from eventstore.store import read_head
 
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
@@ -114,7 +114,11 @@ def check_anchors(conn: Connection, anchors: Sequence[Anchor]) -> list[AnchorPro
             sa.select(events.c.position, events.c.hash).where(events.c.position.in_(chunk))
         )
         stored.update((int(position), bytes(digest)) for position, digest in rows)
-    last = conn.execute(sa.select(sa.func.max(events.c.position))).scalar() or 0
+    # The log's end: its last row, or with every event archived, the last sealed one's.
+    last = max(
+        conn.execute(sa.select(sa.func.max(events.c.position))).scalar() or 0,
+        conn.execute(sa.select(sa.func.max(archive_segments.c.last_position))).scalar() or 0,
+    )
     problems = []
     for anchor in anchors:
         if anchor.position == 0:

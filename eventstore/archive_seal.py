@@ -12,8 +12,12 @@ by the next run.
 
 The transaction locks no row an append needs (not the head row), so masters heartbeat
 beside it; on SQLite, whose writer lock is the whole file's, a heartbeat waits at most one
-segment's delete. Each master's newest event stays in the hot log: appends chain onto it
-(see :mod:`eventstore.fused`), so the archive stops before the oldest of them.
+segment's delete. A master's newest event may be sealed too: the same transaction records
+it as the stream's tip in ``mastertrail_archive_tips`` (revision
+``0008_archive_stream_tips``), where an append reads the version of a stream with no event
+left in the table; an append that chains onto that event itself (see
+:mod:`eventstore.fused`) no longer finds it, and is refused as a conflict, so its command
+reads the stream again.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from eventstore.engine import reading, translate_errors
 from eventstore.errors import LogDamaged
 from eventstore.reads import EVENT_ROWS, head_position, recorded_within
 from eventstore.recorded import RecordedEvent, to_micros
-from eventstore.schema import archive_segments, events
+from eventstore.schema import archive_segments, archive_tips, events
 
 log = structlog.get_logger("mastertrail.archive")
 
@@ -175,8 +179,7 @@ def _seal_run(
 
 
 def _limit(conn: Connection, before: int | dt.datetime) -> int:
-    """The last position to archive: below ``before``, and below every master's newest
-    event (which appends chain onto, so it stays hot) and the log's last."""
+    """The last position to archive: below ``before`` and at or below the log's last."""
     if isinstance(before, dt.datetime):
         found = conn.execute(
             sa.select(sa.func.min(events.c.position)).where(
@@ -186,15 +189,7 @@ def _limit(conn: Connection, before: int | dt.datetime) -> int:
         limit = head_position(conn) if found is None else int(found) - 1
     else:
         limit = before - 1
-    newest = (
-        sa.select(sa.func.max(events.c.position).label("position"))
-        .group_by(events.c.master_id)
-        .subquery()
-    )
-    oldest_newest = conn.execute(sa.select(sa.func.min(newest.c.position))).scalar()
-    if oldest_newest is None:
-        return 0
-    return min(limit, int(oldest_newest) - 1, head_position(conn) - 1)
+    return min(limit, head_position(conn))
 
 
 def _start(
@@ -236,6 +231,25 @@ def _rows(engine: Engine, first: int, last: int) -> list[Any] | None:
     return list(rows)
 
 
+def _record_tips() -> sa.Insert:
+    """Record, as its stream's tip, every event of positions ``first`` .. ``last`` that is
+    its master's newest (no later version in the table), before the segment's delete."""
+    later = events.alias("later")
+    newest = sa.select(
+        events.c.master_id, events.c.version, events.c.hash, events.c.position
+    ).where(
+        events.c.position >= sa.bindparam("first"),
+        events.c.position <= sa.bindparam("last"),
+        ~sa.exists().where(
+            later.c.master_id == events.c.master_id, later.c.version > events.c.version
+        ),
+    )
+    return archive_tips.insert().from_select(["master_id", "version", "hash", "position"], newest)
+
+
+_RECORD_TIPS = _record_tips()
+
+
 def _write(path: Path, blob: bytes) -> None:
     """Write ``blob`` to ``path`` durably (a synced temporary file renamed over any file a
     run that never recorded it left), and read it back: the very bytes that were checked."""
@@ -265,6 +279,7 @@ def _record(engine: Engine, row: dict[str, Any]) -> bool:
             if archived_through(conn) != first - 1:
                 return False
             conn.execute(archive_segments.insert().values(**row))
+            conn.execute(_RECORD_TIPS, {"first": first, "last": last})
             deleted = conn.execute(
                 events.delete().where(events.c.position >= first, events.c.position <= last)
             ).rowcount

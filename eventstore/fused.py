@@ -22,7 +22,7 @@ from eventstore.chain import link_tail
 from eventstore.errors import EventIdConflict
 from eventstore.head import Tip
 from eventstore.recorded import NewEvent, canonical_json
-from eventstore.schema import events, texts
+from eventstore.schema import archive_tips, events, texts
 
 #: An event's stored row, by column (its texts by digest), as the writers build it.
 Row = dict[str, Any]
@@ -98,14 +98,27 @@ def event_values(cast: Mapping[str, str], *, declared: bool = False) -> str:
     return ", ".join(value(name) for name in OWN)
 
 
-def newest_version(master_id: int) -> sa.Select[Any]:
-    """The version of the newest event of ``master_id``."""
-    return (
+def newest_version(master_id: int, *, locking: bool = False) -> sa.Select[Any]:
+    """The version of the newest event of ``master_id``: its newest in the table, else
+    (every event of the stream archived) its newest archived tip; NULL for an empty stream.
+    ``locking``: each read a locking read (see :attr:`eventstore.writer.Writer.locking_reads`)."""
+    hot = (
         sa.select(events.c.version)
         .where(events.c.master_id == master_id)
         .order_by(events.c.version.desc())
         .limit(1)
     )
+    # Only a stream with no event in the table reads its tip: the table's newest event is
+    # newer than any archived one.
+    tip = (
+        sa.select(archive_tips.c.version)
+        .where(archive_tips.c.master_id == master_id)
+        .order_by(archive_tips.c.version.desc())
+        .limit(1)
+    )
+    if locking:
+        hot, tip = hot.with_for_update(read=True), tip.with_for_update(read=True)
+    return sa.select(sa.func.coalesce(hot.scalar_subquery(), tip.scalar_subquery()))
 
 
 def typed_errors(conn: Connection, batch: Sequence[NewEvent], write: Callable[[], W]) -> W:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from eventstore.chain import GENESIS
 from eventstore.engine import is_unavailable
 from eventstore.errors import LogDamaged
-from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.schema import HEAD_ROW_ID, archive_segments, archive_tips, events, head
 from eventstore.store import Head
 
 _STORED = sa.select(head.c.position, head.c.hash, head.c.last_master_id).where(
@@ -25,14 +25,31 @@ _STORED = sa.select(head.c.position, head.c.hash, head.c.last_master_id).where(
 
 def head_of_log(conn: Connection) -> Head:
     """The head the log's rows give: its last position and hash (0 and the genesis hash
-    when empty) and the highest master id of its events (0 when none)."""
+    when empty) and the highest master id of its events (0 when none). With every event
+    archived, the log ends at the last sealed segment, and the masters whose whole stream
+    is archived are those of the archived tips."""
     last = conn.execute(
         sa.select(events.c.position, events.c.hash).order_by(events.c.position.desc()).limit(1)
     ).first()
-    top = conn.execute(sa.select(sa.func.max(events.c.master_id))).scalar()
+    top = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.select(sa.func.max(events.c.master_id)).scalar_subquery(), 0),
+            sa.func.coalesce(sa.select(sa.func.max(archive_tips.c.master_id)).scalar_subquery(), 0),
+        )
+    ).one()
+    highest = max(int(top[0]), int(top[1]))
     if last is None:
-        return Head(0, GENESIS, int(top or 0))
-    return Head(int(last.position), bytes(last.hash), int(top or 0))
+        last = conn.execute(
+            sa.select(
+                archive_segments.c.last_position.label("position"),
+                archive_segments.c.last_hash.label("hash"),
+            )
+            .order_by(archive_segments.c.first_position.desc())
+            .limit(1)
+        ).first()
+    if last is None:
+        return Head(0, GENESIS, highest)
+    return Head(int(last.position), bytes(last.hash), highest)
 
 
 def restore_head(conn: Connection, *, only_if_missing: bool = False) -> Head | None:

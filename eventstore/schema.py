@@ -20,6 +20,7 @@ EVENTS_TABLE = "mastertrail_events"
 HEAD_TABLE = "mastertrail_head"
 TEXTS_TABLE = "mastertrail_texts"
 SEGMENTS_TABLE = "mastertrail_archive_segments"
+TIPS_TABLE = "mastertrail_archive_tips"
 VERSION_TABLE = "mastertrail_alembic_version"
 
 #: Longest stable event type name.
@@ -104,4 +105,17 @@ archive_segments = sa.Table(
     sa.Column("file_name", sa.String(255), nullable=False),
     sa.Column("directory", sa.Text(), nullable=False),
     sa.Column("sealed_at", sa.BigInteger(), nullable=False),  # microseconds, UTC
+)
+
+#: The newest event of each master whose newest event an archive segment removed from
+#: ``mastertrail_events``, recorded in the transaction that recorded the segment: where a
+#: stream with no event left in the table stands (see revision ``0008_archive_stream_tips``).
+#: Append-only; a row must name an event of the log as stored when it is recorded.
+archive_tips = sa.Table(
+    TIPS_TABLE,
+    metadata,
+    sa.Column("master_id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("hash", digest_type(), nullable=False),
+    sa.Column("position", position_type(), nullable=False),
 )

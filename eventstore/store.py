@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from eventstore.head import Head, Tip, allocate_master_id, lock_head, read_head
 from eventstore.recorded import NewEvent
-from eventstore.schema import events
+from eventstore.schema import archive_tips, events
 from eventstore.writer import (
     AppendResult,
     Expectation,
@@ -65,11 +65,18 @@ def stream_version(conn: Connection, master_id: int) -> int:
     return int(conn.execute(newest_version(master_id)).scalar() or 0)
 
 
-def stream_version_of(master_id: sa.ColumnElement[int]) -> sa.ScalarSelect[int]:
+def stream_version_of(master_id: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
     """The version of the stream of the master ``master_id`` names (a column of the
-    caller's statement), as a scalar subquery: NULL for an empty stream."""
-    return (
+    caller's statement), as an expression: NULL for an empty stream. A stream whose
+    every event is archived stands at its newest archived tip."""
+    hot = (
         sa.select(sa.func.max(events.c.version))
         .where(events.c.master_id == master_id)
         .scalar_subquery()
     )
+    tip = (
+        sa.select(sa.func.max(archive_tips.c.version))
+        .where(archive_tips.c.master_id == master_id)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(hot, tip)

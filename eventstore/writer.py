@@ -164,9 +164,7 @@ class Writer:
     def stream_version(self, conn: Connection, master_id: int) -> int:
         """The version of the stream's newest committed event, read under the head's
         lock (0 for an empty stream)."""
-        query = newest_version(master_id)
-        if self.locking_reads:
-            query = query.with_for_update(read=True)
+        query = newest_version(master_id, locking=self.locking_reads)
         return int(conn.execute(query).scalar() or 0)
 
     # -- what each database sends ------------------------------------------------------------

@@ -88,21 +88,26 @@ class TestArchive:
                 key: to_snapshot(state) for key, state in expected.items()
             }
 
-    def test_keeps_each_masters_newest_event(
+    def test_seals_past_a_masters_newest_event(
         self, registry: Registry, clock: FakeClock, tmp_path: Path
     ) -> None:
-        """A master whose newest event is old holds the archive before it: appends chain
-        onto each stream's newest event, so it stays in the log."""
+        """A master whose newest event is old no longer holds the archive before it: the
+        whole log is sealed, and the master checks in again after it."""
         ids = heartbeats(registry, clock, 4)
-        registry.set_master_state(ids[1], False)  # bravo stops for good
+        registry.set_master_state(ids[1], False)  # bravo stops, for a long time
         stopped = registry.log_position()
+        stopped_version = registry.history(ids[1])[-1].version
         for _ in range(3):
             clock.advance(60)
             registry.set_master_state(ids[0], True)
             registry.set_master_state(ids[2], True)
         report = registry.archive(before=registry.log_position() + 1, to=tmp_path)
-        assert report.through == stopped - 1
+        assert report.through == registry.log_position() > stopped
         assert registry.set_master_state(ids[1], True)
+        assert [e.version for e in registry.history(ids[1])][-2:] == [
+            stopped_version,
+            stopped_version + 1,
+        ]
         assert eventstore.verify_chain(registry.engine).ok
 
     def test_writes_continue_after_it(
