@@ -197,9 +197,12 @@ class TestLogFormat3:
     @pytest.fixture
     def migrated(self, bare: Engine) -> tuple[Engine, list[eventstore.RecordedEvent]]:
         eventstore.upgrade(bare, to="0002")
-        with bare.begin() as conn:  # format 2 stores every id: these are version 4 ones
-            eventstore.append(conn, 1, 0, [new_event(), new_event()])
-            eventstore.append(conn, 2, 0, [new_event()])
+        # Format 2 stores every id: these are version 4 ones. Appended after the head seen
+        # (new streams), so that no table of a later revision is read.
+        for master_id, count in ((1, 2), (2, 1)):
+            with bare.begin() as conn:
+                seen = eventstore.AfterSeen(0, eventstore.read_head(conn))
+                eventstore.append(conn, master_id, seen, [new_event() for _ in range(count)])
         before = list(eventstore.iter_log(bare))
         eventstore.upgrade(bare)
         return bare, before
