@@ -345,9 +345,10 @@ class Registry:
     ) -> ArchiveReport:
         """Move the events before ``before`` out of the log into sealed segment files in the
         directory ``to``: ``before`` is an aware datetime (the events up to the first
-        recorded at or after it) or a position (the events below it). Each master's newest
-        event stays in the log. Positions, versions, ids and hashes never change; every
-        reading answers as before. ``dry_run``: report what would be sealed, write nothing.
+        recorded at or after it) or a position (the events below it). A master's newest
+        event is archived too: its stream goes on from it. Positions, versions, ids and
+        hashes never change; every reading answers as before. ``dry_run``: report what
+        would be sealed, write nothing.
         """
         if isinstance(before, dt.datetime):
             _aware("before", before)

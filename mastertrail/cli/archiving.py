@@ -40,9 +40,9 @@ def archive(
     list_: bool,
     json_flag: bool,
 ) -> None:
-    """Move the events before WHEN out of the log into sealed segment files in DIR (each
-    master's newest event stays). Every reading answers as before; `verify` checks the
-    segments too. With --list, list the sealed segments."""
+    """Move the events before WHEN out of the log into sealed segment files in DIR (a
+    master's newest too: its stream goes on from there). Every reading answers as before;
+    `verify` checks the segments too. With --list, list the sealed segments."""
     registry = runtime.registry()
     output = runtime.output(json_flag)
     if list_:
