@@ -5,6 +5,7 @@ read first. How the work is shared between writers is in :mod:`eventstore.writer
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -90,6 +91,21 @@ class ChainingWriter(Writer):
         view_update: ViewUpdate | None,
     ) -> tuple[str, dict[str, Any]]:
         """The SQL text and driver parameters of :meth:`write_chained`."""
+        params = {**row, "tail": tail, **({} if view_update is None else view_update[1])}
+        if last is not None:
+            params["last_version"], params["last_hash"] = last
+        # The driver's own call: no SQLAlchemy type converts the id.
+        params["event_id"] = self.event_id_param(row["event_id"])
+        statement = None if view_update is None else view_update[0]
+        return self.chained_sql(statement, dialect, last is None), params
+
+    def event_id_param(self, stored: uuid.UUID | None) -> object:
+        """A stored event id as this database's driver takes it (None: derived)."""
+        raise NotImplementedError
+
+    def chained_sql(self, view_update: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+        """The SQL text of :meth:`write_chained`, running ``view_update`` too; ``first``:
+        the stream is empty, there is no newest event to check."""
         raise NotImplementedError
 
 

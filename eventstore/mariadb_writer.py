@@ -12,6 +12,7 @@ which see the newest committed rows even under REPEATABLE READ.
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -78,20 +79,11 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
         # statement, so the stream can be read.
         return self.stream_version(conn, master_id) != version
 
-    def chained_statement(
-        self,
-        dialect: sa.Dialect,
-        row: Row,
-        tail: bytes,
-        last: tuple[int, bytes] | None,
-        view_update: ViewUpdate | None,
-    ) -> tuple[str, dict[str, Any]]:
-        params = {**row, "tail": tail, **({} if view_update is None else view_update[1])}
-        if last is not None:
-            params["last_version"], params["last_hash"] = last
-        params["event_id"] = id_bytes(row["event_id"])
-        statement = None if view_update is None else view_update[0]
-        return _chained_compound(statement, dialect, last is None), params
+    def event_id_param(self, stored: uuid.UUID | None) -> object:
+        return id_bytes(stored)
+
+    def chained_sql(self, view_update: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+        return _chained_compound(view_update, dialect, first)
 
 
 def texts_declared(keys: list[str]) -> list[str]:

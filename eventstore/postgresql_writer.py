@@ -9,6 +9,7 @@ the stream's newest event is the one expected.
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,21 +43,11 @@ class PostgreSQLWriter(ChainingWriter):
         params = one_statement_params(rows, head_params, view_update and view_update[1])
         return bool(prebuilt.execute(conn, statement, params).scalar_one())
 
-    def chained_statement(
-        self,
-        dialect: sa.Dialect,
-        row: Row,
-        tail: bytes,
-        last: tuple[int, bytes] | None,
-        view_update: ViewUpdate | None,
-    ) -> tuple[str, dict[str, Any]]:
-        params = {**row, "tail": tail, **({} if view_update is None else view_update[1])}
-        if last is not None:
-            params["last_version"], params["last_hash"] = last
-        stored = row["event_id"]
-        params["event_id"] = None if stored is None else str(stored)  # cast in the statement
-        statement = None if view_update is None else view_update[0]
-        return _chained_ctes(statement, dialect, last is None), params
+    def event_id_param(self, stored: uuid.UUID | None) -> object:
+        return None if stored is None else str(stored)  # cast in the statement
+
+    def chained_sql(self, view_update: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+        return _chained_ctes(view_update, dialect, first)
 
 
 @functools.cache
