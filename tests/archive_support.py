@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import sqlalchemy as sa
 
 from mastertrail import Registry
 from mastertrail.cli.replay import replay
@@ -18,6 +17,7 @@ from projections import name_hash
 from projections.view import masters as masters_table
 from tests.cli_support import make_invoke
 from tests.conftest import FakeClock
+from tests.registry_support import changesource_masters, link_metadata, scheduler_masters
 
 T0 = 1_700_000_000
 ALPHA, BRAVO, CHARLIE, DELTA, ECHO = (
@@ -29,20 +29,6 @@ ALPHA, BRAVO, CHARLIE, DELTA, ECHO = (
 )
 #: Rounds of check-ins; a round is a minute.
 ROUNDS = 40
-
-link_metadata = sa.MetaData()
-scheduler_masters = sa.Table(
-    "scheduler_masters",
-    link_metadata,
-    sa.Column("schedulerid", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("masterid", sa.Integer, nullable=False),
-)
-changesource_masters = sa.Table(
-    "changesource_masters",
-    link_metadata,
-    sa.Column("changesourceid", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("masterid", sa.Integer, nullable=False),
-)
 
 
 @attrs.frozen
