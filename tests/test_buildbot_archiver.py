@@ -11,44 +11,30 @@ import pytest
 
 pytest.importorskip("buildbot")
 
-from buildbot.db import masters as buildbot_masters
-from buildbot.test.fake import fakemaster
-from buildbot.test.reactor import TestReactorMixin
 from twisted.internet import defer
-from twisted.trial import unittest
 
 import eventstore
 import mastertrail.buildbot
 from eventstore.archive import list_segments, read_segment
 from mastertrail import InvalidArgument, InvalidArgumentType
-
-#: 2012-09-30 02:26:32 UTC.
-SOMETIME = 1_348_971_992
+from tests.buildmaster_support import SOMETIME, FakeBuildmasterCase
 
 
 @pytest.fixture(autouse=True)
-def _paths(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """A SQLite database and an archive directory in the test's own directory."""
-    case = request.instance
-    if case is not None:
-        case.db_url = f"sqlite:///{tmp_path}/state.sqlite"
-        case.archive = tmp_path / "archive"
+def _tmp(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The test's own directory, for its database and files."""
+    if request.instance is not None:
+        request.instance.tmp = tmp_path
 
 
-class TestArchiver(TestReactorMixin, unittest.TestCase):
-    db_url = ""
-    archive = Path()
+class TestArchiver(FakeBuildmasterCase):
+    @property
+    def archive(self) -> Path:
+        return self.tmp / "archive"
 
     @defer.inlineCallbacks
     def setUp(self) -> Any:
-        self.setup_test_reactor()
-        self.reactor.advance(SOMETIME)
-        self.patch(
-            buildbot_masters,
-            "MastersConnectorComponent",
-            mastertrail.buildbot.MastersConnectorComponent,
-        )
-        self.master = yield fakemaster.make_master(self, wantDb=True, db_url=self.db_url)
+        yield super().setUp()
         self.ids = []
         for name in ("a:/m", "b:/m"):
             self.ids.append((yield self.master.db.masters.findMasterId(name)))
