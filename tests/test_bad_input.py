@@ -19,8 +19,8 @@ from eventstore import (
     RegistryError,
 )
 from mastertrail import Registry
-from tests.bad_input_support import AWARE, HUGE, NAIVE, T0, Call, Fleet, unchanged
-from tests.conftest import BACKENDS, FakeClock, Server, own_database
+from tests.bad_input_support import AWARE, HUGE, NAIVE, Call, Fleet, small_fleet, unchanged
+from tests.conftest import BACKENDS, Server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -30,20 +30,8 @@ def fleet(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Fleet]:
     """A small fleet on a database of its own per backend, shared by the cases."""
-    backend = str(request.param)
-    with own_database(backend, servers, tmp_path_factory.mktemp("fleet")) as url:
-        clock = FakeClock(T0)
-        registry = Registry(url, clock=clock, actor="tester")
-        registry.upgrade()
-        alpha = registry.find_master_id("alpha:/srv")
-        bravo = registry.find_master_id("bravo:/srv")
-        registry.set_master_state(alpha, True)
-        registry.set_master_state(bravo, True)
-        clock.advance(1000)
-        registry.set_master_state(alpha, True)
-        registry.expire_masters(timeout=600)
-        yield Fleet(backend, url, registry, clock, alpha, bravo)
-        registry.close()
+    with small_fleet(str(request.param), servers, tmp_path_factory.mktemp("fleet")) as fleet:
+        yield fleet
 
 
 API_CASES: list[Any] = [

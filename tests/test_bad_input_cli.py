@@ -18,9 +18,15 @@ from click.testing import CliRunner, Result
 
 from mastertrail import Registry
 from mastertrail.cli import Runtime, cli
-from tests.bad_input_support import HUGE, T0, UNREACHABLE, Fleet, unchanged
-from tests.conftest import BACKENDS, FakeClock, Server, own_database, server_of
-from tests.reliability_support import dump
+from tests.bad_input_support import (
+    HUGE,
+    UNREACHABLE,
+    Fleet,
+    newer_schema_of,
+    small_fleet,
+    unchanged,
+)
+from tests.conftest import BACKENDS, FakeClock, Server, server_of
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -30,34 +36,16 @@ def fleet(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Fleet]:
     """A small fleet on a database of its own per backend, shared by the cases."""
-    backend = str(request.param)
-    with own_database(backend, servers, tmp_path_factory.mktemp("fleet")) as url:
-        clock = FakeClock(T0)
-        registry = Registry(url, clock=clock, actor="tester")
-        registry.upgrade()
-        alpha = registry.find_master_id("alpha:/srv")
-        bravo = registry.find_master_id("bravo:/srv")
-        registry.set_master_state(alpha, True)
-        registry.set_master_state(bravo, True)
-        clock.advance(1000)
-        registry.set_master_state(alpha, True)
-        registry.expire_masters(timeout=600)
-        yield Fleet(backend, url, registry, clock, alpha, bravo)
-        registry.close()
+    with small_fleet(str(request.param), servers, tmp_path_factory.mktemp("fleet")) as fleet:
+        yield fleet
 
 
 @pytest.fixture
 def newer_schema(registry: Registry) -> Iterator[Registry]:
-    """A database whose schema revision is one this mastertrail does not know (a newer
-    one's), holding a master; a fresh registry on it."""
-    master_id = registry.find_master_id("alpha:/srv")
-    registry.set_master_state(master_id, True)
-    with registry.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE mastertrail_alembic_version SET version_num = '9999_future'")
-    fresh = Registry(registry.engine, actor="tester")
-    before = dump(registry.engine)
-    yield fresh
-    assert dump(registry.engine) == before
+    """A database with a newer schema revision than this mastertrail knows, holding a
+    master; a fresh registry on it."""
+    with newer_schema_of(registry) as fresh:
+        yield fresh
 
 
 def invoke(fleet: Fleet, *args: str) -> Result:

@@ -25,7 +25,7 @@ from eventstore import (
     UnsupportedSchemaVersion,
 )
 from mastertrail import Registry
-from tests.bad_input_support import T0, UNREACHABLE
+from tests.bad_input_support import T0, UNREACHABLE, newer_schema_of
 from tests.conftest import FakeClock, Server, server_of
 from tests.reliability_support import dump
 
@@ -109,16 +109,10 @@ class TestDatabaseWithoutTheSchema:
 
 @pytest.fixture
 def newer_schema(registry: Registry) -> Iterator[Registry]:
-    """A database whose schema revision is one this mastertrail does not know (a newer
-    one's), holding a master; a fresh registry on it."""
-    master_id = registry.find_master_id("alpha:/srv")
-    registry.set_master_state(master_id, True)
-    with registry.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE mastertrail_alembic_version SET version_num = '9999_future'")
-    fresh = Registry(registry.engine, actor="tester")
-    before = dump(registry.engine)
-    yield fresh
-    assert dump(registry.engine) == before
+    """A database with a newer schema revision than this mastertrail knows, holding a
+    master; a fresh registry on it."""
+    with newer_schema_of(registry) as fresh:
+        yield fresh
 
 
 class TestNewerSchemaRevision:
