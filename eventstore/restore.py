@@ -33,7 +33,14 @@ def head_of_log(conn: Connection) -> Head:
     ).first()
     top = conn.execute(
         sa.select(
-            sa.func.coalesce(sa.select(sa.func.max(events.c.master_id)).scalar_subquery(), 0),
+            # not max(): on the system-versioned log MariaDB reads every row for it
+            sa.func.coalesce(
+                sa.select(events.c.master_id)
+                .order_by(events.c.master_id.desc())
+                .limit(1)
+                .scalar_subquery(),
+                0,
+            ),
             sa.func.coalesce(sa.select(sa.func.max(archive_tips.c.master_id)).scalar_subquery(), 0),
         )
     ).one()
