@@ -144,6 +144,7 @@ def test_the_digest_is_the_sha256_of_the_text() -> None:
 
 SPAWN = multiprocessing.get_context("spawn")
 STORERS = 4
+STARTUP_BOUND = 300
 SHARED_TEXTS = [f"test.shared_{n}" for n in range(6)]
 
 
@@ -186,10 +187,12 @@ def test_processes_storing_the_same_new_texts_at_once_share_one_id_each(
     for process in processes:
         process.start()
     try:
-        start.wait(timeout=60)
-        got = [results.get(timeout=60) for _ in processes]
+        # Generous bounds, for a deadlock only: on a loaded machine, spawning and importing
+        # four interpreters alone can take tens of seconds.
+        start.wait(timeout=STARTUP_BOUND)
+        got = [results.get(timeout=STARTUP_BOUND) for _ in processes]
         for process in processes:
-            process.join(timeout=60)
+            process.join(timeout=STARTUP_BOUND)
     finally:
         for process in processes:
             if process.is_alive():
