@@ -34,6 +34,8 @@ from eventstore import (
     InvalidArgument,
     InvalidArgumentType,
     StoreUnavailable,
+    create_engine,
+    reading,
     route_logs,
     storage_engine,
     translate_errors,
@@ -90,7 +92,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         super().__init__(connector)
         route_logs(TwistedLog())
         self._registry: Registry | None = None
-        self._keeper: Any = None
+        self._reader: sa.Engine | None = None
         self._ready = defer.DeferredLock()
 
     # -- the five operations of buildbot.db.masters ------------------------------------------
@@ -137,11 +139,11 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
 
     def release(self) -> None:
         """Close the connection the component keeps open on a SQLite file (see
-        ``_hold_sqlite_open``), as the reactor's shutdown does: for a DB connector stopped
-        while the reactor runs on."""
-        if self._keeper is not None:
-            self._keeper.close()
-            self._keeper = None
+        ``_sqlite_reader``), as the reactor's shutdown does: for a DB connector stopped
+        while the reactor runs on. Reads go on through Buildbot's own connections."""
+        if self._reader is not None:
+            self._reader.dispose()
+            self._reader = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -176,7 +178,10 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         is when the database is unavailable."""
 
         def read(engine: sa.Engine) -> T:
-            with translate_errors(), engine.connect() as conn:
+            if self._reader is None:
+                with translate_errors(), engine.connect() as conn:
+                    return query(conn, *args)
+            with translate_errors(), reading(self._reader) as conn:
                 return query(conn, *args)
 
         found: T = await self.db.pool.do_with_engine(
@@ -225,33 +230,55 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
                         "transactions; the log and the view can only be kept atomic on "
                         "InnoDB (add ?storage_engine=InnoDB to the database URL)"
                     )
-                self._keeper = _hold_sqlite_open(self.db.pool.engine, self.db.master.reactor)
+                self._reader = _sqlite_reader(self.db.pool.engine, self.db.master.reactor)
                 self._registry = registry
         return self._registry
 
 
-def _hold_sqlite_open(engine: sa.Engine, reactor: Any) -> Any:
-    """On a SQLite file behind Buildbot's ``NullPool``, a connection kept open (idle, in no
-    transaction) until the reactor shuts down; None elsewhere.
+def _sqlite_reader(engine: sa.Engine, reactor: Any) -> sa.Engine | None:
+    """On a SQLite file behind Buildbot's ``NullPool``, an engine of the component's own on
+    the same file, whose one connection stays open (idle, in no transaction) until the
+    reactor shuts down, for the component's reads; None elsewhere.
 
     ``NullPool`` closes the connection after every call, and SQLite checkpoints the whole
     write-ahead log into the database file, and syncs it, when the last connection that
     has read the database closes: every call of every component paid for a checkpoint.
-    With one such connection open, SQLite checkpoints as it does in any long-running
-    program, every 1,000 pages of log.
+    With this connection open, SQLite checkpoints as it does in any long-running program,
+    every 1,000 pages of log. The component's reads use it too, in Buildbot's database
+    thread as before: a read then opens no file and parses no schema (Buildbot's tables,
+    the log's tables and their guards) as a new connection does. A database file replaced
+    under the running master (a new file moved into its place) is opened again.
     """
     url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    path = url.database
+    if url.get_backend_name() != "sqlite" or path in (None, "", ":memory:"):
         return None
     if not isinstance(engine.pool, sa.pool.NullPool):
         return None
-    keeper = engine.raw_connection()
-    cursor = keeper.cursor()
-    cursor.execute("SELECT count(*) FROM sqlite_master")  # opens the log: now it counts
-    cursor.fetchall()
-    cursor.close()
-    reactor.addSystemEventTrigger("during", "shutdown", keeper.close)
-    return keeper
+    reader = create_engine(url.render_as_string(hide_password=False))
+
+    @sa.event.listens_for(reader, "connect")
+    def _remember_file(_dbapi_connection: Any, record: Any) -> None:
+        record.info["file"] = _file_identity(path)
+
+    @sa.event.listens_for(reader, "checkout")
+    def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("file") != _file_identity(path):
+            raise sa.exc.DisconnectionError(f"{path} was replaced")
+
+    with reading(reader) as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()  # opens the log
+    reactor.addSystemEventTrigger("during", "shutdown", reader.dispose)
+    return reader
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path`` (None when there is none)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _masters_storage_engine(conn: Any) -> str | None:

@@ -288,6 +288,12 @@ class ComponentTests(TestReactorMixin):
 class TestComponentSQLite(ComponentTests, unittest.TestCase):
     backend = "sqlite"
 
+    def kept_connection(self) -> Any:
+        """The driver connection the component keeps open for its reads."""
+        reader = self.db.masters._reader
+        with reader.connect() as conn:
+            return conn.connection.dbapi_connection
+
     @defer.inlineCallbacks
     def test_closing_buildbots_connections_no_longer_checkpoints_the_log(self) -> Any:
         """Buildbot's NullPool closes its connection after every call; the component keeps
@@ -299,10 +305,9 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
             yield self.db.masters.setMasterState(masterid, True)
         assert wal.exists()  # every close would have removed it
         assert wal.stat().st_size > 0
-        keeper = self.db.masters._keeper
-        driver_connection = keeper.dbapi_connection
+        driver_connection = self.kept_connection()
         self.reactor.fireSystemEvent("shutdown")
-        assert keeper.dbapi_connection is None
+        assert self.db.masters._reader.pool.checkedin() == 0
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             driver_connection.cursor()
 
@@ -311,13 +316,58 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
         """``release`` closes the kept connection while the reactor runs on; the component
         goes on working, and the shutdown after it finds nothing left to close."""
         masterid = yield self.db.masters.findMasterId("some:master")
-        driver_connection = self.db.masters._keeper.dbapi_connection
+        driver_connection = self.kept_connection()
         self.db.masters.release()
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             driver_connection.cursor()
         assert (yield self.db.masters.setMasterState(masterid, True)) is True
         assert (yield self.db.masters.getMaster(masterid)).active
         self.reactor.fireSystemEvent("shutdown")
+
+    @defer.inlineCallbacks
+    def test_reads_open_no_connection(self) -> Any:
+        """getMaster, getMasters and a known name's findMasterId read on the kept
+        connection: no connection is opened for them, Buildbot's or the component's."""
+        masterid = yield self.db.masters.findMasterId("some:master")
+        yield self.db.masters.setMasterState(masterid, True)
+        opened: list[str] = []
+        for engine in (self.db.pool.engine, self.db.masters._reader):
+            sa.event.listen(engine, "connect", lambda *_, url=str(engine.url): opened.append(url))
+        for _ in range(5):
+            assert (yield self.db.masters.getMaster(masterid)).active
+            assert [m.id for m in (yield self.db.masters.getMasters())] == [masterid]
+            assert (yield self.db.masters.findMasterId("some:master")) == masterid
+        assert opened == []
+
+    @defer.inlineCallbacks
+    def test_reads_see_what_buildbots_connections_wrote(self) -> Any:
+        """A row Buildbot's own connection changed is read as changed at once."""
+        masterid = yield self.db.masters.findMasterId("some:master")
+        assert not (yield self.db.masters.getMaster(masterid)).active
+
+        def activate(conn: Any) -> None:
+            conn.execute(sa.text("UPDATE masters SET active = 1 WHERE id = :id"), {"id": masterid})
+            conn.commit()
+
+        yield self.db.pool.do(activate)
+        assert (yield self.db.masters.getMaster(masterid)).active
+
+    @defer.inlineCallbacks
+    def test_a_database_file_moved_into_place_is_read(self) -> Any:
+        """A backup moved over the database file under the running master (a new file
+        in its place) is what the reads answer from, not the file the kept connection
+        opened first."""
+        path = Path(sa.make_url(self.db_url).database or "")
+        masterid = yield self.db.masters.findMasterId("some:master")
+        backup = path.with_name("backup.sqlite")
+        with sqlite3.connect(path) as source, sqlite3.connect(backup) as target:
+            source.backup(target)
+        yield self.db.masters.setMasterState(masterid, True)
+        assert (yield self.db.masters.getMaster(masterid)).active
+        backup.replace(path)
+        for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        assert not (yield self.db.masters.getMaster(masterid)).active
 
 
 class TestComponentPostgreSQL(ComponentTests, unittest.TestCase):
