@@ -40,7 +40,8 @@ def log_triggers(conn: Connection, table: str = "mastertrail_events") -> int:
 
 #: Triggers per backend and table: UPDATE and DELETE (PostgreSQL: one for both, one for
 #: TRUNCATE), and on SQLite one refusing a row that would replace another; the head row's:
-#: INSERT, DELETE and UPDATE (PostgreSQL: one for the three, one for TRUNCATE). PostgreSQL
+#: INSERT, DELETE and UPDATE (PostgreSQL: one for UPDATE, with its condition, one for
+#: INSERT and DELETE, one for TRUNCATE). PostgreSQL
 #: checks the log's deletes (only archived rows) in a trigger of its own. The archive's
 #: segments: UPDATE, DELETE (PostgreSQL: one for both, one for TRUNCATE) and INSERT.
 EXPECTED_TRIGGERS = {
@@ -53,7 +54,7 @@ EXPECTED_TRIGGERS = {
     "postgresql": {
         "mastertrail_events": 3,
         "mastertrail_texts": 2,
-        "mastertrail_head": 2,
+        "mastertrail_head": 3,
         "mastertrail_archive_segments": 3,
     },
     "mysql": {
