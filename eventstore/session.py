@@ -63,15 +63,17 @@ def pin(conn: Connection) -> None:
     so when it connected (the isolation level of an engine made elsewhere is set by
     :func:`isolated`).
 
-    PostgreSQL: ``SET LOCAL lock_timeout``, which ends with the transaction. MariaDB: the
-    session's ``innodb_lock_wait_timeout``, once per connection. (SQLite's busy timeout is
-    set by :func:`eventstore.engine.begin_write`.)
+    PostgreSQL: ``SET LOCAL lock_timeout``, which ends with the transaction, sent with the
+    transaction's ``BEGIN`` where the driver allows (:func:`_begun_with_lock_wait`).
+    MariaDB: the session's ``innodb_lock_wait_timeout``, once per connection. (SQLite's
+    busy timeout is set by :func:`eventstore.engine.begin_write`.)
     """
     dialect = conn.dialect
     if dialect in _configured:
         return
     if dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOCK_WAIT * 1000}")
+        if not _begun_with_lock_wait(conn):
+            conn.exec_driver_sql(_PG_LOCK_WAIT)
         return
     if dialect.name not in ("mysql", "mariadb"):
         return
@@ -79,6 +81,42 @@ def pin(conn: Connection) -> None:
     if not info.get(_PINNED):
         conn.exec_driver_sql(mysql_init_command())
         info[_PINNED] = True
+
+
+#: The lock wait of a PostgreSQL transaction on an engine made elsewhere.
+_PG_LOCK_WAIT = f"SET LOCAL lock_timeout = {LOCK_WAIT * 1000}"
+#: psycopg's own ``BEGIN`` at :data:`ISOLATION` and the lock wait, as one simple query.
+_PG_BEGIN = f"BEGIN ISOLATION LEVEL {ISOLATION}; {_PG_LOCK_WAIT}".encode()
+#: libpq's numbers (``PQTRANS_IDLE``, ``PQTRANS_INTRANS``, ``PGRES_COMMAND_OK``).
+_PG_IDLE, _PG_IN_TRANSACTION, _PG_COMMAND_OK = 0, 2, 1
+
+
+def _begun_with_lock_wait(conn: Connection) -> bool:
+    """Begin the transaction of ``conn`` and set its lock wait in one round trip, if its
+    driver is psycopg 3 and has not begun it yet; False when nothing was done.
+
+    psycopg begins a transaction with a ``BEGIN`` of its own, one round trip before the
+    transaction's first statement, whenever it finds the session idle in no
+    transaction. Sent here as one simple query through its libpq connection (``pgconn``,
+    psycopg's documented way to send what it does not wrap), the same ``BEGIN`` and the
+    lock wait leave the session in the transaction: psycopg sends no ``BEGIN`` of its
+    own, and its commit and rollback end the transaction as ever, so nothing outlives it.
+    Anything else (another driver, autocommit, a transaction begun already, an error)
+    leaves the lock wait to the ordinary statement, which raises the driver's error as
+    SQLAlchemy wraps it.
+    """
+    driver = conn.connection.dbapi_connection
+    pgconn = getattr(driver, "pgconn", None)
+    if pgconn is None or getattr(driver, "autocommit", True):
+        return False
+    if pgconn.transaction_status != _PG_IDLE:
+        return False
+    try:
+        result = pgconn.exec_(_PG_BEGIN)
+    except Exception:  # the driver's own error, which the ordinary statement raises again
+        return False
+    began = result.status == _PG_COMMAND_OK
+    return bool(began and pgconn.transaction_status == _PG_IN_TRANSACTION)
 
 
 def isolated(engine: sa.Engine) -> sa.Engine:

@@ -3,7 +3,9 @@ its own statements, the connection handed back at the level its owner gave it.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +149,30 @@ class TestForeignEngineIsolation:
                 found = conn.exec_driver_sql("SELECT @@innodb_lock_wait_timeout").scalar()
                 assert found == session.LOCK_WAIT
             conn.rollback()
+
+    def test_a_heartbeat_on_postgresql_sends_its_lock_wait_with_its_begin(
+        self, registry_on: Registry, foreign: sa.Engine, tmp_path: Path, clock: FakeClock
+    ) -> None:
+        """On PostgreSQL through psycopg, a heartbeat on the foreign engine takes three
+        round trips, as many as it has statements: the transaction's BEGIN with its lock
+        wait, the heartbeat's one statement, and the COMMIT."""
+        if foreign.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's BEGIN")
+        pq = pytest.importorskip("psycopg").pq
+        master_id = registry_on.find_master_id("a")
+        for _ in range(3):  # started, then heartbeats: their texts stored, then known
+            registry_on.set_master_state(master_id, True)
+            clock.advance(60)
+        trace = tmp_path / "libpq.trace"
+        with foreign.connect() as conn, trace.open("w") as out:  # the pool's one connection
+            pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+            conn.rollback()
+            pgconn.trace(out.fileno())
+            pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            conn.close()  # given back: the heartbeat meets it
+            assert registry_on.set_master_state(master_id, True) is False
+            pgconn.untrace()
+        # A round trip ends with each simple Query the client sends, or with the Sync of an
+        # extended one.
+        ends = re.findall(r"^F\t\d+\t(Query|Sync)\b", trace.read_text(), re.MULTILINE)
+        assert len(ends) == 3, trace.read_text()
