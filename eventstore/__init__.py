@@ -124,7 +124,7 @@ from eventstore.store import (
     stream_version,
     stream_version_of,
 )
-from eventstore.streams import stream_ends, stream_tails
+from eventstore.streams import StreamsAt, stream_tails, streams_at
 from eventstore.timeindex import position_at
 from eventstore.writer import (
     AfterOwn,
@@ -188,6 +188,7 @@ __all__ = [
     "StoreReadOnly",
     "StoreUnavailable",
     "StreamAt",
+    "StreamsAt",
     "TextNotStored",
     "Tip",
     "UnknownEventType",
@@ -252,10 +253,10 @@ __all__ = [
     "segment_recorded_by",
     "settle",
     "storage_engine",
-    "stream_ends",
     "stream_tails",
     "stream_version",
     "stream_version_of",
+    "streams_at",
     "take_anchor",
     "to_micros",
     "translate_errors",

@@ -8,6 +8,9 @@ microseconds since the epoch and never see which.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -46,32 +49,51 @@ def recorded_within(
 
 def position_at(conn: Connection, when: int) -> int:
     """The position of the newest event recorded at or before ``when`` (microseconds),
-    0 when there is none. With a clock that never runs backwards this is the exact prefix of
-    the log written by then.
+    0 when there is none: :func:`newest_recorded_by` in a statement of its own."""
+    sqlite = conn.dialect.name == "sqlite"
+    found = conn.execute(_position_at(sqlite), recorded_by(when)).scalar()
+    return 0 if found is None else int(found)
 
-    On SQLite the newest event is in ``when``'s own minute, at or before it, or else
-    anywhere in the newest earlier minute that has events. Either way one index seek, then
-    that minute's events.
+
+def recorded_by(when: int) -> dict[str, int]:
+    """The parameters of :func:`newest_recorded_by` for the moment ``when``."""
+    return {"when": when, "minute": minute_of(when)}
+
+
+@functools.cache
+def newest_recorded_by(sqlite: bool) -> sa.ColumnElement[Any]:
+    """The position of the newest event recorded at or before the parameter ``when``
+    (microseconds; NULL when there is none), as an expression of one index seek, to be
+    read in the caller's statement with the parameters :func:`recorded_by` gives. With a
+    clock that never runs backwards this is the exact prefix of the log written by then.
+
+    On SQLite (``sqlite``) the newest event is in the moment's own minute, at or before
+    it, or else anywhere in the newest earlier minute that has events: the seek of the
+    first, else of the second (``coalesce`` evaluates its arguments in order until one is
+    not NULL), then that minute's events.
     """
-    newest = sa.select(events.c.position).order_by(
-        events.c.recorded_at.desc(), events.c.position.desc()
+    when = sa.bindparam("when", type_=sa.BigInteger())
+    newest = (
+        sa.select(events.c.position)
+        .order_by(events.c.recorded_at.desc(), events.c.position.desc())
+        .limit(1)
     )
-    if conn.dialect.name != "sqlite":
-        row = conn.execute(newest.where(events.c.recorded_at <= when).limit(1)).first()
-        return 0 if row is None else int(row.position)
-    minute = minute_of(when)
-    row = conn.execute(
-        newest.where(recorded_minute == minute, events.c.recorded_at <= when).limit(1)
-    ).first()
-    if row is None:
-        earlier = conn.execute(
-            sa.select(recorded_minute)
-            .select_from(events)
-            .where(recorded_minute < minute)
-            .order_by(recorded_minute.desc())
-            .limit(1)
-        ).scalar()
-        if earlier is None:
-            return 0
-        row = conn.execute(newest.where(recorded_minute == earlier).limit(1)).first()
-    return 0 if row is None else int(row.position)
+    if not sqlite:
+        return newest.where(events.c.recorded_at <= when).scalar_subquery()
+    minute = sa.bindparam("minute", type_=sa.BigInteger())
+    earlier = (
+        sa.select(recorded_minute)
+        .select_from(events)
+        .where(recorded_minute < minute)
+        .order_by(recorded_minute.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    in_minute = newest.where(recorded_minute == minute, events.c.recorded_at <= when)
+    in_earlier = newest.where(recorded_minute == earlier)
+    return sa.func.coalesce(in_minute.scalar_subquery(), in_earlier.scalar_subquery())
+
+
+@functools.cache
+def _position_at(sqlite: bool) -> sa.Select[Any]:
+    return sa.select(newest_recorded_by(sqlite))

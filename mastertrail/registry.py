@@ -264,19 +264,26 @@ class Registry:
         else:
             micros, position = None, _non_negative("when", when)
         with self._read() as conn:
-            newest = eventstore.newest_segment(conn)  # None: nothing archived
-            if micros is not None:
-                position = queries.position_at(conn, micros)
-                if position == 0 and newest is not None:
-                    return archived.states_by(conn, micros, self.archive_dir)
-            if newest is None or position == 0:
-                return queries.masters_as_of(conn, position)
-            if position <= newest.last_position:
-                sealed = archived.states_at(conn, position, self.archive_dir)
-                assert sealed is not None
-                return sealed
+            # One statement: the streams at the position (or the moment), and whether the
+            # archive holds part of the log.
+            if micros is None:
+                streams = eventstore.streams_at(conn, position=position)
+            else:
+                streams = eventstore.streams_at(conn, when=micros)
+            position, sealed = streams.position, streams.sealed
+            if micros is not None and position == 0 and sealed:
+                return archived.states_by(conn, micros, self.archive_dir)
+            if not sealed or position == 0:
+                return queries.masters_at(streams)
+            if position <= sealed:
+                found = archived.states_at(conn, position, self.archive_dir)
+                assert found is not None
+                return found
+            # The states after the segment the statement saw last, which an archive
+            # sealing meanwhile does not change.
+            newest = eventstore.segment_holding(conn, sealed)
             base = archived.end_states(conn, self.archive_dir, newest)
-            return queries.masters_as_of(conn, position, base)
+            return queries.masters_at(streams, base)
 
     def rebuild(self, *, progress: Progress | None = None) -> int:
         """Make the view what the log says, keeping every master id of the log; returns the

@@ -174,3 +174,28 @@ class TestMastersAsOfCost:
             for master_id in ids:
                 registry.set_master_state(master_id, True)
         assert queries_for_as_of() == short
+
+    def test_the_answer_is_one_statement(self, registry: Registry, clock: FakeClock) -> None:
+        """With nothing archived, masters_as_of a position or a moment sends one
+        statement: the moment's position, every stream's ends and their events at once."""
+        ids = [registry.find_master_id(n) for n in ("a", "b")]
+        for _ in range(3):
+            clock.advance(60)
+            for master_id in ids:
+                registry.set_master_state(master_id, True)
+        registry.masters_as_of(1)  # the schema checked once
+        middle = dt.datetime.fromtimestamp(clock.now - 90, dt.UTC)
+        statements: list[str] = []
+
+        def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+            statements.append(statement)
+
+        for when in (5, middle):
+            statements.clear()
+            sa.event.listen(registry.engine, "before_cursor_execute", count)
+            try:
+                found = registry.masters_as_of(when)
+            finally:
+                sa.event.remove(registry.engine, "before_cursor_execute", count)
+            assert len(statements) == 1, statements
+            assert [m.id for m in found] == ids
