@@ -7,7 +7,8 @@ order equal to commit order, and the hash chain its predecessor (see ``docs/orde
 ``mastertrail_texts`` holds each event type name and each metadata document once; events
 refer to them by id (see :mod:`eventstore.texts`). ``mastertrail_archive_segments`` records
 each sealed archive segment, whose events left ``mastertrail_events`` (see
-:mod:`eventstore.archive`).
+:mod:`eventstore.archive`); ``mastertrail_archive_tips`` and ``mastertrail_archive_states``
+where the streams and the masters stand where the archive ends.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ HEAD_TABLE = "mastertrail_head"
 TEXTS_TABLE = "mastertrail_texts"
 SEGMENTS_TABLE = "mastertrail_archive_segments"
 TIPS_TABLE = "mastertrail_archive_tips"
+STATES_TABLE = "mastertrail_archive_states"
 VERSION_TABLE = "mastertrail_alembic_version"
 
 #: Longest stable event type name.
@@ -118,4 +120,23 @@ archive_tips = sa.Table(
     sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
     sa.Column("hash", digest_type(), nullable=False),
     sa.Column("position", position_type(), nullable=False),
+)
+
+#: The masters' states where the archive ends: the transaction that records a segment
+#: records the state after it of each master whose state it changed, with the segment's
+#: last position (``archived_through``), so that a master's row with the highest
+#: ``archived_through`` is its state where the table starts (see revision
+#: ``0009_archive_end_states``). Append-only; a row is of the newest segment, at a version
+#: after its master's newest row's.
+archive_states = sa.Table(
+    STATES_TABLE,
+    metadata,
+    sa.Column("master_id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("archived_through", position_type(), primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("active", sa.Integer(), nullable=False),
+    sa.Column("last_active", sa.Integer(), nullable=False),
+    mysql_charset="utf8mb4",
+    sqlite_with_rowid=False,
 )

@@ -43,25 +43,29 @@ def log_triggers(conn: Connection, table: str = "mastertrail_events") -> int:
 #: INSERT, DELETE and UPDATE (PostgreSQL: one for UPDATE, with its condition, one for
 #: INSERT and DELETE, one for TRUNCATE). PostgreSQL
 #: checks the log's deletes (only archived rows) in a trigger of its own. The archive's
-#: segments: UPDATE, DELETE (PostgreSQL: one for both, one for TRUNCATE) and INSERT.
+#: segments and the masters' states where it ends: UPDATE, DELETE (PostgreSQL: one for
+#: both, one for TRUNCATE) and INSERT.
 EXPECTED_TRIGGERS = {
     "sqlite": {
         "mastertrail_events": 3,
         "mastertrail_texts": 3,
         "mastertrail_head": 3,
         "mastertrail_archive_segments": 3,
+        "mastertrail_archive_states": 3,
     },
     "postgresql": {
         "mastertrail_events": 3,
         "mastertrail_texts": 2,
         "mastertrail_head": 3,
         "mastertrail_archive_segments": 3,
+        "mastertrail_archive_states": 3,
     },
     "mysql": {
         "mastertrail_events": 2,
         "mastertrail_texts": 2,
         "mastertrail_head": 3,
         "mastertrail_archive_segments": 3,
+        "mastertrail_archive_states": 3,
     },
 }
 

@@ -1,0 +1,130 @@
+"""The masters' states where the archive ends, kept in the database
+(``mastertrail_archive_states``, revision ``0009_archive_end_states``).
+
+A reading of the table at a position after the archive starts from every master's state
+at the archive's last position: :func:`recorded_end_states` reads them without opening a
+segment. The transaction that records a sealed segment records them
+(:func:`record_end_states`) for each master whose state the segment changed; a master's
+row with the highest ``archived_through`` at or below a segment's last position is its
+state there.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from eventstore.archive_format import MasterSnapshot
+from eventstore.schema import archive_states
+
+
+def record_end_states(
+    conn: Connection, states: Mapping[int, MasterSnapshot], *, archived_through: int
+) -> int:
+    """In the caller's transaction, which records the segment ending at position
+    ``archived_through``, record the masters' ``states`` after it: those of the masters
+    whose newest recorded state is of another version, or who have none (after segments
+    sealed before revision ``0009``: every master). Returns the rows written."""
+    recorded = {state.id: state.version for state, _ in _newest(conn, archived_through)}
+    rows = [
+        {
+            "master_id": state.id,
+            "archived_through": archived_through,
+            "version": state.version,
+            "name": state.name,
+            "active": int(state.active),
+            "last_active": state.last_active,
+        }
+        for _, state in sorted(states.items())
+        if recorded.get(state.id) != state.version
+    ]
+    if rows:
+        conn.execute(archive_states.insert(), rows)
+    return len(rows)
+
+
+def recorded_end_states(
+    conn: Connection, archived_through: int
+) -> dict[int, MasterSnapshot] | None:
+    """Every master's state right after position ``archived_through``, the last of a
+    sealed segment, by id; None when none were recorded with that segment (it was sealed
+    before revision ``0009``, and none since). One statement of index seeks, a few per
+    master, whatever the length of the archive."""
+    found = _newest(conn, archived_through)
+    if all(through != archived_through for _, through in found):
+        return None  # every segment records a state: its last event's master's
+    return {state.id: state for state, _ in found}
+
+
+def _newest(conn: Connection, archived_through: int) -> list[tuple[MasterSnapshot, int]]:
+    """Each master's newest state recorded at or before ``archived_through``, with the
+    position it was recorded at."""
+    mariadb = conn.dialect.name in ("mysql", "mariadb")
+    return [
+        (
+            MasterSnapshot(
+                id=int(row.master_id),
+                name=str(row.name),
+                active=bool(row.active),
+                last_active=int(row.last_active),
+                version=int(row.version),
+            ),
+            int(row.archived_through),
+        )
+        for row in conn.execute(_search(mariadb), {"through": archived_through})
+    ]
+
+
+@functools.cache
+def _search(mariadb: bool) -> sa.Select[tuple[int, int, int, str, int, int]]:
+    """The statement of :func:`_newest`, built once: for every master id of the table, a
+    seek of the key for its row with the highest ``archived_through`` up to ``through``.
+    The ids: MariaDB lists them with a loose scan of the key (its recursion would stop,
+    silently, after ``max_recursive_iterations``); SQLite and PostgreSQL, which have no
+    loose scan, skip from id to id recursively."""
+    table = archive_states
+    if mariadb:
+        ids = sa.select(table.c.master_id.label("id")).distinct().cte("ids")
+    else:
+        later = table.alias("later")
+        ids = sa.select(sa.func.min(table.c.master_id).label("id")).cte("ids", recursive=True)
+        ids = ids.union_all(
+            sa.select(
+                sa.select(sa.func.min(later.c.master_id))
+                .where(later.c.master_id > ids.c.id)
+                .scalar_subquery()
+            ).where(ids.c.id.is_not(None))
+        )
+    seek = table.alias("seek")
+    newest = (
+        sa.select(seek.c.archived_through)
+        .where(
+            seek.c.master_id == ids.c.id,
+            seek.c.archived_through <= sa.bindparam("through", type_=sa.BigInteger()),
+        )
+        .order_by(seek.c.archived_through.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    picked = sa.select(ids.c.id, newest.label("through")).where(ids.c.id.is_not(None)).subquery()
+    return (
+        sa.select(
+            table.c.master_id,
+            table.c.archived_through,
+            table.c.version,
+            table.c.name,
+            table.c.active,
+            table.c.last_active,
+        )
+        .join(
+            picked,
+            sa.and_(table.c.master_id == picked.c.id, table.c.archived_through == picked.c.through),
+        )
+        .order_by(table.c.master_id)
+    )
+
+
+__all__ = ["record_end_states", "recorded_end_states"]
