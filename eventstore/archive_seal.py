@@ -44,6 +44,7 @@ from eventstore.archive_format import (
     encode,
     file_name,
 )
+from eventstore.archive_states import record_end_states
 from eventstore.chain import GENESIS
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import LogDamaged
@@ -153,6 +154,7 @@ def _seal_run(
             recorded = SegmentFile(blob).check()
         except SegmentFormatError as error:
             raise LogDamaged(f"positions {first}..{last} cannot be archived: {error}") from error
+        after = fold(states, recorded)
         if not dry_run:
             name = file_name(first, last)
             _write(directory / name, blob)
@@ -169,10 +171,10 @@ def _seal_run(
                 "directory": str(directory),
                 "sealed_at": int(clock() * 1_000_000),
             }
-            if not _record(engine, row):
+            if not _record(engine, row, after):
                 return segments, count, size, False, through
             log.info("segment_sealed", first=first, last=last, bytes=len(blob), file=name)
-        states = fold(states, recorded)
+        states = after
         previous, through = header.last_hash, last
         segments, count, size = segments + 1, count + header.count, size + len(blob)
     return segments, count, size, True, through
@@ -270,15 +272,17 @@ def _write(path: Path, blob: bytes) -> None:
         raise OSError(f"{path} does not read back as written")
 
 
-def _record(engine: Engine, row: dict[str, Any]) -> bool:
-    """In one transaction, record the sealed segment and delete its rows from the log.
-    False when another archiver recorded a segment there first (nothing changed)."""
+def _record(engine: Engine, row: dict[str, Any], states: Mapping[int, MasterSnapshot]) -> bool:
+    """In one transaction, record the sealed segment and the masters' ``states`` after it
+    (see :mod:`eventstore.archive_states`) and delete its rows from the log. False when
+    another archiver recorded a segment there first (nothing changed)."""
     first, last = row["first_position"], row["last_position"]
     try:
         with translate_errors(), engine.begin() as conn:
             if archived_through(conn) != first - 1:
                 return False
             conn.execute(archive_segments.insert().values(**row))
+            record_end_states(conn, states, archived_through=last)
             conn.execute(_RECORD_TIPS, {"first": first, "last": last})
             deleted = conn.execute(
                 events.delete().where(events.c.position >= first, events.c.position <= last)
