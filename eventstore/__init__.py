@@ -18,6 +18,7 @@ from eventstore.archive import (
 )
 from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentRow
 from eventstore.archive_seal import ArchiveReport, seal
+from eventstore.archive_states import recorded_end_states
 from eventstore.archive_verify import verify_segments
 from eventstore.bulk import BulkEvent
 from eventstore.bulk import load as load_events
@@ -242,6 +243,7 @@ __all__ = [
     "read_span",
     "read_stream",
     "reading",
+    "recorded_end_states",
     "restore_head",
     "route_logs",
     "schema_lock",

@@ -3,9 +3,12 @@ the sealed part of the log.
 
 A segment's header holds every master's state just before its first event, so the state
 at a sealed position P is that header with the segment's events up to P folded on it: one
-segment read, whatever the length of the archive. At a position of the table the masters
-registered before the archive's end are named by its states there (the newest segment's
-header and events, folded once per process and kept: a sealed segment never changes).
+segment read, whatever the length of the archive. At the last position of a segment, and
+at a position of the table, the masters' states where the archive ends are the ones the
+database recorded with the segment (:func:`eventstore.recorded_end_states`): no segment
+is opened. Only an archive whose newest segment was sealed before they were recorded
+(revision ``0009``) folds them from that segment, once per process (a sealed segment
+never changes).
 """
 
 from __future__ import annotations
@@ -26,17 +29,21 @@ from eventstore import (
     Segment,
     SegmentRow,
     archived_through,
+    from_micros,
     list_segments,
     newest_segment,
     open_segment,
+    recorded_end_states,
     segment_events,
     segment_holding,
     segment_recorded_by,
 )
 from projections.fold import apply
 from projections.model import MasterModel, MasterState
+from projections.snapshots import to_state
 
-#: The archive's end states by the newest segment's SHA-256, the few last computed.
+#: The archive's end states folded from a newest segment sealed before they were
+#: recorded, by its SHA-256, the few last computed.
 _END_STATES: dict[str, dict[int, MasterState]] = {}
 _END_STATES_KEPT = 4
 _lock = threading.Lock()
@@ -48,30 +55,41 @@ def states_at(conn: Connection, position: int, archive: Archive) -> list[MasterM
     segment = segment_holding(conn, position)
     if segment is None:
         return None
-    states = _fold_segment(segment, archive, upto=position)
-    return sorted((s.to_model() for s in states.values()), key=lambda m: m.id)
+    if position == segment.last_position:
+        recorded = recorded_end_states(conn, position)
+        if recorded is not None:
+            return _models(to_state(snapshot) for snapshot in recorded.values())
+    return _models(_fold_segment(segment, archive, upto=position).values())
 
 
 def states_by(conn: Connection, when: int, archive: Archive) -> list[MasterModel]:
     """Every master as the log stood after its newest sealed event recorded at or before
     ``when`` (microseconds), by id: for a moment before the table's first event. One pass
-    over one segment."""
+    over one segment, or none when ``when`` is at or after the segment's last event (as
+    :func:`eventstore.sealed_position_at` reads it)."""
     segment = segment_recorded_by(conn, when)
     if segment is None:
         return []
-    states = _fold_segment(segment, archive, until=when)
-    return sorted((s.to_model() for s in states.values()), key=lambda m: m.id)
+    if segment.last_recorded_at <= from_micros(when):
+        recorded = recorded_end_states(conn, segment.last_position)
+        if recorded is not None:
+            return _models(to_state(snapshot) for snapshot in recorded.values())
+    return _models(_fold_segment(segment, archive, until=when).values())
 
 
 def end_states(
     conn: Connection, archive: Archive, newest: Segment | None = None
 ) -> dict[int, MasterState]:
     """Every master's state right after the archive's last event (empty when nothing is
-    sealed); ``newest``: the last segment, when the caller has it."""
+    sealed); ``newest``: the last segment, when the caller has it. Read from the database;
+    folded from the newest segment only when it was sealed before they were recorded."""
     if newest is None:
         newest = newest_segment(conn)
         if newest is None:
             return {}
+    recorded = recorded_end_states(conn, newest.last_position)
+    if recorded is not None:
+        return {key: to_state(snapshot) for key, snapshot in recorded.items()}
     with _lock:
         kept = _END_STATES.get(newest.file_sha256)
     if kept is not None:
@@ -82,6 +100,10 @@ def end_states(
             _END_STATES.pop(next(iter(_END_STATES)))
         _END_STATES[newest.file_sha256] = dict(states)
     return dict(states)
+
+
+def _models(states: Iterable[MasterState]) -> list[MasterModel]:
+    return sorted((state.to_model() for state in states), key=lambda m: m.id)
 
 
 #: Archived newest events of masters, by (master id, newest archived version, count).
