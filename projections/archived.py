@@ -13,18 +13,13 @@ never changes).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy.engine import Connection
 
 from eventstore import (
-    CODEC,
     Archive,
-    DecodeError,
-    MasterCheckedIn,
-    MasterSnapshot,
     RecordedEvent,
     Segment,
     SegmentRow,
@@ -38,7 +33,7 @@ from eventstore import (
     segment_holding,
     segment_recorded_by,
 )
-from projections.fold import apply
+from projections.fold import RowFold
 from projections.model import MasterModel, MasterState
 from projections.snapshots import to_state
 
@@ -191,53 +186,9 @@ def _fold_segment(
     """``segment``'s header states with its events up to position ``upto`` (and to the
     first recorded after ``until``) folded on them."""
     opened = open_segment(segment, archive)
-    rows = opened.rows(upto, until=until)
-    return fold_rows({m.id: _state(m) for m in opened.header.masters}, rows)
-
-
-_CHECKED_IN = MasterCheckedIn.type_name
-_CHECKED_IN_VERSION = MasterCheckedIn.schema_version
-
-
-def fold_rows(states: dict[int, MasterState], rows: Iterable[SegmentRow]) -> dict[int, MasterState]:
-    """``states`` with ``rows`` folded on them, in log order. A check-in with no data of
-    its own sets ``active``, ``last_active`` (its recorded second) and the version only, so
-    of a run of them only the newest is decoded and applied: the states are those of
-    applying every event."""
-    pending: dict[int, SegmentRow] = {}
-    for row in rows:
-        if row[3] == _CHECKED_IN and row[5] == "{}" and row[4] == _CHECKED_IN_VERSION:
-            pending[row[1]] = row
-            continue
-        earlier = pending.pop(row[1], None)
-        if earlier is not None:
-            _apply(states, earlier)
-        _apply(states, row)
-    for row in pending.values():
-        _apply(states, row)
-    return states
-
-
-def _apply(states: dict[int, MasterState], row: SegmentRow) -> None:
-    position, master_id, version, type_name, schema_version, text, recorded_at = row
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise DecodeError(f"position {position}: data is not JSON") from error
-    if not isinstance(data, dict):
-        raise DecodeError(f"position {position}: data is not a JSON object")
-    event = CODEC.decode_data(type_name, schema_version, data, recorded_at=recorded_at)
-    states[master_id] = apply(states.get(master_id), master_id, version, event)
-
-
-def _state(snapshot: MasterSnapshot) -> MasterState:
-    return MasterState(
-        id=snapshot.id,
-        name=snapshot.name,
-        active=snapshot.active,
-        last_active=snapshot.last_active,
-        version=snapshot.version,
-    )
+    folder = RowFold(states={m.id: to_state(m) for m in opened.header.masters})
+    folder.feed(list(opened.rows(upto, until=until)))
+    return folder.states()
 
 
 #: The state of a master the archive does not know.
@@ -246,7 +197,6 @@ _NONE = MasterState(id=0, name="", active=False, last_active=0, version=0)
 __all__ = [
     "complete_latest",
     "end_states",
-    "fold_rows",
     "sealed_batches",
     "sealed_rows",
     "states_at",

@@ -9,7 +9,7 @@ supersedes. Both give the states of applying every event with :func:`apply`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -104,9 +104,13 @@ class RowFold:
     to no state.
     """
 
-    def __init__(self, codec: Codec = CODEC) -> None:
+    def __init__(
+        self, codec: Codec = CODEC, *, states: Mapping[int, MasterState] | None = None
+    ) -> None:
         self._codec = codec
-        self._states: dict[int, MasterState] = {}
+        #: ``states``: the masters' states before the first row (e.g. an archive segment's
+        #: header's), when the rows do not start the log.
+        self._states: dict[int, MasterState] = dict(states or {})
         self._pending: dict[int, FoldRow] = {}
         #: Events folded, and the position of the last one.
         self.count = 0

@@ -182,6 +182,19 @@ class TestRowFold:
         rows = [as_row(event) for event in log]
         assert row_fold(rows, cuts) == fold(log)
 
+    @given(histories(), st.integers(0, 80))
+    def test_from_given_states_equals_the_general_fold(
+        self, history: list[Step], split: int
+    ) -> None:
+        """Started from the states of folding the log's first events (as an archive
+        segment's header gives them), the row fold of the rest gives the states of folding
+        every event."""
+        log = recorded(history)
+        split %= len(log) + 1
+        folder = RowFold(states=fold(log[:split]))
+        folder.feed([as_row(event) for event in log[split:]])
+        assert folder.states() == fold(log)
+
     @given(faulty(), st.lists(st.integers(0, 80), max_size=4))
     def test_refuses_what_the_general_fold_refuses(
         self, log: list[RecordedEvent], cuts: list[int]
