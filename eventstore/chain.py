@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from eventstore.engine import reading, translate_errors
 from eventstore.ids import event_id_of
 from eventstore.reads import EVENT_ROWS
-from eventstore.schema import HEAD_ROW_ID, archive_segments, events, head
+from eventstore.schema import HEAD_ROW_ID, archive_segments, archive_tips, events, head
 
 #: The "previous hash" of the first event.
 GENESIS = bytes(32)
@@ -234,11 +234,15 @@ def _rows_past_head(engine: Engine) -> list[ChainProblem]:
 
 
 def _master_ids_past_head(engine: Engine, last_master_id: int, last: int) -> list[ChainProblem]:
-    """A head row whose highest master id is below one the log uses, which would hand
-    that id out again to a new master."""
+    """A head row whose highest master id is below one the log uses (in the table, or a
+    master whose whole stream is archived: its tip), which would hand that id out again
+    to a new master."""
     with translate_errors(), reading(engine) as conn:
-        top = conn.execute(sa.select(sa.func.max(events.c.master_id))).scalar()
-    if top is None or top <= last_master_id:
+        top = max(
+            conn.execute(sa.select(sa.func.max(table.c.master_id))).scalar() or 0
+            for table in (events, archive_tips)
+        )
+    if top <= last_master_id:
         return []
     return [
         ChainProblem(

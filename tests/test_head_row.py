@@ -3,6 +3,8 @@ missing, ``upgrade``) restores it from the log, and no write is ever dropped sil
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mastertrail import HeadMissing, LogDamaged, Registry, ViewRowMissing
@@ -141,6 +143,21 @@ class TestGarbledHeadRow:
         report = pair.verify()
         assert [p.kind for p in report.problems] == ["chain"]
         assert "highest master id" in report.problems[0].detail
+        pair.rebuild()
+        assert pair.verify().ok
+        assert pair.find_master_id("charlie:/srv") == 3
+
+    def test_a_highest_master_id_below_an_archived_master_is_reported(
+        self, pair: Registry, tmp_path: Path
+    ) -> None:
+        """The highest master's whole stream archived, a head row whose highest master id
+        is below it is reported, and rebuild raises it again."""
+        pair.set_master_state(1, False)
+        pair.archive(before=5, to=tmp_path)  # bravo's events, and alpha's but the last
+        tamper(pair.engine, "UPDATE mastertrail_head SET last_master_id = 1")
+        report = pair.verify()
+        assert [p.kind for p in report.problems] == ["chain"]
+        assert "highest master id is 1" in report.problems[0].detail
         pair.rebuild()
         assert pair.verify().ok
         assert pair.find_master_id("charlie:/srv") == 3
