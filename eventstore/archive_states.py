@@ -15,9 +15,10 @@ import functools
 from collections.abc import Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from eventstore.archive_format import MasterSnapshot
+from eventstore.engine import reading, translate_errors
 from eventstore.schema import archive_states
 
 
@@ -64,16 +65,7 @@ def _newest(conn: Connection, archived_through: int) -> list[tuple[MasterSnapsho
     position it was recorded at."""
     mariadb = conn.dialect.name in ("mysql", "mariadb")
     return [
-        (
-            MasterSnapshot(
-                id=int(row.master_id),
-                name=str(row.name),
-                active=bool(row.active),
-                last_active=int(row.last_active),
-                version=int(row.version),
-            ),
-            int(row.archived_through),
-        )
+        (_snapshot(row), int(row.archived_through))
         for row in conn.execute(_search(mariadb), {"through": archived_through})
     ]
 
@@ -127,4 +119,54 @@ def _search(mariadb: bool) -> sa.Select[tuple[int, int, int, str, int, int]]:
     )
 
 
-__all__ = ["record_end_states", "recorded_end_states"]
+class RecordedStates:
+    """The recorded states replayed segment by segment, for ``verify``: after each
+    segment, once any are recorded, the states a reading would start from there must be
+    the fold of the log up to its last event."""
+
+    def __init__(self, rows: list[tuple[int, MasterSnapshot]]) -> None:
+        self._rows = rows  # (archived_through, state), in order of archived_through
+        self._next = 0
+        self._states: dict[int, MasterSnapshot] = {}
+
+    @classmethod
+    def read(cls, engine: Engine, archived_through: int) -> RecordedStates:
+        """Every row recorded up to position ``archived_through``, in a short read."""
+        table = archive_states
+        with translate_errors(), reading(engine) as conn:
+            rows = conn.execute(
+                sa.select(table)
+                .where(table.c.archived_through <= archived_through)
+                .order_by(table.c.archived_through, table.c.master_id)
+            ).all()
+        return cls([(int(row.archived_through), _snapshot(row)) for row in rows])
+
+    def problem_after(
+        self, file_name: str, last_position: int, folded: Mapping[int, MasterSnapshot] | None
+    ) -> str | None:
+        """What is wrong with the states recorded up to ``last_position``, the last of the
+        segment ``file_name``, given ``folded``, the fold of the log up to there (None:
+        unknown); None when nothing is."""
+        while self._next < len(self._rows) and self._rows[self._next][0] <= last_position:
+            state = self._rows[self._next][1]
+            self._states[state.id] = state
+            self._next += 1
+        if not self._states or folded is None or self._states == dict(folded):
+            return None
+        return (
+            f"the masters' states recorded after archive segment {file_name} are not what "
+            f"the events up to it make ({archive_states.name})"
+        )
+
+
+def _snapshot(row: sa.Row[tuple[int, int, int, str, int, int]]) -> MasterSnapshot:
+    return MasterSnapshot(
+        id=int(row.master_id),
+        name=str(row.name),
+        active=bool(row.active),
+        last_active=int(row.last_active),
+        version=int(row.version),
+    )
+
+
+__all__ = ["RecordedStates", "record_end_states", "recorded_end_states"]

@@ -7,7 +7,8 @@ to the recorded last hash. Each segment must start right after the one before it
 that one's chain ended (a reordered, missing or substituted segment breaks this); the hot
 log must start right after the last (:func:`eventstore.chain.verify_chain` chains it on
 from there), and hold no row the archive covers. With a ``fold``, each header's states of
-the masters must be the fold of everything before it (``masters_as_of`` starts from them).
+the masters must be the fold of everything before it (``masters_as_of`` starts from them),
+and so must the states recorded after each (:class:`~eventstore.archive_states.RecordedStates`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Engine
 from eventstore.archive import Segment, list_segments, open_segment
 from eventstore.archive_format import MasterSnapshot, SegmentFormatError
 from eventstore.archive_seal import Fold
+from eventstore.archive_states import RecordedStates
 from eventstore.chain import GENESIS, ChainProblem
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import ArchiveUnavailable
@@ -54,6 +56,10 @@ def verify_segments(
     previous_last, previous_hash = 0, GENESIS.hex()
     states: dict[int, MasterSnapshot] | None = {}
     checked = 0
+    # The masters' states recorded where the segments end: those readings start from.
+    recorded = (
+        RecordedStates.read(engine, segments[-1].last_position) if fold and segments else None
+    )
     for segment in segments:
         if segment.first_position != previous_last + 1:
             problems.append(
@@ -75,6 +81,10 @@ def verify_segments(
         checked += count
         if problem is not None:
             problems.append(ChainProblem(segment.first_position, problem))
+        if recorded is not None:
+            wrong = recorded.problem_after(segment.file_name, segment.last_position, states)
+            if wrong is not None:
+                problems.append(ChainProblem(segment.last_position, wrong))
         previous_last, previous_hash = segment.last_position, segment.last_hash
     if previous_last:
         with translate_errors(), reading(engine) as conn:

@@ -123,6 +123,34 @@ class TestTheRecordedStates:
             )
 
 
+class TestVerifyingTheRecordedStates:
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            f"UPDATE {STATES} SET name = 'forged:/srv' WHERE master_id = 1",
+            f"DELETE FROM {STATES} WHERE archived_through = (SELECT MAX(archived_through) "
+            f"FROM {STATES} AS s)",
+        ],
+        ids=["forged", "missing"],
+    )
+    def test_a_state_not_of_the_log_is_a_problem(
+        self, registry: Registry, clock: FakeClock, tmp_path: Path, statement: str
+    ) -> None:
+        """A recorded state changed, or the states recorded with a segment missing, is a
+        problem verify names; intact, the archive verifies."""
+        build_log(registry, clock)
+        last = registry.log_position()
+        registry.archive(before=last // 3, to=tmp_path)
+        registry.archive(before=2 * last // 3, to=tmp_path)
+        assert registry.verify().ok
+        with registry.engine.begin() as conn:
+            drop_guards(conn, (STATES,))
+            conn.exec_driver_sql(statement)
+        report = registry.verify()
+        assert report.problems
+        assert all(p.kind == "archive" and STATES in p.detail for p in report.problems)
+
+
 class TestTheStatesGuard:
     @pytest.mark.parametrize(
         "statement",
