@@ -103,6 +103,7 @@ from eventstore.schema import EVENTS_TABLE, TEXTS_TABLE
 from eventstore.segmented import (
     Archive,
     iter_log_through,
+    open_segment_kept,
     read_history,
     sealed_position_at,
     segment_events,
@@ -233,6 +234,7 @@ __all__ = [
     "new_event_id",
     "newest_segment",
     "open_segment",
+    "open_segment_kept",
     "position_at",
     "read_after",
     "read_anchors",

@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.archive import Segment, archived_through, list_segments, open_segment, segment_at
-from eventstore.archive_format import MasterSnapshot, SegmentFormatError
+from eventstore.archive import (
+    Segment,
+    archive_directory,
+    archived_through,
+    list_segments,
+    open_segment,
+    segment_at,
+)
+from eventstore.archive import _segment as segment_of_row
+from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentFormatError
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import SegmentDamaged
 from eventstore.reads import BATCH_SIZE, read_after, read_range
@@ -31,6 +41,38 @@ from eventstore.recorded import RecordedEvent, from_micros
 from eventstore.schema import archive_segments
 
 Archive = str | os.PathLike[str] | None
+
+
+#: Segment files opened lately, decompressed, by their recorded SHA-256 and the identity of
+#: the file they were read from (path, inode, size, modification time).
+_OPENED: OrderedDict[tuple[str, str, int, int, int], SegmentFile] = OrderedDict()
+_OPENED_KEPT = 8
+_opened_lock = threading.Lock()
+
+
+def open_segment_kept(segment: Segment, archive: Archive) -> SegmentFile:
+    """:func:`~eventstore.archive.open_segment`, kept for the next readings of the same
+    segment (a few at a time): a sealed segment never changes, so while its file is the
+    one read and checked then (the same inode, size and modification time), it is neither
+    read nor decompressed again. A file gone or changed is read again, and raises as
+    :func:`~eventstore.archive.open_segment` does."""
+    path = segment.path(archive_directory(archive))
+    try:
+        found = path.stat()
+    except OSError:
+        return open_segment(segment, archive)  # raises ArchiveUnavailable naming it
+    key = (segment.file_sha256, str(path), found.st_ino, found.st_size, found.st_mtime_ns)
+    with _opened_lock:
+        opened = _OPENED.get(key)
+        if opened is not None:
+            _OPENED.move_to_end(key)
+            return opened
+    opened = open_segment(segment, archive)
+    with _opened_lock:
+        _OPENED[key] = opened
+        while len(_OPENED) > _OPENED_KEPT:
+            _OPENED.popitem(last=False)
+    return opened
 
 
 def segment_events(segment: Segment, archive: Archive) -> list[RecordedEvent]:
@@ -157,15 +199,15 @@ def _inside(event: RecordedEvent, since: int | None, until: int | None) -> bool:
 def segment_recorded_by(conn: Connection, when: int) -> Segment | None:
     """The newest segment whose first event was recorded at or before ``when``
     (microseconds): the one holding the newest sealed event recorded by then, with a clock
-    that never runs backwards. None when every sealed event is later."""
+    that never runs backwards. None when every sealed event is later. One statement."""
     table = archive_segments
     found = conn.execute(
-        sa.select(table.c.first_position)
+        sa.select(table)
         .where(table.c.first_recorded_at <= when)
         .order_by(table.c.first_position.desc())
         .limit(1)
-    ).scalar()
-    return None if found is None else segment_at(conn, int(found))
+    ).first()
+    return None if found is None else segment_of_row(found)
 
 
 def sealed_position_at(conn: Connection, when: int, archive: Archive) -> int | None:
@@ -177,7 +219,7 @@ def sealed_position_at(conn: Connection, when: int, archive: Archive) -> int | N
     if segment.last_recorded_at <= from_micros(when):
         return segment.last_position
     newest = segment.first_position
-    for row in open_segment(segment, archive).rows(until=when):
+    for row in open_segment_kept(segment, archive).rows(until=when):
         newest = row[0]
     return newest
 
@@ -185,6 +227,7 @@ def sealed_position_at(conn: Connection, when: int, archive: Archive) -> int | N
 __all__ = [
     "Archive",
     "iter_log_through",
+    "open_segment_kept",
     "read_history",
     "read_window",
     "sealed_position_at",

@@ -28,6 +28,7 @@ from eventstore import (
     list_segments,
     newest_segment,
     open_segment,
+    open_segment_kept,
     recorded_end_states,
     segment_events,
     segment_holding,
@@ -185,7 +186,7 @@ def _fold_segment(
 ) -> dict[int, MasterState]:
     """``segment``'s header states with its events up to position ``upto`` (and to the
     first recorded after ``until``) folded on them."""
-    opened = open_segment(segment, archive)
+    opened = open_segment_kept(segment, archive)
     folder = RowFold(states={m.id: to_state(m) for m in opened.header.masters})
     folder.feed(list(opened.rows(upto, until=until)))
     return folder.states()
