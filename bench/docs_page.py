@@ -114,6 +114,21 @@ Independent harness
     server work beside either contender, on SQLite the same write lock to share on each
     file). ``--only independent`` runs this section alone. The target is at most 1.0x.
 
+Fleet
+    Eight masters heartbeating at once, each through a connector of its own, as the masters
+    of one Buildbot share its database: each master a process of its own (``spawn``) with a
+    real Buildbot ``DBConnector``, its thread pool and its own reactor, the clock moving a
+    minute per reading; a fleet of eight per contender, on a database of its own made by
+    Buildbot's upgrade, with its masters registered beforehand by a connector closed before
+    the fleets start. A round runs one fleet, then the other, the next round starting with
+    the other one; in a fleet's turn its masters wait at a barrier, then each makes forty
+    calls back to back. A round's median is that of every call of every master of the
+    fleet; the result is the median of six round medians and the spread the range of the
+    rounds' own ratios, as in the independent harness, and no call is untimed. The
+    heartbeat, then ``findMasterId`` of the master's own name, ``getMaster`` of its own id
+    and ``getMasters``. ``--only fleet`` runs this section alone. The target is at most
+    1.0x.
+
 Archive
     A long log with a 30-day horizon: on SQLite a year of ten masters (the connector's long
     log), so that 30 days are 8.2% of it; elsewhere the same proportion of a shorter log.

@@ -79,10 +79,11 @@ def round_ratio_summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
 
 
 class Contender:
-    """One component in its own DB connector on its own database."""
+    """One component in its own DB connector on its own database; ``name`` is the master
+    its ``findMasterId`` looks up."""
 
-    def __init__(self, side: str, database: Database, db: Any) -> None:
-        self.side, self.database, self.db = side, database, db
+    def __init__(self, side: str, database: Database, db: Any, name: str = master_name(1)) -> None:
+        self.side, self.database, self.db, self.name = side, database, db, name
         self.ids: list[int] = []
 
     async def grow(self, masters: int) -> None:
@@ -97,7 +98,7 @@ class Contender:
         if operation == "heartbeat":
             return functools.partial(masters.setMasterState, self.ids[0], True)
         if operation == "findMasterId":
-            return functools.partial(masters.findMasterId, master_name(1))
+            return functools.partial(masters.findMasterId, self.name)
         if operation == "getMaster":
             return functools.partial(masters.getMaster, self.ids[0])
         if operation == "getMasters":

@@ -110,6 +110,18 @@ def lines(results: dict[str, Any]) -> Iterator[Line]:
             f"<= {MAX_RATIO:.1f}x Buildbot",
             item["ratio"] <= MAX_RATIO,
         )
+    for item in results.get("fleet", []):
+        spread = f"{item['ratio_min']:.2f}-{item['ratio_max']:.2f} over rounds"
+        yield Line(
+            "fleet",
+            LABELS[item["backend"]],
+            f"{item['operation']}, {item['masters']} masters at once, a process each",
+            f"{item['mastertrail']['median_ms']:.2f} ms",
+            f"{item['buildbot']['median_ms']:.2f} ms",
+            f"{item['ratio']:.2f}x ({spread})",
+            f"<= {MAX_RATIO:.1f}x Buildbot",
+            item["ratio"] <= MAX_RATIO,
+        )
     for item in results.get("floor", []):
         floors = [("its statements, bare driver", "mastertrail", item)]
         if "shared" in item:

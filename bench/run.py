@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from bench import archive, connector, core, floor, history, independent, replay
+from bench import archive, connector, core, fleet, floor, history, independent, replay
 from bench.config import Config
 from bench.databases import Backend, Database, remove_sqlite
 from bench.harness import close_connector, open_connector
@@ -28,6 +28,7 @@ SECTIONS = (
     "as_of",
     "storage",
     "independent",
+    "fleet",
     "archive",
 )
 #: Sections that need the long log (made once per backend for all of them).
@@ -94,6 +95,10 @@ async def run_backend(
         results["independent"] += await independent.independent(
             reactor, backend, independent.plan_for(config.quick)
         )
+    if "fleet" in only:
+        plan = fleet.plan_for(config.quick)
+        progress(name, f"fleet: {plan.masters} masters at once, each a process of its own")
+        results["fleet"] += await fleet.fleet(reactor, backend, plan)
     if any(section in only for section in LONG_LOG_SECTIONS):
         await long_log_sections(reactor, backend, config, out, results, progress, fresh, only)
     if "floor" in only:

@@ -30,6 +30,7 @@ SECTIONS = (
     "as_of",
     "storage",
     "independent",
+    "fleet",
 )
 
 
@@ -144,6 +145,7 @@ class TestQuickRun:
         table = quick_run[1]
         for name in (
             "connector",
+            "fleet",
             "core heartbeat",
             "rebuild",
             "masters_as_of",
@@ -226,6 +228,22 @@ class TestQuickRun:
                 assert positive(item["background_tx_per_s"])
             else:
                 assert "background_tx_per_s" not in item
+
+    def test_fleet_of_masters_at_once(self, results: dict[str, Any]) -> None:
+        """The fleet section times every operation of both fleets of masters, each master a
+        process of its own, in alternating rounds, with the fleets' throughput."""
+        from bench.fleet import OPERATIONS, QUICK
+
+        items = results["fleet"]
+        assert [item["operation"] for item in items] == list(OPERATIONS)
+        for item in items:
+            assert item["masters"] == QUICK.masters
+            assert len(item["round_medians_ms"]) == item["rounds"] == QUICK.rounds
+            assert item["ratio_min"] <= item["ratio_max"]
+            for side in ("mastertrail", "buildbot"):
+                assert positive(item[side]["median_ms"])
+                assert positive(item["calls_per_s"][side])
+            assert len(item["load_average"]) == 3
 
     def test_cached_history_verifies(self, quick_run: tuple[Path, str]) -> None:
         """The generated long log, cached for later runs, has an intact hash chain and a
