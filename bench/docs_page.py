@@ -96,8 +96,9 @@ masters_as_of
 
 Storage
     Bytes on disk per event of the log table with all its indexes (``dbstat`` on SQLite,
-    ``pg_total_relation_size`` on PostgreSQL, InnoDB's data and index length on MariaDB).
-    The target is at most 100 bytes per check-in event on SQLite.
+    ``pg_total_relation_size`` on PostgreSQL, InnoDB's data and index length on MariaDB),
+    and where they go in each table and index (see "Bytes per event"). The target is at
+    most 100 bytes per check-in event on every database.
 
 Independent harness
     The connector's operations measured as a new user would measure them, in rounds rather
@@ -195,6 +196,13 @@ the stream constraint (see :doc:`events`):
 
 It was 183 bytes per event before format 3, and 339 before format 2 stored each type name
 and metadata text once.
+
+Where the bytes of each part go, per event, as the storage section measures them (SQLite's
+``dbstat``; PostgreSQL's ``pgstattuple`` and ``pageinspect`` on a page in the middle of
+each relation; on MariaDB the records of each index in the buffer pool's pages after
+reading 50,000 of its entries, and InnoDB's page counts):
+
+{storage_breakdown}
 
 Cases near 1.0x
 ---------------
@@ -363,6 +371,7 @@ def write_page(path: Path, results: dict[str, Any], rows: list[Line]) -> None:
         table=rst_table(rows),
         round_trips=_round_trips(results),
         storage_parts=_storage_parts(results),
+        storage_breakdown=_storage_breakdown(results),
         archive_notes=_archive_notes(results),
     )
     path.write_text(page)
@@ -395,6 +404,55 @@ def _storage_parts(results: dict[str, Any]) -> str:
             f"{item['bytes_per_event']:.0f} in all): {listed}"
         )
     return "\n".join(lines) or "(not measured in this run)"
+
+
+def _storage_breakdown(results: dict[str, Any]) -> str:
+    """One bullet per table or index of the log's events on each database: what its rows
+    or entries hold and what the database adds around them."""
+    lines = []
+    for item in results["storage"]:
+        label = LABELS[item["backend"]]
+        for name, part in item.get("breakdown", {}).items():
+            if part["bytes"] < 0.05 or EVENTS not in name:
+                continue
+            lines.append(f"* {label}, ``{name}``, {part['bytes']:.1f}: {_part(part)}")
+    return "\n".join(lines) or "(not measured in this run)"
+
+
+EVENTS = "mastertrail_events"
+
+
+def _part(part: dict[str, Any]) -> str:
+    """What one table or index holds per event, in the terms of its database."""
+    if "payload" in part:  # SQLite
+        return (
+            f"records {part['payload']:.1f}, cells and pages {part['cells_and_pages']:.1f}, "
+            f"unused {part['unused']:.1f}"
+        )
+    if "tuple_header" in part:  # a PostgreSQL heap
+        return (
+            f"tuple header {part['tuple_header']:.0f}, columns {part['column_data']:.1f}, "
+            f"alignment {part['alignment']:.1f}, line pointer {part['line_pointer']}, "
+            f"page headers and free space {part['page_header_and_free']:.1f} "
+            f"({part['tuples_per_page']} tuples a page)"
+        )
+    if "entry" in part:  # a PostgreSQL index
+        if not part["entry"]:
+            return "no entries (the stored ids only)"
+        return (
+            f"entry {part['entry']:.1f} (8 of it the entry's header), line pointer "
+            f"{part['line_pointer']}, free space, inner pages and page headers "
+            f"{part['free_inner_and_headers']:.1f} (leaves {part['avg_leaf_density']:.0f}% full)"
+        )
+    if "record" in part:  # a MariaDB index, sampled in the buffer pool
+        fields = ", ".join(part.get("fields", []))
+        return (
+            f"records of {part['record']:.1f} bytes (key {fields}), "
+            f"{part['records_per_page']:.0f} a page: {part['page_bytes_per_record']:.1f} "
+            f"per record with the page's own bytes and free space; the rest inner pages and "
+            f"pages the index holds free"
+        )
+    return "pages only"
 
 
 def _archive_notes(results: dict[str, Any]) -> str:

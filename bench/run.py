@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from bench import archive, connector, core, fleet, floor, history, independent, replay
+from bench import archive, connector, core, fleet, floor, history, independent, replay, storage
 from bench.config import Config
 from bench.databases import Backend, Database, remove_sqlite
 from bench.harness import close_connector, open_connector
@@ -129,7 +129,7 @@ async def long_log_sections(
     progress(name, f"long log of {plan.events:,} events")
     long = await long_log(reactor, backend, plan, out, fresh=fresh, progress=progress)
     if "storage" in only:
-        results["storage"].append(replay.storage(long))
+        results["storage"].append(storage.storage(long))
     if "long_history" in only:
         progress(name, "connector with the long log")
         results["long_history"] += await connector.long_history(

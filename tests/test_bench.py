@@ -245,6 +245,19 @@ class TestQuickRun:
                 assert positive(item["calls_per_s"][side])
             assert len(item["load_average"]) == 3
 
+    def test_storage_breakdown_adds_up(self, results: dict[str, Any]) -> None:
+        """The storage section splits every table and index of the log into its records,
+        the cells' and pages' own bytes and the unused ones, adding up to its part of the
+        total."""
+        (item,) = results["storage"]
+        breakdown = item["breakdown"]
+        assert set(breakdown) == set(item["parts_bytes_per_event"])
+        for name, part in breakdown.items():
+            found = part["payload"] + part["cells_and_pages"] + part["unused"]
+            assert found == pytest.approx(part["bytes"]), name
+            assert part["bytes"] == pytest.approx(item["parts_bytes_per_event"][name]), name
+        assert breakdown["mastertrail_events"]["payload"] > 32  # the hash at least
+
     def test_cached_history_verifies(self, quick_run: tuple[Path, str]) -> None:
         """The generated long log, cached for later runs, has an intact hash chain and a
         view equal to a fold of the log."""
