@@ -276,6 +276,16 @@ def results_events(out: Path) -> int:
     return int(json.loads((out / "latest.json").read_text())["config"]["history_events"]["sqlite"])
 
 
+class TestConfig:
+    def test_the_full_run_writes_a_year_on_every_database(self) -> None:
+        """The full run's long log is a year of ten masters checking in every minute on
+        SQLite, PostgreSQL and MariaDB alike."""
+        from bench.config import FULL
+        from bench.databases import BACKENDS
+
+        assert {FULL.history(name) for name in BACKENDS} == {10 * 60 * 24 * 365}
+
+
 class TestIndependentHarness:
     def test_the_result_is_the_median_of_the_round_medians(self) -> None:
         """Each contender's result is the median of its round medians, and the spread is
