@@ -112,8 +112,12 @@ class Fleet:
     def _receive(self) -> list[Any]:
         found = []
         for pipe, process in zip(self._pipes, self._processes, strict=True):
-            if not pipe.poll(TIMEOUT):
-                raise RuntimeError(f"{self.side} master {process.name} did not answer")
+            deadline = time.monotonic() + TIMEOUT
+            while not pipe.poll(1.0):
+                if not process.is_alive() and not pipe.poll():
+                    raise RuntimeError(f"{self.side} master {process.name} ended unannounced")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.side} master {process.name} did not answer")
             kind, value = pipe.recv()
             if kind == "error":
                 raise RuntimeError(f"{self.side} master {process.name} failed:\n{value}")
