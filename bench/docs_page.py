@@ -204,6 +204,8 @@ reading 50,000 of its entries, and InnoDB's page counts):
 
 {storage_breakdown}
 
+{storage_floor}
+
 Cases near 1.0x
 ---------------
 
@@ -371,6 +373,7 @@ def write_page(path: Path, results: dict[str, Any], rows: list[Line]) -> None:
         round_trips=_round_trips(results),
         storage_parts=_storage_parts(results),
         storage_breakdown=_storage_breakdown(results),
+        storage_floor=STORAGE_FLOOR,
         archive_notes=_archive_notes(results),
     )
     path.write_text(page)
@@ -481,6 +484,64 @@ def _archive_notes(results: dict[str, Any]) -> str:
         return "(not measured in this run)"
     return "\n".join(lines) + "\n\n" + ARCHIVE_READING
 
+
+#: Where a database's own bytes set a floor under the log's, for the page.
+STORAGE_FLOOR = """\
+A check-in holds 68 bytes of its own on every database: position 8, master id 4,
+version 4, type and metadata ids 4 each, schema version 2, time 8, the data ``{{}}`` 2 and
+the chain's SHA-256 32. What each database adds, and what a change of schema (not made:
+the log's schema and format are as described in :doc:`events`) could take away, measured
+on 2026-12-07 on copies of a log of 1,000,000 events (load average 6 to 9; sizes do not
+depend on the load):
+
+PostgreSQL
+    A heap tuple has a 23-byte header, and a null bitmap as soon as one column is NULL:
+    ``event_id``, NULL for every event mastertrail writes, makes it 32 bytes with the
+    padding to 8. The columns take 73 bytes (70, the data and the hash each with a 1-byte
+    length, and 3 bytes of padding before ``metadata_id``); the tuple is padded to 112 and
+    has a 4-byte line pointer: 116 bytes, 70 tuples a page, 117 per event. Each b-tree
+    entry is an 8-byte header and its key padded to 8, with a 4-byte line pointer, in
+    leaves kept 90% full: 22.5 bytes per event for the position and for the stream, 31.5
+    for the time index (two 8-byte keys). Of the 194 bytes per event, PostgreSQL's own
+    are 29 in the heap (header 24, line pointer 4, page header and free space 1) and 44.5
+    in the three indexes (12 per entry, and the leaves' free tenth and inner pages); 18
+    are padding the layout causes (the null bitmap's 8 and 10 of alignment); 70 are the
+    row's columns and 32 the indexes' keys.
+
+    On copies: without the ``event_id`` column (the stored ids kept elsewhere) the heap
+    takes 109.2 bytes per event, and with the 8-byte columns first 101.1, the least a row
+    of these columns can take; without the hash it would take 68.3 (the chain costs 33
+    bytes per event), and a row of position, master and time alone 52.2. The time index
+    as a BRIN index (``recorded_at`` grows with the position) takes 0.02 bytes per event
+    instead of 31.5, for a search that reads a whole range of pages rather than seeking
+    one entry (not measured here); a b-tree at fillfactor 100 takes 20.3 rather than 22.5
+    for the position. With one row per event and the position and the stream unique, the
+    floor is then about 101 + 20 + 22 = 143 bytes per event: 100 is out of reach on
+    PostgreSQL without storing several check-ins in a row, a change of the log's format.
+
+MariaDB
+    An InnoDB record of the clustered index (the table) has a 5-byte header, a byte of
+    NULL flags and a byte of length for the data, and InnoDB's transaction id (6) and roll
+    pointer (7): 20 bytes of InnoDB's own. The log's table is system-versioned (the guard
+    against ``TRUNCATE``, see :doc:`events`), which adds ``row_start`` and ``row_end`` (7
+    bytes each) to every row and ``row_end`` to the primary key and to both unique keys: a
+    record of 102 bytes, 147 to a page, 111.9 bytes per event with the pages' own bytes
+    and the sixteenth InnoDB keeps free. Every secondary entry carries the primary key
+    (position and ``row_end``, 15 bytes) and a 5-byte header: 28 bytes in the stream
+    index, 28 in the time index (the position is its key already) and 21 in the
+    ``event_id`` index, which holds a NULL for every event (MariaDB has no partial
+    index), 32.1, 28.9 and 22.6 bytes per event with their pages. 195.5 bytes per event in
+    all at 1,000,000 events, where the same table without system versioning takes 158.7
+    (system versioning costs 37 bytes per event), without the ``event_id`` index 143.4,
+    and without the time index either 120.8: the floor of a row per event with its
+    position and stream unique on InnoDB's uncompressed pages, out of reach of 100.
+
+    InnoDB's page compression (``PAGE_COMPRESSED=1``, a table option; it needs a file
+    system that punches holes, and the table's ``data_length`` does not show it, the
+    file's allocated size does) takes the log as it is, versioned with its four indexes,
+    to 63.6 bytes per event on disk (55.9 without versioning and the ``event_id`` index;
+    ``ROW_FORMAT=COMPRESSED`` with 8 KB pages 92.3): under the target, at a cost in CPU
+    on every page written and read that is not measured here."""
 
 #: How the readings reach the segments, for the page.
 ARCHIVE_READING = """\
