@@ -1,5 +1,5 @@
 """The masters' states where the archive ends, kept in the database
-(``mastertrail_archive_states``, revision ``0009_archive_end_states``).
+(``mastertrail_archive_states``, revision ``0010_archive_end_states``).
 
 A reading of the table at a position after the archive starts from every master's state
 at the archive's last position: :func:`recorded_end_states` reads them without opening a
@@ -28,7 +28,7 @@ def record_end_states(
     """In the caller's transaction, which records the segment ending at position
     ``archived_through``, record the masters' ``states`` after it: those of the masters
     whose newest recorded state is of another version, or who have none (after segments
-    sealed before revision ``0009``: every master). Returns the rows written."""
+    sealed before revision ``0010``: every master). Returns the rows written."""
     recorded = {state.id: state.version for state, _ in _newest(conn, archived_through)}
     rows = [
         {
@@ -52,7 +52,7 @@ def recorded_end_states(
 ) -> dict[int, MasterSnapshot] | None:
     """Every master's state right after position ``archived_through``, the last of a
     sealed segment, by id; None when none were recorded with that segment (it was sealed
-    before revision ``0009``, and none since). One statement of index seeks, a few per
+    before revision ``0010``, and none since). One statement of index seeks, a few per
     master, whatever the length of the archive."""
     found = _newest(conn, archived_through)
     if all(through != archived_through for _, through in found):

@@ -126,7 +126,7 @@ archive_tips = sa.Table(
 #: records the state after it of each master whose state it changed, with the segment's
 #: last position (``archived_through``), so that a master's row with the highest
 #: ``archived_through`` is its state where the table starts (see revision
-#: ``0009_archive_end_states``). Append-only; a row is of the newest segment, at a version
+#: ``0010_archive_end_states``). Append-only; a row is of the newest segment, at a version
 #: after its master's newest row's.
 archive_states = sa.Table(
     STATES_TABLE,

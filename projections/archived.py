@@ -7,7 +7,7 @@ segment read, whatever the length of the archive. At the last position of a segm
 at a position of the table, the masters' states where the archive ends are the ones the
 database recorded with the segment (:func:`eventstore.recorded_end_states`): no segment
 is opened. Only an archive whose newest segment was sealed before they were recorded
-(revision ``0009``) folds them from that segment, once per process (a sealed segment
+(revision ``0010``) folds them from that segment, once per process (a sealed segment
 never changes).
 """
 

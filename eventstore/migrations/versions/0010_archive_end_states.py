@@ -15,8 +15,8 @@ row must be of the newest sealed segment (``archived_through`` its last position
 version after its master's newest row's: so a master's row with the highest
 ``archived_through`` is its newest state, one seek of the key.
 
-Revision ID: 0009_archive_end_states
-Revises: 0008_archive_stream_tips
+Revision ID: 0010_archive_end_states
+Revises: 0009_head_guard_fast_path
 Create Date: 2026-12-07
 """
 
@@ -28,8 +28,8 @@ from alembic import op
 from eventstore.migrations.guards import refuse_change
 from eventstore.types import position_type
 
-revision = "0009_archive_end_states"
-down_revision = "0008_archive_stream_tips"
+revision = "0010_archive_end_states"
+down_revision = "0009_head_guard_fast_path"
 branch_labels = None
 depends_on = None
 
