@@ -1,8 +1,11 @@
-"""PostgreSQL's guard of the head row is a PL/pgSQL function that an append never calls: its
-trigger's condition lets a move forward through, and calls it for anything else (what it
-refuses is in tests/test_guards.py)."""
+"""The head row's guard looks at the log only for a change that is not a move forward: on
+PostgreSQL a PL/pgSQL function that an append never calls (its trigger's condition lets a
+move forward through), on MariaDB the second test of its trigger. What the guard refuses
+is in tests/test_guards.py."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -52,3 +55,40 @@ class TestTheHeadGuardOnPostgreSQL:
             registry.engine.begin() as conn,
         ):
             conn.exec_driver_sql(statement)
+
+
+#: The log's table moved out of the guard's sight (MariaDB).
+HIDDEN = "mastertrail_events_hidden"
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+class TestTheHeadGuardOnMariaDB:
+    @pytest.fixture
+    def hidden(self, registry: Registry) -> Iterator[sa.Engine]:
+        """The log's table renamed: a trigger statement that reads it fails."""
+        registry.find_master_id("alpha")
+        engine = registry.engine
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"RENAME TABLE mastertrail_events TO {HIDDEN}")
+        try:
+            yield engine
+        finally:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"RENAME TABLE {HIDDEN} TO mastertrail_events")
+
+    def test_a_move_forward_does_not_read_the_log(self, hidden: sa.Engine) -> None:
+        """The head moved forward, or given a new master id, goes through without the
+        trigger reading the log."""
+        with hidden.connect() as conn:
+            conn.begin()
+            conn.exec_driver_sql("UPDATE mastertrail_head SET last_master_id = last_master_id + 1")
+            conn.exec_driver_sql("UPDATE mastertrail_head SET position = position + 1")
+            conn.rollback()
+
+    def test_anything_else_reads_it(self, hidden: sa.Engine) -> None:
+        """A move back meets the test that reads the log."""
+        with (
+            pytest.raises(sa.exc.DBAPIError, match="doesn't exist"),
+            hidden.begin() as conn,
+        ):
+            conn.exec_driver_sql("UPDATE mastertrail_head SET position = position - 1")
