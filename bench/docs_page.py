@@ -285,9 +285,14 @@ Round trips
     a heartbeat took 8 round trips against Buildbot's 5 (the pool's ``SELECT 1`` at
     checkout, the read, the update, the commit, the rollback at return); it takes 5 now, a
     ``SET TRANSACTION`` for the one transaction and the one statement (see
-    :doc:`reliability`). On PostgreSQL both take 4: ``BEGIN ISOLATION LEVEL READ
+    :doc:`reliability`). On PostgreSQL both took 4: ``BEGIN ISOLATION LEVEL READ
     COMMITTED``, ``SET LOCAL lock_timeout``, the statement and ``COMMIT``, against
-    ``BEGIN``, the read, the update and ``COMMIT``. A round trip costs little on a quiet
+    ``BEGIN``, the read, the update and ``COMMIT``; since 2026-12-07 the ``BEGIN`` and the
+    lock wait go as one query through psycopg's libpq connection, and mastertrail's takes
+    3 (counted in a libpq trace by ``tests/test_foreign_isolation.py``). Through
+    ``Registry`` on such an engine, alternating with the old way on a loaded machine (load
+    10-12, three runs of 400), the old heartbeat took 1.06, 1.12 and 1.09x the new one's
+    time. A round trip costs little on a quiet
     machine and two processes' wake-ups on a busy one: the extra ones showed under load,
     hardly in the connector section. Old against new in the harness's rounds on MariaDB
     (six runs, loaded), the old heartbeat took 1.00x to 2.29x the new one's time (median
@@ -309,10 +314,22 @@ The database's own work
     * MariaDB 10.11 (``performance_schema``): the compound statement 660-720 µs against
       330 µs for Buildbot's read and update; in it the head's update with its trigger
       127 µs, the event's insert 48, the row's update 58, the two text lookups 57 each and
-      the three checks 35 together; the rest, about 280 µs, is the block itself, parsed
+      the three checks 35 together; the rest, about 280 µs, is the block itself, set up
       at every call. Redo written: 702 bytes against 231; InnoDB handler calls: 1 row
       written, 2 updated and 4 key reads against 1 updated and 2 key reads; the server's
       ``Questions``: 5 against 5.
+
+    Since 2026-12-07 the head's guard on PostgreSQL is a trigger with a ``WHEN``
+    condition that lets a move forward through without calling PL/pgSQL (revision
+    ``0009_head_guard_fast_path``), and on MariaDB a trigger whose first test needs no
+    look at the log, so that the second, which reads it, is not prepared for an append
+    (revision ``0011_mariadb_guard_fast_path``). In ``EXPLAIN ANALYZE`` of the heartbeat
+    statement, alternating a database with the old trigger and one with the new (200
+    each, three runs, load 10-12): 215, 222 and 244 µs of execution before, 177, 190 and
+    208 µs after (the trigger's 48-60 µs gone), against 68-79 µs for Buildbot's read and
+    update; the WAL is unchanged. On MariaDB the head's update alone, through the bare
+    driver: the old trigger took 1.05, 1.01 and 1.09x the new one's time (800 each, load
+    10-13).
 
     Under a pure CPU load the round trips dominate, and mastertrail, with fewer or as
     many, is ahead. Beside other work on the same server its CPU and its log flush are
@@ -349,13 +366,18 @@ Client side
     command. The client is not where a heartbeat loses.
 
 What would take more away
-    What remains is in the write path, not measured here: the head's guard as a trigger
-    with a ``WHEN`` condition, which PostgreSQL evaluates without calling PL/pgSQL
-    (MariaDB has no such form); the MariaDB block as a stored procedure, parsed once (2-5%
-    faster through the bare driver, see above, for a routine the database user must be
-    allowed to create); PostgreSQL's ``SET LOCAL lock_timeout`` sent with the ``BEGIN``
-    rather than after it. The event's row and its index entries, and their WAL, are what
-    keeping every check-in costs.
+    The guards' conditions and PostgreSQL's ``BEGIN`` with its lock wait are done (above).
+    On MariaDB the anonymous compound statement costs by being one, not by its length:
+    through the bare driver, alternating on one connection (the write alone, without its
+    commit, 500 each, five runs, load 2-4), a block that only calls a stored procedure
+    holding the log's part and then updates the view row took 0.94-1.01x the time of the
+    whole block (median 0.99), while a single ``CALL`` of a procedure that also updates the
+    view row took 0.84-0.91x, and one running the view's update as dynamic SQL
+    (``EXECUTE IMMEDIATE``) 0.91-0.96x. So only a procedure that holds the caller's update
+    too would gain, which puts the view's table inside the log's routine; it would also need
+    the database user's right to create routines, and a dump made without
+    ``--routines``, ``mariadb-dump``'s default, would lose it. It is not done. The event's
+    row and its index entries, and their WAL, are what keeping every check-in costs.
 """
 
 
