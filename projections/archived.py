@@ -34,8 +34,8 @@ from eventstore import (
     segment_holding,
     segment_recorded_by,
 )
-from projections.fold import RowFold
 from projections.model import MasterModel, MasterState
+from projections.segment_fold import fold_segment
 from projections.snapshots import to_state
 
 #: The archive's end states folded from a newest segment sealed before they were
@@ -185,11 +185,8 @@ def _fold_segment(
     segment: Segment, archive: Archive, *, upto: int | None = None, until: int | None = None
 ) -> dict[int, MasterState]:
     """``segment``'s header states with its events up to position ``upto`` (and to the
-    first recorded after ``until``) folded on them."""
-    opened = open_segment_kept(segment, archive)
-    folder = RowFold(states={m.id: to_state(m) for m in opened.header.masters})
-    folder.feed(list(opened.rows(upto, until=until)))
-    return folder.states()
+    first recorded after ``until``) folded on them (see :mod:`projections.segment_fold`)."""
+    return fold_segment(open_segment_kept(segment, archive), upto=upto, until=until)
 
 
 #: The state of a master the archive does not know.
