@@ -38,9 +38,10 @@ from projections.model import MasterModel, MasterState
 from projections.segment_fold import fold_segment
 from projections.snapshots import to_state
 
-#: The archive's end states folded from a newest segment sealed before they were
-#: recorded, by its SHA-256, the few last computed.
-_END_STATES: dict[str, dict[int, MasterState]] = {}
+#: The archive's end states, by database and newest segment (its last position and
+#: SHA-256), the few last read: read from the database, or folded from a newest segment
+#: sealed before they were recorded.
+_END_STATES: dict[tuple[str, int, str], dict[int, MasterState]] = {}
 _END_STATES_KEPT = 4
 _lock = threading.Lock()
 
@@ -77,24 +78,27 @@ def end_states(
     conn: Connection, archive: Archive, newest: Segment | None = None
 ) -> dict[int, MasterState]:
     """Every master's state right after the archive's last event (empty when nothing is
-    sealed); ``newest``: the last segment, when the caller has it. Read from the database;
-    folded from the newest segment only when it was sealed before they were recorded."""
+    sealed); ``newest``: the last segment, when the caller has it. Read from the database
+    (once per process and newest segment: they are recorded with it); folded from the
+    newest segment only when it was sealed before they were recorded."""
     if newest is None:
         newest = newest_segment(conn)
         if newest is None:
             return {}
-    recorded = recorded_end_states(conn, newest.last_position)
-    if recorded is not None:
-        return {key: to_state(snapshot) for key, snapshot in recorded.items()}
+    key = (str(conn.engine.url), newest.last_position, newest.file_sha256)
     with _lock:
-        kept = _END_STATES.get(newest.file_sha256)
+        kept = _END_STATES.get(key)
     if kept is not None:
         return dict(kept)
-    states = _fold_segment(newest, archive)
+    recorded = recorded_end_states(conn, newest.last_position)
+    if recorded is not None:
+        states = {master_id: to_state(snapshot) for master_id, snapshot in recorded.items()}
+    else:
+        states = _fold_segment(newest, archive)
     with _lock:
         while len(_END_STATES) >= _END_STATES_KEPT:
             _END_STATES.pop(next(iter(_END_STATES)))
-        _END_STATES[newest.file_sha256] = dict(states)
+        _END_STATES[key] = dict(states)
     return dict(states)
 
 
