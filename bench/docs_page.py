@@ -574,9 +574,11 @@ reads one segment: its header holds every master's state before its first event,
 events up to the position are folded on it, reading each check-in's line by splitting it
 rather than as JSON and checking the file's SHA-256 once instead of re-chaining every
 event (that is ``verify``'s work); the few segments read last are kept decompressed
-while their files are unchanged. At a position of the table (and at a segment's last
-position), the masters' states where the archive ends are read from the database, which
-records them with each segment (``mastertrail_archive_states``): no segment is opened.
+while their files are unchanged, with the states after every 128 of their events, so that
+a reading inside one folds fewer than 128 events. At a position of the table (and at a
+segment's last position), the masters' states where the archive ends are read from the
+database, which records them with each segment (``mastertrail_archive_states``): no
+segment is opened.
 The table with its indexes is measured for the long log's rows, leaving out those the
 other process appended while the section ran."""
 
