@@ -478,10 +478,10 @@ def _part(part: dict[str, Any]) -> str:
     if "record" in part:  # a MariaDB index, sampled in the buffer pool
         fields = ", ".join(part.get("fields", []))
         return (
-            f"records of {part['record']:.1f} bytes (key {fields}), "
-            f"{part['records_per_page']:.0f} a page: {part['page_bytes_per_record']:.1f} "
-            f"per record with the page's own bytes and free space; the rest inner pages and "
-            f"pages the index holds free"
+            f"key {fields}; in the pages sampled (leaves, and inner pages whose records are "
+            f"a key and a child page) records of {part['record']:.1f} bytes on average, "
+            f"{part['records_per_page']:.0f} a page; {part['leaf']:.1f} in leaf pages by "
+            f"InnoDB's count, the rest inner pages and pages the index holds free"
         )
     return "pages only"
 

@@ -231,7 +231,8 @@ SAMPLE = 50_000
 def _mysql_pages(conn: sa.Connection, page: int) -> dict[str, dict[str, float]]:
     """The records of each index of the log's table in the buffer pool's pages, after
     reading :data:`SAMPLE` entries of each: bytes per record (InnoDB's record header and
-    fields) and records per page (``information_schema.innodb_buffer_page``)."""
+    fields) and records per page (``information_schema.innodb_buffer_page``, which does
+    not tell leaf pages from inner ones: whatever inner pages are in the pool count too)."""
     indexes = conn.exec_driver_sql(
         "SELECT DISTINCT index_name FROM information_schema.statistics "
         "WHERE table_schema = DATABASE() AND table_name = %s",
