@@ -131,8 +131,8 @@ Fleet
     1.0x.
 
 Archive
-    A long log with a 30-day horizon: on SQLite a year of ten masters (the connector's long
-    log), so that 30 days are 8.2% of it; elsewhere the same proportion of a shorter log.
+    A long log with a 30-day horizon: a year of ten masters (the connector's long log), so
+    that 30 days are 8.2% of it; a run at a stated scale (``--events``) keeps the proportion.
     In one run on the same events: ``Registry.rebuild()`` (the rate the others are held
     against), ``masters_as_of`` at a quarter of the log (to be archived) and at the middle
     of the horizon, and a master of another process heartbeating back to back with a 5 ms
