@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import reading, translate_errors
-from eventstore.ids import event_id_of
-from eventstore.reads import EVENT_ROWS
-from eventstore.schema import HEAD_ROW_ID, archive_segments, archive_tips, events, head
+from eventstore.ids import MAX_DERIVED, MAX_MICROS, event_id_of
+from eventstore.schema import HEAD_ROW_ID, archive_segments, archive_tips, events, head, texts
 
 #: The "previous hash" of the first event.
 GENESIS = bytes(32)
@@ -71,6 +70,52 @@ def link_tail(
         f"\x00{event_id}\x00{master_id}\x00{version}\x00{type}\x00"
         f"{schema_version}\x00{recorded_at}\x00{len(data)}\x00{data}\x00{metadata}"
     ).encode()
+
+
+def derived_id_text(master_id: int, version: int, micros: int) -> str:
+    """``str(derived_event_id(...))`` without making the UUID; :class:`ValueError` when the
+    event has no derived id. The chaining loops (:func:`verify_chain`,
+    :meth:`eventstore.archive_format.SegmentFile.check`) inline it, with
+    :func:`master_bits` made once per master."""
+    bits = master_bits(master_id)
+    if not (0 < version <= MAX_DERIVED and 0 <= micros <= MAX_MICROS):
+        raise ValueError(f"master {master_id} version {version} has no event id")
+    h = id_hex(bits, version, micros)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def id_hex(bits: int, version: int, micros: int) -> str:
+    """The 32 hex digits of a derived event id, given its :func:`master_bits` (in range:
+    see :func:`derived_id_text`): its time's milliseconds, its version (8) and
+    sub-millisecond microseconds, then the bits and the version."""
+    value = (micros // 1000 << 16 | 0x8000 | micros % 1000) << 64 | bits | version
+    return value.to_bytes(16, "big").hex()
+
+
+def master_bits(master_id: int) -> int:
+    """The low 64 bits of a derived event id (:func:`~eventstore.ids.derived_event_id`)
+    before its version is or-ed in: the variant and the master id. :class:`ValueError` when
+    no id derives from ``master_id``."""
+    if type(master_id) is not int or not 0 < master_id <= MAX_DERIVED:
+        raise ValueError(f"master {master_id!r} has no derived event ids")
+    return 0b10 << 62 | master_id << 31
+
+
+def text_parts(type_: str, schema_version: int, data: str, metadata: str) -> tuple[str, bytes]:
+    """The parts of an event's :func:`link_tail` around its time that the chaining loops
+    make once per kind of event: before the time (its type and schema version) and after
+    it (its data and metadata, encoded). The link of an event is then ``SHA-256(previous +
+    f"{position}\\x00{event_id}\\x00{master_id}\\x00{version}{before}{recorded_at}".encode() +
+    after)``, the bytes :func:`link` hashes."""
+    return (
+        f"\x00{type_}\x00{schema_version}\x00",
+        f"\x00{len(data)}\x00{data}\x00{metadata}".encode(),
+    )
+
+
+#: Kinds of events whose :func:`text_parts` a chaining loop keeps, at most (events whose
+#: data is their own would otherwise keep every one).
+TEXT_PARTS_KEPT = 4096
 
 
 @attrs.frozen
@@ -129,33 +174,62 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     previous, expected_position, checked = GENESIS, 1, 0
     if sealed is not None:
         previous, expected_position = bytes(sealed.last_hash), sealed.last_position + 1
-    for row in _rows(engine, batch_size, last, expected_position - 1):
+    # The links computed as link_stored does, with what repeats made once (see text_parts).
+    masters: dict[int, int] = {}
+    parts: dict[tuple[int, int, str, int], tuple[str, bytes]] = {}
+    names = Texts()
+    sha256 = hashlib.sha256
+    for row in _rows(engine, batch_size, last, expected_position - 1, names):
+        position, stored_id, master_id, version, type_id, schema, data, meta_id, at, hash_ = row
         checked += 1
-        if row.position > expected_position:
-            resumed = _archived_meanwhile(engine, expected_position, row.position)
+        if position > expected_position:
+            resumed = _archived_meanwhile(engine, expected_position, position)
             if resumed is not None:  # sealed while this ran: verify_segments checks them
-                previous, expected_position = resumed, row.position
-        if row.position != expected_position:
+                previous, expected_position = resumed, position
+        if position != expected_position:
             problems.append(
                 ChainProblem(
                     expected_position,
-                    f"positions {expected_position}..{row.position - 1} are missing",
+                    f"positions {expected_position}..{position - 1} are missing",
                 )
             )
             break
-        if row.type is None or row.metadata is None:
-            problems.append(ChainProblem(row.position, "its type or metadata text is missing"))
-            break
+        key = (type_id, schema, data, meta_id)
+        around = parts.get(key)
+        if around is None:
+            type_, metadata = names.get(type_id), names.get(meta_id)
+            if type_ is None or metadata is None:
+                problems.append(ChainProblem(position, "its type or metadata text is missing"))
+                break
+            if len(parts) >= TEXT_PARTS_KEPT:
+                parts.clear()
+            around = parts[key] = text_parts(type_, schema, data, metadata)
         try:
-            event_id = event_id_of(row.event_id, row.master_id, row.version, row.recorded_at)
+            if stored_id is None:
+                bits = masters.get(master_id)
+                if bits is None:
+                    bits = masters[master_id] = master_bits(master_id)
+                if not (0 < version <= MAX_DERIVED and 0 <= at <= MAX_MICROS):
+                    raise ValueError(version)
+                # id_hex, inlined: this loop is the cost of verifying the table.
+                h = (
+                    ((at // 1000 << 16 | 0x8000 | at % 1000) << 64 | bits | version)
+                    .to_bytes(16, "big")
+                    .hex()
+                )
+                fields = (
+                    f"{position}\x00{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\x00"
+                    f"{master_id}\x00{version}{around[0]}{at}"
+                )
+            else:
+                event_id = _uuid(stored_id)
+                fields = f"{position}\x00{event_id}\x00{master_id}\x00{version}{around[0]}{at}"
         except ValueError:
-            problems.append(
-                ChainProblem(row.position, "its event id is neither stored nor derived")
-            )
+            problems.append(ChainProblem(position, "its event id is neither stored nor derived"))
             break
-        computed = link_stored(previous, row, event_id)
-        if computed != bytes(row.hash):
-            problems.append(ChainProblem(row.position, "hash does not match the event"))
+        computed = sha256(previous + fields.encode() + around[1]).digest()
+        if computed != hash_:
+            problems.append(ChainProblem(position, "hash does not match the event"))
             break
         previous, expected_position = computed, expected_position + 1
     if stored is None:
@@ -198,18 +272,68 @@ _HEAD_MISSING = (
 )
 
 
-def _rows(engine: Engine, batch_size: int, last: int, after: int) -> Iterator[Any]:
+def _rows(
+    engine: Engine, batch_size: int, last: int, after: int, names: Texts
+) -> Iterator[StoredRow]:
+    """The log's rows of the positions ``(after, last]`` as the driver gives them
+    (:data:`StoredRow`), a batch of ``batch_size`` at a time, each in a short read of its
+    own with the texts it names not in ``names`` yet."""
     while True:
         with translate_errors(), reading(engine) as conn:
-            rows = conn.execute(
-                EVENT_ROWS.where(events.c.position > after, events.c.position <= last)
-                .order_by(events.c.position)
-                .limit(batch_size)
-            ).all()
+            rows = stored_rows(conn, after, last, batch_size)
+            names.read(conn, rows)
         yield from rows
         if len(rows) < batch_size:
             return
-        after = rows[-1].position
+        after = rows[-1][0]
+
+
+#: A stored event as the driver reads it: ``(position, event_id, master_id, version,
+#: type_id, schema_version, data, metadata_id, recorded_at, hash)``, its texts by their
+#: ids (see :class:`Texts`), the event id as the driver gives it (None when derived).
+StoredRow = tuple[Any, ...]
+
+
+def stored_rows(conn: Connection, after: int, upto: int, limit: int) -> list[StoredRow]:
+    """The stored events of the positions ``(after, upto]``, the first ``limit`` of them
+    in position order, read with the driver's own cursor in the connection's transaction:
+    row objects, and each row's texts, would cost more than the chaining."""
+    sql = (
+        "SELECT position, event_id, master_id, version, type_id, schema_version, data, "
+        f"metadata_id, recorded_at, hash FROM {events.name} "
+        f"WHERE position > {int(after)} AND position <= {int(upto)} ORDER BY position "
+        f"LIMIT {int(limit)}"
+    )
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+class Texts(dict[int, "str | None"]):
+    """The texts of the log's rows by id (None: missing), read as rows need them."""
+
+    def read(self, conn: Connection, rows: Sequence[StoredRow]) -> None:
+        """Read the texts of ``rows`` not read yet (in ``conn``'s transaction)."""
+        wanted = {row[4] for row in rows}
+        wanted.update(row[7] for row in rows)
+        wanted.difference_update(self)
+        if not wanted:
+            return
+        found = conn.execute(
+            sa.select(texts.c.id, texts.c.text).where(texts.c.id.in_(sorted(wanted)))
+        )
+        self.update(dict.fromkeys(wanted))
+        self.update({int(key): str(text) for key, text in found})
+
+
+def _uuid(stored: Any) -> uuid.UUID:
+    """A stored event id as the driver gives it (a UUID, or its 16 bytes) as a UUID."""
+    return stored if isinstance(stored, uuid.UUID) else uuid.UUID(bytes=bytes(stored))
 
 
 def _rows_past_head(engine: Engine) -> list[ChainProblem]:
