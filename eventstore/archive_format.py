@@ -30,6 +30,8 @@ from typing import Any
 
 import attrs
 
+from eventstore.chain import TEXT_PARTS_KEPT, master_bits, text_parts
+from eventstore.chain import derived_id_text as derived_id_text
 from eventstore.ids import MAX_DERIVED, MAX_MICROS, event_id_of
 from eventstore.recorded import RecordedEvent, from_micros
 
@@ -104,24 +106,45 @@ class SegmentFormatError(ValueError):
 def encode(
     rows: Sequence[Any], previous_hash: bytes, masters: Mapping[int, MasterSnapshot]
 ) -> tuple[SegmentHeader, bytes]:
-    """The header and the file's bytes of a segment of the stored events ``rows`` (rows as
-    :data:`eventstore.reads.EVENT_ROWS` reads them, with the :data:`COLUMNS` in that order,
-    at consecutive positions) after the event
-    whose hash is ``previous_hash``, with ``masters`` the states just before the first.
+    """The header and the file's bytes of a segment of the stored events ``rows``: the
+    :func:`encode_text` of the rows, compressed (:func:`compress`)."""
+    header, text = encode_text(rows, previous_hash, masters)
+    return header, compress(text)
+
+
+def compress(text: str) -> bytes:
+    """A segment's text as the file holds it: xz-compressed UTF-8."""
+    return lzma.compress(text.encode("utf-8"), format=lzma.FORMAT_XZ, preset=PRESET)
+
+
+def encode_text(
+    rows: Sequence[Any],
+    previous_hash: bytes,
+    masters: Mapping[int, MasterSnapshot],
+    texts: Mapping[int, str | None] | None = None,
+) -> tuple[SegmentHeader, str]:
+    """The header and the text of a segment of the stored events ``rows`` (tuples or rows
+    with the :data:`COLUMNS` in that order, the event id as a UUID, its bytes or None, at
+    consecutive positions) after the event whose hash is ``previous_hash``, with
+    ``masters`` the states just before the first. With ``texts``, the rows name their
+    type and metadata by id, and ``texts`` gives each id's text (None: missing).
 
     The header's last hash is the last row's stored one: reading the segment
-    (:meth:`SegmentFile.events`) recomputes the chain from ``previous_hash`` and reaches it
+    (:meth:`SegmentFile.check`) recomputes the chain from ``previous_hash`` and reaches it
     only if every row is what was appended, so a segment is checked by reading it once."""
     if not rows:
         raise ValueError("a segment holds at least one event")
-    types: dict[tuple[str, int], int] = {}
-    metadata: dict[str, int] = {}
+    kinds: dict[tuple[Any, int], int] = {}
+    metadata: dict[Any, int] = {}
+    kind_texts: list[tuple[str, int]] = []
+    metadata_texts: list[str] = []
     versions = {master.id: master.version for master in masters.values()}
     lines: list[str] = []
-    data_texts: dict[str, str] = {}
+    append = lines.append
+    quoted: dict[str, str] = {}  # each distinct data text quoted once
     dumps = _ENCODER.encode
-    expected, at = rows[0].position, rows[0].recorded_at
-    # Unpacked as tuples, in the order of COLUMNS: a row's attributes cost more.
+    first, last = rows[0], rows[-1]
+    expected, at = first[0], first[8]
     for (
         position,
         event_id,
@@ -136,39 +159,54 @@ def encode(
     ) in rows:
         if position != expected:
             raise SegmentFormatError(f"position {expected} is missing")
-        if type_ is None or meta_text is None:
-            raise SegmentFormatError(f"the texts of the event at {position} are missing")
-        kind = types.setdefault((type_, schema), len(types))
-        meta = metadata.setdefault(meta_text, len(metadata))
-        if version != versions.get(master_id, 0) + 1 or event_id is not None:
+        kind = kinds.get((type_, schema))
+        if kind is None:
+            name = type_ if texts is None else texts.get(type_)
+            if name is None:
+                raise SegmentFormatError(f"the texts of the event at {position} are missing")
+            kind = kinds[(type_, schema)] = len(kind_texts)
+            kind_texts.append((name, schema))
+        meta = metadata.get(meta_text)
+        if meta is None:
+            text = meta_text if texts is None else texts.get(meta_text)
+            if text is None:
+                raise SegmentFormatError(f"the texts of the event at {position} are missing")
+            meta = metadata[meta_text] = len(metadata_texts)
+            metadata_texts.append(text)
+        if event_id is None and version == versions.get(master_id, 0) + 1:
+            line = quoted.get(data)
+            if line is None:
+                line = quoted[data] = dumps(data)
+            # What dumps makes of the list.
+            append(f"[{master_id},{recorded_at - at},{kind},{meta},{line}]")
+        else:
             extra: dict[str, Any] = {}
             if version != versions.get(master_id, 0) + 1:
                 extra["version"] = version
             if event_id is not None:
-                extra["event_id"] = str(event_id)
-            lines.append(dumps([master_id, recorded_at - at, kind, meta, data, extra]))
-        else:
-            # What dumps makes of the list, with each distinct data text quoted once.
-            quoted = data_texts.get(data)
-            if quoted is None:
-                quoted = data_texts[data] = dumps(data)
-            lines.append(f"[{master_id},{recorded_at - at},{kind},{meta},{quoted}]")
+                extra["event_id"] = str(_uuid(event_id))
+            append(dumps([master_id, recorded_at - at, kind, meta, data, extra]))
         versions[master_id] = version
         expected, at = position + 1, recorded_at
     header = SegmentHeader(
-        first_position=rows[0].position,
-        last_position=rows[-1].position,
+        first_position=first[0],
+        last_position=last[0],
         count=len(rows),
-        first_recorded_at=rows[0].recorded_at,
-        last_recorded_at=rows[-1].recorded_at,
+        first_recorded_at=first[8],
+        last_recorded_at=last[8],
         previous_hash=previous_hash,
-        last_hash=bytes(rows[-1].hash),
+        last_hash=bytes(last[9]),
         masters=tuple(masters[key] for key in sorted(masters)),
-        types=tuple(types),
-        metadata=tuple(metadata),
+        types=tuple(kind_texts),
+        metadata=tuple(metadata_texts),
     )
-    text = "\n".join([dumps(_header_json(header)), *lines]) + "\n"
-    return header, lzma.compress(text.encode("utf-8"), format=lzma.FORMAT_XZ, preset=PRESET)
+    lines.append("")
+    return header, dumps(_header_json(header)) + "\n" + "\n".join(lines)
+
+
+def _uuid(stored: Any) -> uuid.UUID:
+    """An event id as a row holds it (a UUID, or its 16 bytes) as a UUID."""
+    return stored if isinstance(stored, uuid.UUID) else uuid.UUID(bytes=bytes(stored))
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -198,10 +236,31 @@ class SegmentFile:
     def __init__(self, blob: bytes) -> None:
         try:
             text = lzma.decompress(blob, format=lzma.FORMAT_XZ).decode("utf-8")
+        except (lzma.LZMAError, UnicodeDecodeError) as error:
+            raise SegmentFormatError(f"not a segment file: {error}") from error
+        self._read(text)
+
+    @classmethod
+    def of_text(cls, text: str) -> SegmentFile:
+        """The segment whose file's decompressed text is ``text``."""
+        opened = cls.__new__(cls)
+        opened._read(text)
+        return opened
+
+    def _read(self, text: str) -> None:
+        try:
             first, _, self._body = text.partition("\n")
             self.header = _header(json.loads(first))
-        except (lzma.LZMAError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise SegmentFormatError(f"not a segment file: {error}") from error
+
+    def _lines(self) -> list[Any]:
+        """Every event's line parsed, in one parse: a JSON text holds no raw newline."""
+        try:
+            lines: list[Any] = json.loads("[" + self._body.rstrip("\n").replace("\n", ",") + "]")
+            return lines
+        except ValueError as error:
+            raise SegmentFormatError(f"its events are not JSON lines: {error}") from error
 
     def events(self) -> Iterator[RecordedEvent]:
         """The segment's events in position order, each with its recomputed hash; raises
@@ -270,21 +329,26 @@ class SegmentFile:
         types = header.types
         position, at = header.first_position - 1, header.first_recorded_at
         last = header.last_position if upto is None else min(upto, header.last_position)
-        for line in self._body.splitlines():
-            if position >= last:
-                return
-            position += 1
-            try:
-                master_id, delta, kind, data, version = _row(line)
+        try:
+            for line in self._lines():
+                if position >= last:
+                    return
+                position += 1
+                if len(line) == 5:
+                    master_id, delta, kind, _, data = line
+                    version = versions.get(master_id, 0) + 1
+                else:
+                    master_id, delta, kind, _, data = line[:5]
+                    stored = line[5].get("version")
+                    version = versions.get(master_id, 0) + 1 if stored is None else int(stored)
                 type_name, schema_version = types[kind]
-            except (ValueError, TypeError, KeyError, IndexError) as error:
-                raise SegmentFormatError(f"position {position}: not an event: {error}") from error
-            version = versions.get(master_id, 0) + 1 if version is None else version
-            versions[master_id] = version
-            at += delta
-            if until is not None and at > until:
-                return
-            yield (position, master_id, version, type_name, schema_version, data, at)
+                versions[master_id] = version
+                at += delta
+                if until is not None and at > until:
+                    return
+                yield (position, master_id, version, type_name, schema_version, data, at)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            raise SegmentFormatError(f"position {position}: not an event: {error}") from error
 
     def check(self) -> list[RecordedEvent]:
         """Re-chain every event from the header's previous hash to its last hash, and
@@ -293,51 +357,78 @@ class SegmentFile:
         first may register it). Raises :class:`SegmentFormatError` as :meth:`events` does.
         Cheaper than :meth:`events`: only the events returned are decoded."""
         header = self.header
-        try:
-            lines = json.loads("[" + self._body.rstrip("\n").replace("\n", ",") + "]")
-        except ValueError as error:
-            raise SegmentFormatError(f"its events are not JSON lines: {error}") from error
+        lines = self._lines()
         versions = {master.id: master.version for master in header.masters}
         position, at = header.first_position - 1, header.first_recorded_at
-        chained = header.previous_hash
-        types, metadata, sha256 = header.types, header.metadata, hashlib.sha256
-        kept: dict[int, tuple[Any, ...]] = {}  # position: what to decode
-        firsts: set[int] = set()
+        chained, sha256 = header.previous_hash, hashlib.sha256
+        types, metadata = header.types, header.metadata
+        # Each link as eventstore.chain.link makes it, with what repeats made once (see
+        # eventstore.chain.text_parts, master_bits): this loop is the cost of sealing
+        # and verifying.
+        masters: dict[int, int] = {}
+        parts: dict[tuple[int, int, str], tuple[str, bytes]] = {}
+        firsts: dict[int, tuple[Any, ...]] = {}
         lasts: dict[int, tuple[Any, ...]] = {}
-        for line in lines:
-            position += 1
-            try:
-                master_id, delta, kind, meta, data, *rest = line
-                type_name, schema_version = types[kind]
-                metadata_text = metadata[meta]
-                extra = rest[0] if rest else _NOTHING
-                version = int(extra.get("version", versions.get(master_id, 0) + 1))
-                stored = extra.get("event_id")
-                at += int(delta)
-                event_id = (
-                    derived_id_text(master_id, version, at)
-                    if stored is None
-                    else str(uuid.UUID(stored))
-                )
-                tail = (
-                    f"\x00{event_id}\x00{master_id}\x00{version}\x00{type_name}\x00"
-                    f"{schema_version}\x00{at}\x00{len(data)}\x00{data}\x00{metadata_text}"
-                )
-                chained = sha256(chained + str(position).encode() + tail.encode()).digest()
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
-                raise SegmentFormatError(f"position {position}: not an event: {error}") from error
-            versions[master_id] = version
-            event = (position, event_id, master_id, version, kind, meta, data, at, chained)
-            if master_id not in firsts:
-                firsts.add(master_id)
-                kept[position] = event
-            lasts[master_id] = event
+        try:
+            for line in lines:
+                position += 1
+                if len(line) == 5:
+                    master_id, delta, kind, meta, data = line
+                    version = versions.get(master_id, 0) + 1
+                    stored = None
+                else:
+                    master_id, delta, kind, meta, data = line[:5]
+                    extra = line[5]
+                    version = int(extra.get("version", versions.get(master_id, 0) + 1))
+                    stored = extra.get("event_id")
+                at += delta
+                key = (kind, meta, data)
+                around = parts.get(key)
+                if around is None:
+                    if len(parts) >= TEXT_PARTS_KEPT:
+                        parts.clear()
+                    if not isinstance(data, str):
+                        raise TypeError("the data is not a JSON text")
+                    type_name, schema_version = types[kind]
+                    around = parts[key] = text_parts(
+                        type_name, schema_version, data, metadata[meta]
+                    )
+                if stored is None:
+                    bits = masters.get(master_id)
+                    if bits is None:
+                        bits = masters[master_id] = master_bits(master_id)
+                    if not (0 < version <= MAX_DERIVED and 0 <= at <= MAX_MICROS):
+                        raise ValueError(f"master {master_id} version {version} has no event id")
+                    # eventstore.chain.id_hex, inlined.
+                    h = (
+                        ((at // 1000 << 16 | 0x8000 | at % 1000) << 64 | bits | version)
+                        .to_bytes(16, "big")
+                        .hex()
+                    )
+                    fields = (
+                        f"{position}\x00{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\x00"
+                        f"{master_id}\x00{version}{around[0]}{at}"
+                    )
+                else:
+                    stored = str(uuid.UUID(stored))
+                    fields = f"{position}\x00{stored}\x00{master_id}\x00{version}{around[0]}{at}"
+                chained = sha256(chained + fields.encode() + around[1]).digest()
+                versions[master_id] = version
+                if master_id not in firsts:
+                    firsts[master_id] = (
+                        position, stored, master_id, version, kind, meta, data, at, chained
+                    )  # fmt: skip
+                lasts[master_id] = (
+                    position, stored, master_id, version, kind, meta, data, at, chained
+                )  # fmt: skip
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            raise SegmentFormatError(f"position {position}: not an event: {error}") from error
         if position != header.last_position or chained != header.last_hash:
             raise SegmentFormatError(
                 f"the events end at position {position}, not at the header's "
                 f"{header.last_position} with its last hash"
             )
-        kept.update((event[0], event) for event in lasts.values())
+        kept = {event[0]: event for event in (*firsts.values(), *lasts.values())}
         try:
             return [self._recorded(*kept[key]) for key in sorted(kept)]
         except (ValueError, TypeError) as error:
@@ -346,7 +437,7 @@ class SegmentFile:
     def _recorded(
         self,
         position: int,
-        event_id: str,
+        stored: str | None,
         master_id: int,
         version: int,
         kind: int,
@@ -358,7 +449,9 @@ class SegmentFile:
         type_name, schema_version = self.header.types[kind]
         return RecordedEvent(
             position=position,
-            event_id=uuid.UUID(event_id),
+            event_id=event_id_of(
+                None if stored is None else uuid.UUID(stored), master_id, version, at
+            ),
             master_id=master_id,
             version=version,
             type=type_name,
@@ -371,35 +464,6 @@ class SegmentFile:
 
 
 _NOTHING: dict[str, Any] = {}
-
-
-def derived_id_text(master_id: int, version: int, micros: int) -> str:
-    """``str(derived_event_id(...))`` without making the UUID (the archive's check makes
-    one per event); :class:`ValueError` when the event has no derived id."""
-    if not (0 <= micros <= MAX_MICROS and 0 < master_id <= MAX_DERIVED):
-        raise ValueError(f"master {master_id} version {version} has no event id")
-    if not 0 < version <= MAX_DERIVED:
-        raise ValueError(f"master {master_id} version {version} has no event id")
-    millis, sub = divmod(micros, 1000)
-    value = millis << 80 | 0x8 << 76 | sub << 64 | 0b10 << 62 | master_id << 31 | version
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-#: The end of the line of an event with no data of its own and nothing extra (a check-in).
-_EMPTY_DATA = '"{}"]'
-
-
-def _row(line: str) -> tuple[int, int, int, str, int | None]:
-    """``(master_id, delta, type index, data, version or None)`` of an event's line. Most
-    lines are check-ins ending in ``"{}"]``: split, not parsed as JSON."""
-    if line.endswith(_EMPTY_DATA):
-        master_id, delta, kind, _meta, rest = line[1:].split(",", 4)
-        if rest == _EMPTY_DATA:
-            return int(master_id), int(delta), int(kind), "{}", None
-    master_id, delta, kind, _meta, data, *extra = json.loads(line)
-    version = extra[0].get("version") if extra else None
-    return master_id, delta, kind, data, None if version is None else int(version)
 
 
 def _parsed(texts: dict[str, dict[str, Any]], text: str) -> dict[str, Any]:
