@@ -324,15 +324,16 @@ class SegmentFile:
         fold reads them (:data:`SegmentRow`): for readings that need the events' states,
         not their hashes or ids. The file's SHA-256, checked when it was opened against the
         one recorded, stands for the chain here."""
+        if upto is not None or until is not None:
+            # Part of the segment: its lines parsed one by one, as far as needed.
+            yield from self._rows_until(upto, until)
+            return
         header = self.header
         versions = {master.id: master.version for master in header.masters}
         types = header.types
         position, at = header.first_position - 1, header.first_recorded_at
-        last = header.last_position if upto is None else min(upto, header.last_position)
         try:
             for line in self._lines():
-                if position >= last:
-                    return
                 position += 1
                 if len(line) == 5:
                     master_id, delta, kind, _, data = line
@@ -344,11 +345,31 @@ class SegmentFile:
                 type_name, schema_version = types[kind]
                 versions[master_id] = version
                 at += delta
-                if until is not None and at > until:
-                    return
                 yield (position, master_id, version, type_name, schema_version, data, at)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
             raise SegmentFormatError(f"position {position}: not an event: {error}") from error
+
+    def _rows_until(self, upto: int | None, until: int | None) -> Iterator[SegmentRow]:
+        header = self.header
+        versions = {master.id: master.version for master in header.masters}
+        types = header.types
+        position, at = header.first_position - 1, header.first_recorded_at
+        last = header.last_position if upto is None else min(upto, header.last_position)
+        for line in self._body.splitlines():
+            if position >= last:
+                return
+            position += 1
+            try:
+                master_id, delta, kind, data, version = _row(line)
+                type_name, schema_version = types[kind]
+            except (ValueError, TypeError, KeyError, IndexError) as error:
+                raise SegmentFormatError(f"position {position}: not an event: {error}") from error
+            version = versions.get(master_id, 0) + 1 if version is None else version
+            versions[master_id] = version
+            at += delta
+            if until is not None and at > until:
+                return
+            yield (position, master_id, version, type_name, schema_version, data, at)
 
     def check(self) -> list[RecordedEvent]:
         """Re-chain every event from the header's previous hash to its last hash, and
@@ -464,6 +485,22 @@ class SegmentFile:
 
 
 _NOTHING: dict[str, Any] = {}
+
+
+#: The end of the line of an event with no data of its own and nothing extra (a check-in).
+_EMPTY_DATA = '"{}"]'
+
+
+def _row(line: str) -> tuple[int, int, int, str, int | None]:
+    """``(master_id, delta, type index, data, version or None)`` of an event's line. Most
+    lines are check-ins ending in ``"{}"]``: split, not parsed as JSON."""
+    if line.endswith(_EMPTY_DATA):
+        master_id, delta, kind, _meta, rest = line[1:].split(",", 4)
+        if rest == _EMPTY_DATA:
+            return int(master_id), int(delta), int(kind), "{}", None
+    master_id, delta, kind, _meta, data, *extra = json.loads(line)
+    version = extra[0].get("version") if extra else None
+    return master_id, delta, kind, data, None if version is None else int(version)
 
 
 def _parsed(texts: dict[str, dict[str, Any]], text: str) -> dict[str, Any]:
