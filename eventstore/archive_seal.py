@@ -2,13 +2,15 @@
 
 For each segment, in log order: its rows are read (a short read, no lock), encoded, and
 the encoding read again, which re-chains every event (only rows whose hashes chain are
-sealed); it is written to a temporary file that is synced, renamed into place and its
-directory synced, then read back and compared. Only then, in ONE
-transaction, the segment is recorded in ``mastertrail_archive_segments`` and its rows are
-deleted from ``mastertrail_events`` (the one delete the log's guards allow: see revision
-``0007_archive_segments``). A process killed at any moment leaves either the rows hot or
-the segment sealed; a file written for a segment that was never recorded is written again
-by the next run.
+sealed); it is compressed (and the compressed bytes decompressed to the text checked),
+written to a temporary file that is synced, renamed into place and its directory synced,
+then read back and compared. Only then, in ONE transaction, the segment is recorded in
+``mastertrail_archive_segments`` and its rows are deleted from ``mastertrail_events``
+(the one delete the log's guards allow: see revision ``0007_archive_segments``). A process
+killed at any moment leaves either the rows hot or the segment sealed; a file written for
+a segment that was never recorded is written again by the next run. Segments are stored
+(:mod:`eventstore.archive_store`) while the next ones are read and checked, each recorded
+only after the one before it.
 
 The transaction locks no row an append needs (not the head row), so masters heartbeat
 beside it; on SQLite, whose writer lock is the whole file's, a heartbeat waits at most one
@@ -23,12 +25,10 @@ reads the stream again.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -37,20 +37,20 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventstore.archive import archived_through, list_segments, open_segment
 from eventstore.archive_format import (
-    COLUMNS,
     MasterSnapshot,
     SegmentFile,
     SegmentFormatError,
-    encode,
-    file_name,
+    SegmentHeader,
+    compress,
+    encode_text,
 )
-from eventstore.archive_states import record_end_states
-from eventstore.chain import GENESIS
+from eventstore.archive_store import Checked, Recorder
+from eventstore.chain import GENESIS, StoredRow, Texts, stored_rows
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import LogDamaged
-from eventstore.reads import EVENT_ROWS, head_position, recorded_within
+from eventstore.reads import head_position, recorded_within
 from eventstore.recorded import RecordedEvent, to_micros
-from eventstore.schema import archive_segments, archive_tips, events
+from eventstore.schema import events
 
 log = structlog.get_logger("mastertrail.archive")
 
@@ -139,45 +139,90 @@ def _seal_run(
     clock: Callable[[], float],
 ) -> tuple[int, int, int, bool, int]:
     """Seal segments from ``through + 1`` to ``limit``: (segments, events, bytes, whether
-    it reached ``limit``, the last position sealed)."""
-    segments = count = size = 0
-    if not dry_run:
+    it reached ``limit``, the last position sealed). Each segment is stored (its file
+    written, then recorded) by a :class:`~eventstore.archive_store.Recorder` while the next
+    one is read and checked."""
+    done = _Done(through)
+    names = Texts()
+    if dry_run:
+        recorder = None
+    else:
         directory.mkdir(parents=True, exist_ok=True)
-    while through < limit:
-        first, last = through + 1, min(through + segment_events, limit)
-        rows = _rows(engine, first, last)
-        if rows is None:
-            return segments, count, size, False, through
-        try:
-            header, blob = encode(rows, previous, states)
-            # Checking it re-chains every event from the previous hash to the last row's.
-            recorded = SegmentFile(blob).check()
-        except SegmentFormatError as error:
-            raise LogDamaged(f"positions {first}..{last} cannot be archived: {error}") from error
-        after = fold(states, recorded)
-        if not dry_run:
-            name = file_name(first, last)
-            _write(directory / name, blob)
-            row = {
-                "first_position": first,
-                "last_position": last,
-                "first_recorded_at": header.first_recorded_at,
-                "last_recorded_at": header.last_recorded_at,
-                "count": header.count,
-                "previous_hash": previous,
-                "last_hash": header.last_hash,
-                "file_sha256": hashlib.sha256(blob).digest(),
-                "file_name": name,
-                "directory": str(directory),
-                "sealed_at": int(clock() * 1_000_000),
-            }
-            if not _record(engine, row, after):
-                return segments, count, size, False, through
-            log.info("segment_sealed", first=first, last=last, bytes=len(blob), file=name)
-        states = after
-        previous, through = header.last_hash, last
-        segments, count, size = segments + 1, count + header.count, size + len(blob)
-    return segments, count, size, True, through
+        recorder = Recorder(engine, directory, clock)
+    try:
+        while through < limit:
+            first, last = through + 1, min(through + segment_events, limit)
+            rows = _rows(engine, first, last, names)
+            if rows is None:
+                return done.result(recorder, reached=False)
+            header, text = encode_text(rows, previous, states, names)
+            recorded = _check(header, text)
+            after = fold(states, recorded)
+            if recorder is None:
+                done.count(header, len(compress(text)))
+            else:
+                if recorder.full and not done.add(recorder):  # stored meanwhile
+                    return done.result(recorder, reached=False)
+                newest = {event.master_id: event.position for event in recorded}
+                recorder.submit(
+                    Checked(header=header, text=text, newest=newest.values(), states=after)
+                )
+            states = after
+            previous, through = header.last_hash, last
+        return done.result(recorder, reached=True)
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+@attrs.define
+class _Done:
+    """What a run stored so far."""
+
+    through: int
+    segments: int = 0
+    events: int = 0
+    bytes: int = 0
+
+    def count(self, header: SegmentHeader, size: int) -> None:
+        self.through = header.last_position
+        self.segments, self.events, self.bytes = (
+            self.segments + 1, self.events + header.count, self.bytes + size
+        )  # fmt: skip
+
+    def add(self, recorder: Recorder | None) -> bool:
+        """Count the oldest segment ``recorder`` is storing, if any, once stored; False
+        when it was not recorded (another archiver recorded one there first)."""
+        stored = None if recorder is None else recorder.wait()
+        if stored is None:
+            return True
+        segment, size = stored
+        if size is None:
+            return False
+        self.count(segment.header, size)
+        return True
+
+    def result(
+        self, recorder: Recorder | None, *, reached: bool
+    ) -> tuple[int, int, int, bool, int]:
+        """The run's result once every segment submitted is stored (or not)."""
+        while recorder is not None and recorder.pending:
+            reached = self.add(recorder) and reached
+        return self.segments, self.events, self.bytes, reached, self.through
+
+
+def _check(header: SegmentHeader, text: str) -> list[RecordedEvent]:
+    """Read ``text`` back as a segment file and re-chain its events from the previous hash
+    to the last row's stored one (only rows whose hashes chain are sealed): the events a
+    fold of it needs (:meth:`SegmentFile.check`)."""
+    first, last = header.first_position, header.last_position
+    try:
+        opened = SegmentFile.of_text(text)
+        if opened.header != header:
+            raise SegmentFormatError("its header does not read back as written")
+        return opened.check()
+    except SegmentFormatError as error:
+        raise LogDamaged(f"positions {first}..{last} cannot be archived: {error}") from error
 
 
 def _limit(conn: Connection, before: int | dt.datetime) -> int:
@@ -211,94 +256,18 @@ def _start(
         raise LogDamaged(f"archive segment {last.file_name}: {error}") from error
 
 
-#: The log's rows in the column order :func:`~eventstore.archive_format.encode` unpacks.
-_ROWS = EVENT_ROWS.with_only_columns(
-    *(EVENT_ROWS.selected_columns[name] for name in COLUMNS), maintain_column_froms=True
-)
-
-
-def _rows(engine: Engine, first: int, last: int) -> list[Any] | None:
-    """The rows of positions ``first`` .. ``last``; None when another archiver sealed
-    them first (read in the same snapshot)."""
+def _rows(engine: Engine, first: int, last: int, names: Texts) -> list[StoredRow] | None:
+    """The rows of positions ``first`` .. ``last`` as the driver reads them, their texts
+    read into ``names``; None when another archiver sealed them first (read in the same
+    snapshot)."""
     with translate_errors(), reading(engine) as conn:
-        rows = conn.execute(
-            _ROWS.where(events.c.position >= first, events.c.position <= last).order_by(
-                events.c.position
-            )
-        ).all()
-        if len(rows) != last - first + 1 or rows[0].position != first:
+        rows = stored_rows(conn, first - 1, last, last - first + 1)
+        names.read(conn, rows)
+        if len(rows) != last - first + 1 or rows[0][0] != first:
             if archived_through(conn) >= first:
                 return None
             raise LogDamaged(f"positions {first}..{last} are not all in the log: nothing archived")
-    return list(rows)
-
-
-def _record_tips() -> sa.Insert:
-    """Record, as its stream's tip, every event of positions ``first`` .. ``last`` that is
-    its master's newest (no later version in the table), before the segment's delete."""
-    later = events.alias("later")
-    newest = sa.select(
-        events.c.master_id, events.c.version, events.c.hash, events.c.position
-    ).where(
-        events.c.position >= sa.bindparam("first"),
-        events.c.position <= sa.bindparam("last"),
-        ~sa.exists().where(
-            later.c.master_id == events.c.master_id, later.c.version > events.c.version
-        ),
-    )
-    return archive_tips.insert().from_select(["master_id", "version", "hash", "position"], newest)
-
-
-_RECORD_TIPS = _record_tips()
-
-
-def _write(path: Path, blob: bytes) -> None:
-    """Write ``blob`` to ``path`` durably (a synced temporary file renamed over any file a
-    run that never recorded it left), and read it back: the very bytes that were checked."""
-    # Of this process: two archivers racing for one segment write the same bytes, and the
-    # database records it once.
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with partial.open("wb") as file:
-        file.write(blob)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(path)
-    descriptor = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    if path.read_bytes() != blob:
-        raise OSError(f"{path} does not read back as written")
-
-
-def _record(engine: Engine, row: dict[str, Any], states: Mapping[int, MasterSnapshot]) -> bool:
-    """In one transaction, record the sealed segment and the masters' ``states`` after it
-    (see :mod:`eventstore.archive_states`) and delete its rows from the log. False when
-    another archiver recorded a segment there first (nothing changed)."""
-    first, last = row["first_position"], row["last_position"]
-    try:
-        with translate_errors(), engine.begin() as conn:
-            if archived_through(conn) != first - 1:
-                return False
-            conn.execute(archive_segments.insert().values(**row))
-            record_end_states(conn, states, archived_through=last)
-            conn.execute(_RECORD_TIPS, {"first": first, "last": last})
-            deleted = conn.execute(
-                events.delete().where(events.c.position >= first, events.c.position <= last)
-            ).rowcount
-            if deleted != row["count"]:
-                raise LogDamaged(
-                    f"positions {first}..{last}: {deleted} rows to delete, not {row['count']}"
-                )
-    except sa.exc.DBAPIError:
-        # Another archiver recorded this segment first: the key refuses a second, or the
-        # order guard, having seen the first, refuses it as not right after the last.
-        with translate_errors(), reading(engine) as conn:
-            if archived_through(conn) >= first:
-                return False
-        raise
-    return True
+    return rows
 
 
 def _forget_history(engine: Engine) -> None:

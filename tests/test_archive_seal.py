@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 import eventstore
-from eventstore import archive_seal
+from eventstore import archive_seal, archive_store
 from eventstore.archive import list_segments, open_segment, read_segment
 from eventstore.archive_format import file_name
 from eventstore.recorded import RecordedEvent
@@ -217,3 +217,29 @@ class TestADamagedLog:
             fleet.archive(before=20, to=tmp_path)
         assert [s.last_position for s in list_segments(fleet.engine)] == [5]
         assert next(eventstore.iter_log(fleet.engine)).position == 6
+
+
+class TestStoringWhileTheNextIsChecked:
+    def test_a_file_not_written_stops_the_run(
+        self, fleet: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A segment whose file cannot be written (stored while the next is checked)
+        raises its error: the segments before it stay sealed, its rows and every later
+        one stay hot, and the log verifies."""
+        write = archive_store._write
+        written: list[Path] = []
+
+        def fail_the_second(path: Path, blob: bytes) -> None:
+            if written:
+                raise OSError(f"{path}: no space left on device")
+            written.append(path)
+            write(path, blob)
+
+        monkeypatch.setattr(archive_store, "_write", fail_the_second)
+        with pytest.raises(OSError, match="no space left"):
+            fleet.archive(before=23, to=tmp_path)
+        assert [s.last_position for s in list_segments(fleet.engine)] == [5]
+        assert next(eventstore.iter_log(fleet.engine)).position == 6
+        assert fleet.verify().ok
+        monkeypatch.setattr(archive_store, "_write", write)
+        assert fleet.archive(before=23, to=tmp_path).through == 22
