@@ -52,17 +52,20 @@ class Checked:
     states: Mapping[int, MasterSnapshot]
 
 
-#: After each transaction recording a segment, the next one waits this many times as long
-#: as it took: the archive holds the database's locks (on SQLite, the writer lock of the
-#: whole file) at most a quarter of the time, and a heartbeat that found them held gets
-#: in before the next (SQLite's busy handler tries again after 1, 3, 8, 18 ms...).
+#: Where a transaction holds the whole database's writer lock (SQLite's, the file's),
+#: after each transaction recording a segment the next one waits this many times as long
+#: as it took: the archive holds the lock at most a quarter of the time, and a heartbeat
+#: that found it held gets in before the next (SQLite's busy handler tries again after
+#: 1, 3, 8, 18 ms...). Elsewhere the transaction locks no row an append needs, and the
+#: next one begins at once.
 PAUSE = 3.0
 
 
 class Pace:
-    """Spaces the transactions of a run (see :data:`PAUSE`)."""
+    """Spaces the transactions of a run (see :data:`PAUSE`) when ``spaced``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spaced: bool = True) -> None:
+        self._spaced = spaced
         self._free_at = 0.0
 
     def wait(self) -> None:
@@ -74,7 +77,8 @@ class Pace:
     def took(self, began: float) -> None:
         """A transaction begun at ``began`` (:func:`time.monotonic`) just ended."""
         ended = time.monotonic()
-        self._free_at = ended + (ended - began) * PAUSE
+        if self._spaced:
+            self._free_at = ended + (ended - began) * PAUSE
 
 
 @attrs.frozen
@@ -199,7 +203,8 @@ class Recorder:
             collections.deque()
         )
         self._stopped = False  # a segment was not recorded: record none after it
-        self._pace = Pace()
+        # SQLite's writer lock is the file's: a heartbeat waits for the whole transaction.
+        self._pace = Pace(spaced=engine.dialect.name == "sqlite")
         self._switches = _quick_switches()
         self._switches.__enter__()
 

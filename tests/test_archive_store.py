@@ -67,6 +67,16 @@ class TestPace:
         pace.wait()
         assert fake_time.slept == []
 
+    def test_unspaced_never_waits(self, fake_time: FakeTime) -> None:
+        """Where a transaction holds no lock a heartbeat needs (PostgreSQL, MariaDB), the
+        next begins at once."""
+        pace = Pace(spaced=False)
+        began = fake_time.now
+        fake_time.now += 0.004
+        pace.took(began)
+        pace.wait()
+        assert fake_time.slept == []
+
 
 class TestSwitchInterval:
     def test_short_while_storing_then_as_before(

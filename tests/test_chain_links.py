@@ -15,6 +15,9 @@ from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentFormat
 from eventstore.chain import GENESIS, derived_id_text, link
 from eventstore.ids import MAX_DERIVED, MAX_MICROS, derived_event_id
 
+#: The last microsecond a datetime holds (9999-12-31), below the last an id carries.
+LAST_DATETIME = 253_402_300_799_999_999
+
 #: A stored event as the driver reads it.
 Row = tuple[Any, ...]
 
@@ -32,7 +35,7 @@ def logs(draw: st.DrawFn) -> tuple[list[Row], int]:
     """Stored rows of consecutive events (as the driver reads them), chained by ``link``
     after the first position's predecessor, and that position."""
     first = draw(st.integers(1, 10**12))
-    at = draw(st.integers(0, MAX_MICROS - 10**9))
+    at = draw(st.integers(0, LAST_DATETIME - 10**9))
     ids = draw(st.lists(masters, min_size=1, max_size=3, unique=True))
     counts = {master_id: draw(st.integers(0, MAX_DERIVED - 20)) for master_id in ids}
     rows: list[Row] = []
