@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import reading, translate_errors
 from eventstore.ids import MAX_DERIVED, MAX_MICROS, event_id_of
+from eventstore.reads import driver_rows
 from eventstore.schema import HEAD_ROW_ID, archive_segments, archive_tips, events, head, texts
 
 #: The "previous hash" of the first event.
@@ -304,14 +305,7 @@ def stored_rows(conn: Connection, after: int, upto: int, limit: int) -> list[Sto
         f"WHERE position > {int(after)} AND position <= {int(upto)} ORDER BY position "
         f"LIMIT {int(limit)}"
     )
-    dbapi_connection = conn.connection.dbapi_connection
-    assert dbapi_connection is not None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    return driver_rows(conn, sql)
 
 
 class Texts(dict[int, "str | None"]):

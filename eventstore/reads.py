@@ -215,6 +215,17 @@ def _read_fold_rows(
     sql += " ORDER BY position"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
+    return driver_rows(conn, sql)
+
+
+def driver_rows(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql``, read with the driver's own cursor in ``conn``'s transaction,
+    which is begun here as SQLAlchemy begins it when there is none yet: a statement sent
+    past SQLAlchemy would otherwise open a transaction on the server that SQLAlchemy does
+    not know of, and its own begin on the same connection (with the isolation level it
+    sets on MariaDB) would then fail."""
+    if not conn.in_transaction():
+        conn.begin()
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
