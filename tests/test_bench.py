@@ -192,6 +192,30 @@ class TestQuickRun:
         assert f"mastertrail {ours['statements']:g} statements, 1 commit;" in heartbeat
         assert "Cases near 1.0x" in text
 
+    @pytest.mark.parametrize(
+        ("events", "title"),
+        [
+            (5_256_000, "A full run, measured on"),
+            (
+                1_000_000,
+                "A full run at a stated scale (``--events``, 1,000,000 events on every "
+                "database), measured on",
+            ),
+        ],
+    )
+    def test_page_says_the_scale_of_the_run(
+        self, results: dict[str, Any], tmp_path: Path, events: int, title: str
+    ) -> None:
+        """A full run at another length of the long log than a year says so, and how long."""
+        from bench.docs_page import write_page
+        from bench.report import lines
+
+        config = dict(results["config"], history_events=dict.fromkeys(("sqlite",), events))
+        run = dict(results, quick=False, config=config)
+        page = tmp_path / "performance.rst"
+        write_page(page, run, list(lines(run)))
+        assert title in page.read_text()
+
     def test_page_lists_the_bytes_of_each_part_of_the_log(
         self, results: dict[str, Any], tmp_path: Path
     ) -> None:
