@@ -101,8 +101,8 @@ def seal(
             through = archived_through(conn)
             limit = _limit(conn, before)
         if through >= limit:
-            if segments and not dry_run and engine.dialect.name == "mysql":
-                _forget_history(engine)
+            if segments and not dry_run:
+                _tidy(engine)
             return ArchiveReport(
                 segments=segments, events=events_, bytes=size, through=through, dry_run=dry_run
             )
@@ -113,8 +113,8 @@ def seal(
         )  # fmt: skip
         segments, events_, size = segments + sealed[0], events_ + sealed[1], size + sealed[2]
         if dry_run or sealed[3]:
-            if sealed[0] and not dry_run and engine.dialect.name == "mysql":
-                _forget_history(engine)
+            if sealed[0] and not dry_run:
+                _tidy(engine)
             return ArchiveReport(
                 segments=segments,
                 events=events_,
@@ -268,6 +268,28 @@ def _rows(engine: Engine, first: int, last: int, names: Texts) -> list[StoredRow
                 return None
             raise LogDamaged(f"positions {first}..{last} are not all in the log: nothing archived")
     return rows
+
+
+def _tidy(engine: Engine) -> None:
+    """After a run that deleted rows: on MariaDB remove their history rows
+    (:func:`_forget_history`); on PostgreSQL vacuum the table, whose dead rows' index
+    entries every seek past them (a stream's first event in the table, say) would
+    otherwise step over until autovacuum comes by."""
+    if engine.dialect.name == "mysql":
+        _forget_history(engine)
+    elif engine.dialect.name == "postgresql":
+        _vacuum(engine)
+
+
+def _vacuum(engine: Engine) -> None:
+    """``VACUUM (ANALYZE)`` of the log's table (outside any transaction; it blocks no
+    append). A role that may not vacuum it leaves that to autovacuum."""
+    try:
+        with translate_errors(), engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(f"VACUUM (ANALYZE) {events.name}")
+    except sa.exc.DBAPIError as error:  # the segments are sealed all the same
+        log.warning("archive_vacuum_skipped", reason=str(error.orig))
 
 
 def _forget_history(engine: Engine) -> None:
