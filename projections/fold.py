@@ -105,16 +105,22 @@ class RowFold:
     """
 
     def __init__(
-        self, codec: Codec = CODEC, *, states: Mapping[int, MasterState] | None = None
+        self,
+        codec: Codec = CODEC,
+        *,
+        states: Mapping[int, MasterState] | None = None,
+        last: int = 0,
+        count: int = 0,
     ) -> None:
         self._codec = codec
         #: ``states``: the masters' states before the first row (e.g. an archive segment's
-        #: header's), when the rows do not start the log.
+        #: header's), when the rows do not start the log: those after position ``last``,
+        #: the fold of ``count`` events.
         self._states: dict[int, MasterState] = dict(states or {})
         self._pending: dict[int, FoldRow] = {}
         #: Events folded, and the position of the last one.
-        self.count = 0
-        self.last = 0
+        self.count = count
+        self.last = last
 
     def feed(self, rows: Sequence[FoldRow]) -> None:
         """Fold ``rows``, the next events of the log in order. A batch at a time, so that

@@ -32,7 +32,7 @@ from projections.drift import view_problems
 from projections.fold import RowFold
 from projections.repair import repair_view
 from projections.report import Problem, VerifyReport
-from projections.snapshots import fold_snapshots
+from projections.snapshots import fold_snapshots, to_state
 
 #: ``progress(events_done, events_total)``, called every batch.
 Progress = Callable[[int, int], None]
@@ -65,7 +65,12 @@ def verify(
     archive: Archive = None,
 ) -> VerifyReport:
     """Check the hash chain and every anchor, and compare the view with a fresh fold of
-    the log (when the chain holds)."""
+    the log (when the chain holds).
+
+    The fold starts where the archive ends, from the masters' states that checking the
+    segments folded (:func:`~eventstore.verify_segments`: each segment's events re-chained,
+    and each master's first and last event in it folded, every event holding its master's
+    whole state), so that a segment is read once; the table's events are folded on them."""
     chain = verify_chain(engine)
     problems = [Problem("chain", p.problem, position=p.position) for p in chain.problems]
     archived = verify_segments(engine, archive=archive, fold=fold_snapshots)
@@ -76,7 +81,9 @@ def verify(
         problems.extend(Problem("anchor", p.problem, position=p.anchor.position) for p in missed)
     if not (chain.ok and archived.ok):
         return VerifyReport(chain.checked + archived.checked, problems, len(anchors))
-    folder, folded = _fold_log(engine, progress, archive)
+    states = {key: to_state(snapshot) for key, snapshot in (archived.states or {}).items()}
+    start = RowFold(states=states, last=archived.through, count=archived.checked)
+    folder, folded = _fold_log(engine, progress, archive, start)
     with translate_errors(), engine.begin() as conn:
         begin_write(conn)
         folded += _catch_up(conn, folder, archive)
@@ -85,11 +92,13 @@ def verify(
     return VerifyReport(folded, problems, len(anchors))
 
 
-def _fold_log(engine: Engine, progress: Progress | None, archive: Archive) -> tuple[RowFold, int]:
-    """Every master folded from the whole log, streamed: the archived events a segment at
-    a time, then the table's in batches, each read in a short transaction of its own; with
-    the count of events."""
-    folder = RowFold()
+def _fold_log(
+    engine: Engine, progress: Progress | None, archive: Archive, folder: RowFold | None = None
+) -> tuple[RowFold, int]:
+    """Every master folded from the whole log (after what ``folder`` folded already),
+    streamed: the archived events a segment at a time, then the table's in batches, each
+    read in a short transaction of its own; with the count of events."""
+    folder = RowFold() if folder is None else folder
     total = 0
     if progress is not None:
         with translate_errors(), reading(engine) as conn:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import eventstore
-from eventstore import archive_seal
+from eventstore import archive_seal, archive_verify
 from eventstore.archive import list_segments
-from eventstore.archive_format import file_name
+from eventstore.archive_format import SegmentFile, file_name
 from eventstore.archive_verify import verify_segments
 from mastertrail import Registry
 from projections.snapshots import fold_snapshots
@@ -65,6 +67,19 @@ def problems(registry: Registry) -> list[str]:
     return [str(p) for p in report.problems]
 
 
+@pytest.fixture(params=["one process", "processes"])
+def checking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Segments checked by the verifying process alone, or by two processes (as a long
+    archive's are): every problem is named alike."""
+    if request.param == "processes":
+        monkeypatch.setattr(archive_verify, "PARALLEL_FROM", 2)
+        monkeypatch.setattr(archive_verify, "PROCESSES", 2)
+    else:
+        monkeypatch.setattr(archive_verify, "PROCESSES", 1)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("checking")
 class TestVerifySegments:
     def test_an_intact_archive_verifies(self, archived: Registry) -> None:
         """Every segment re-chains, the hot log chains on from the last."""
@@ -170,3 +185,81 @@ class TestVerifyBesideArchiving:
         report = eventstore.verify_chain(archived.engine)
         assert report.ok, report.problems
         assert list_segments(archived.engine)[-1].last_position == 30
+
+
+class TestSegmentsAreReadOnce:
+    @pytest.fixture
+    def opened(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """The first position of every segment file read from here on."""
+        found: list[int] = []
+        read = SegmentFile._read
+
+        def counting(self: SegmentFile, text: str) -> None:
+            read(self, text)
+            found.append(self.header.first_position)
+
+        monkeypatch.setattr(SegmentFile, "_read", counting)
+        return found
+
+    def test_verify_reads_each_segment_once(self, archived: Registry, opened: list[int]) -> None:
+        """The fold compared with the view starts where the archive ends, from the states
+        the segments' check folded: no segment is read a second time for it."""
+        report = archived.verify()
+        assert report.ok, report.problems
+        assert report.events_checked == 33
+        assert sorted(opened) == [1, 6, 11, 16]
+
+    def test_a_master_all_in_the_archive_is_compared_with_the_view(
+        self, registry: Registry, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A master whose every event is archived is in the fold the view is compared
+        with: its row verifies as it is, and a change to it is named."""
+        monkeypatch.setattr(archive_seal, "SEGMENT_EVENTS", 5)
+        quiet = registry.find_master_id("quiet:/srv")
+        clock.advance(60)
+        registry.set_master_state(quiet, True)
+        busy = registry.find_master_id("busy:/srv")
+        for _ in range(12):
+            clock.advance(60)
+            registry.set_master_state(busy, True)
+        assert registry.archive(before=11, to=tmp_path).through == 10
+        assert registry.verify().ok
+        with registry.engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE masters SET last_active = last_active + 1 WHERE id = :id"),
+                {"id": quiet},
+            )
+        report = registry.verify()
+        assert [(p.kind, p.master_id) for p in report.problems] == [("view", quiet)]
+
+
+class TestCheckedInProcesses:
+    @pytest.fixture
+    def a_thread(self) -> Iterator[None]:
+        """Another thread running, as in a buildmaster: the checking processes must not be
+        forked from this one."""
+        stop = threading.Event()
+        thread = threading.Thread(target=stop.wait)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    @pytest.mark.usefixtures("a_thread")
+    def test_beside_other_threads_they_start_from_a_server(
+        self, archived: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With another thread alive the processes start from a server process, and name a
+        damaged segment as the verifying process alone does."""
+        monkeypatch.setattr(archive_verify, "PARALLEL_FROM", 2)
+        assert archive_verify._context().get_start_method() == "forkserver"
+        path = tmp_path / file_name(6, 10)
+        blob = bytearray(path.read_bytes())
+        blob[40] ^= 0x01
+        path.write_bytes(bytes(blob))
+        alone = verify_segments(archived.engine, fold=fold_snapshots, processes=1)
+        shared = verify_segments(archived.engine, fold=fold_snapshots, processes=2)
+        assert shared == alone
+        assert [p.position for p in shared.problems] == [6]
