@@ -4,6 +4,8 @@ enabled by the two lines in ``buildbot.tac``, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import math
 import os
 import signal
 import subprocess
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from eventstore.archive import list_segments
 from mastertrail import Registry
+from tests.conftest import FakeClock
 
 pytest.importorskip("buildbot")
 
@@ -52,12 +56,18 @@ def buildbot(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def create_master(
-    basedir: Path, db_url: str, *, heartbeat: float | None = None, expire_minutes: float = 10
+    basedir: Path,
+    db_url: str,
+    *,
+    heartbeat: float | None = None,
+    expire_minutes: float = 10,
+    config: str = "",
 ) -> Path:
-    """A master directory with mastertrail enabled in its buildbot.tac."""
+    """A master directory with mastertrail enabled in its buildbot.tac, and ``config``
+    added to its master.cfg."""
     result = buildbot("create-master", "-q", "--db", db_url, str(basedir))
     assert result.returncode == 0, result.stdout + result.stderr
-    (basedir / "master.cfg").write_text(MASTER_CFG.format(db_url=db_url))
+    (basedir / "master.cfg").write_text(MASTER_CFG.format(db_url=db_url) + config)
     tac = basedir / "buildbot.tac"
     text = tac.read_text()
     anchor = "from buildbot.master import BuildMaster\n"
@@ -158,4 +168,73 @@ class TestRealMaster:
         assert survivor.active
         stop(second)
         assert registry.verify().ok
+        registry.close()
+
+
+# The archiver as docs/buildbot.rst configures it, at a minute the test picks.
+ARCHIVER = """
+import datetime
+import mastertrail.buildbot
+c['services'] = [
+    mastertrail.buildbot.archiver(
+        horizon=datetime.timedelta(days=30), to="archive/", hour={hour}, minute={minute}
+    )
+]
+"""
+
+#: Events of old masters written before the master starts: two segments' worth.
+OLD_EVENTS = 2500
+
+
+def old_log(db_url: str) -> tuple[int, dt.datetime, list[tuple[str, bool, int]]]:
+    """Three masters checking in, a few years back (older than any horizon): the last
+    position, a moment in the middle of it, and the masters as of then."""
+    clock = FakeClock()
+    registry = Registry(db_url, clock=clock, actor="old")
+    registry.upgrade()
+    ids = [registry.find_master_id(f"old-{n}:/srv/buildbot") for n in range(3)]
+    while registry.log_position() < OLD_EVENTS:
+        clock.advance(60)
+        for master_id in ids:
+            registry.set_master_state(master_id, True)
+    middle = dt.datetime.fromtimestamp(clock.now - 60 * 300, dt.UTC)
+    as_of = [(m.name, m.active, m.last_active) for m in registry.masters_as_of(middle)]
+    last = registry.log_position()
+    registry.close()
+    return last, middle, as_of
+
+
+class TestRealArchiver:
+    @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+    def test_it_seals_the_old_events_at_its_hour_beside_the_heartbeats(
+        self, tmp_path: Path, db_url: str, masters_started: list[Path]
+    ) -> None:
+        """A buildmaster with ``mastertrail.buildbot.archiver`` in ``c['services']`` seals
+        the events older than the horizon at the minute configured, while it heartbeats
+        every second; every reading of them answers as before, and the log verifies."""
+        at = math.ceil((time.time() + 20) / 60) * 60  # the next minute, 20-80 s from now
+        hour, minute = time.gmtime(at)[3:5]
+        basedir = create_master(
+            tmp_path / "master",
+            db_url,
+            heartbeat=1,
+            config=ARCHIVER.format(hour=hour, minute=minute),
+        )
+        masters_started.append(basedir)
+        last, middle, as_of = old_log(db_url)
+        start(basedir)
+        registry = Registry(db_url, archive_dir=basedir / "archive")
+        wait_until(lambda: bool(list_segments(registry.engine)), timeout=at - time.time() + 60)
+        wait_until(lambda: "mastertrail archive: sealed" in (basedir / "twistd.log").read_text())
+        segments = list_segments(registry.engine)
+        assert (len(segments), segments[-1].last_position) == (2, last)
+        assert all(s.sealed_at.timestamp() >= at - 5 for s in segments)
+        assert [(m.name, m.active, m.last_active) for m in registry.masters_as_of(middle)] == as_of
+        # The master goes on checking in after the run.
+        own = next(m for m in registry.get_masters() if m.name == master_name(basedir))
+        wait_until(lambda: registry.get_master(own.id).last_active > own.last_active)  # type: ignore[union-attr]
+        stop(basedir)
+        report = registry.verify()
+        assert report.ok, report.problems
+        assert report.events_checked == registry.log_position()
         registry.close()
