@@ -60,9 +60,11 @@ class SegmentsReport:
 #: Processes that check the segments of a long archive at once (at most; 1: the
 #: verifying process alone).
 PROCESSES = min(os.cpu_count() or 1, 4)
-#: Segments from which they are checked in :data:`PROCESSES` processes: starting them
-#: costs about as much as checking this many segments.
+#: Segments from which they are checked in :data:`PROCESSES` processes: forked, starting
+#: them costs about as much as checking this many segments; from a server process (see
+#: :func:`_context`), which costs about half a second more, :data:`SERVED_FROM`.
 PARALLEL_FROM = 48
+SERVED_FROM = 256
 
 
 def verify_segments(
@@ -158,13 +160,13 @@ def _checks(
 ) -> Iterator[_Checked]:
     """Each of ``segments`` checked (:func:`_check`), in their order."""
     processes = PROCESSES if processes is None else processes
-    if processes < 2 or len(segments) < PARALLEL_FROM:
+    context = _context()
+    enough = PARALLEL_FROM if context.get_start_method() == "fork" else SERVED_FROM
+    if processes < 2 or len(segments) < enough:
         for segment in segments:
             yield _check(segment, archive, fold)
         return
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=processes, mp_context=_context()
-    ) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         # A few chunks a process, so that one slow chunk does not leave the others idle.
         chunk = max(1, len(segments) // (processes * 4))
         count = len(segments)
@@ -173,11 +175,14 @@ def _checks(
 
 def _context() -> multiprocessing.context.BaseContext:
     """How the checking processes start: forked, when this process runs no other thread
-    (nothing to import again); else from a server process of their own, as a process
-    whose threads may hold locks must not fork."""
+    (nothing to import again); else from a server process, as a process whose threads may
+    hold locks must not fork. The server imports this module once, and forks each process
+    from itself."""
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "projections.snapshots"])
+    return context
 
 
 def _check(segment: Segment, archive: str | os.PathLike[str] | None, fold: Fold | None) -> _Checked:

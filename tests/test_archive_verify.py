@@ -73,6 +73,7 @@ def checking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     archive's are): every problem is named alike."""
     if request.param == "processes":
         monkeypatch.setattr(archive_verify, "PARALLEL_FROM", 2)
+        monkeypatch.setattr(archive_verify, "SERVED_FROM", 2)
         monkeypatch.setattr(archive_verify, "PROCESSES", 2)
     else:
         monkeypatch.setattr(archive_verify, "PROCESSES", 1)
@@ -253,7 +254,7 @@ class TestCheckedInProcesses:
     ) -> None:
         """With another thread alive the processes start from a server process, and name a
         damaged segment as the verifying process alone does."""
-        monkeypatch.setattr(archive_verify, "PARALLEL_FROM", 2)
+        monkeypatch.setattr(archive_verify, "SERVED_FROM", 2)
         assert archive_verify._context().get_start_method() == "forkserver"
         path = tmp_path / file_name(6, 10)
         blob = bytearray(path.read_bytes())
