@@ -584,7 +584,9 @@ while their files are unchanged, with the states after every 128 of their events
 a reading inside one folds fewer than 128 events. At a position of the table (and at a
 segment's last position), the masters' states where the archive ends are read from the
 database, which records them with each segment (``mastertrail_archive_states``): no
-segment is opened.
+segment is opened. The newest events of a master whose events are all archived (the web
+page's) are read from the segment those recorded states say holds them: one segment, most
+often, however many were sealed after it.
 The table with its indexes is measured for the long log's rows, leaving out those the
 other process appended while the section ran."""
 

@@ -18,7 +18,7 @@ from eventstore.archive import (
 )
 from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentRow
 from eventstore.archive_seal import ArchiveReport, seal
-from eventstore.archive_states import recorded_end_states
+from eventstore.archive_states import recorded_end_states, state_recorded_after
 from eventstore.archive_verify import verify_segments
 from eventstore.bulk import BulkEvent
 from eventstore.bulk import load as load_events
@@ -256,6 +256,7 @@ __all__ = [
     "segment_holding",
     "segment_recorded_by",
     "settle",
+    "state_recorded_after",
     "storage_engine",
     "stream_tails",
     "stream_version",

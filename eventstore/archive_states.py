@@ -60,6 +60,20 @@ def recorded_end_states(
     return {state.id: state for state, _ in found}
 
 
+def state_recorded_after(conn: Connection, master_id: int, version: int) -> int | None:
+    """The last position of the first segment after which a state of ``master_id`` at
+    ``version`` or later was recorded (None: none was): the segment holding that version,
+    since a state is recorded after every segment that changes the master's (unless the
+    segment was sealed before revision ``0010``). One seek of the table's key."""
+    found = conn.execute(
+        sa.select(archive_states.c.archived_through)
+        .where(archive_states.c.master_id == master_id, archive_states.c.version >= version)
+        .order_by(archive_states.c.archived_through)
+        .limit(1)
+    ).scalar()
+    return None if found is None else int(found)
+
+
 def _newest(conn: Connection, archived_through: int) -> list[tuple[MasterSnapshot, int]]:
     """Each master's newest state recorded at or before ``archived_through``, with the
     position it was recorded at."""
@@ -169,4 +183,9 @@ def _snapshot(row: sa.Row[tuple[int, int, int, str, int, int]]) -> MasterSnapsho
     )
 
 
-__all__ = ["RecordedStates", "record_end_states", "recorded_end_states"]
+__all__ = [
+    "RecordedStates",
+    "record_end_states",
+    "recorded_end_states",
+    "state_recorded_after",
+]

@@ -75,9 +75,12 @@ def open_segment_kept(segment: Segment, archive: Archive) -> SegmentFile:
     return opened
 
 
-def segment_events(segment: Segment, archive: Archive) -> list[RecordedEvent]:
-    """Every event of ``segment``, read from its file (see :func:`open_segment`)."""
-    opened = open_segment(segment, archive)
+def segment_events(
+    segment: Segment, archive: Archive, opened: SegmentFile | None = None
+) -> list[RecordedEvent]:
+    """Every event of ``segment``, read from its file (see :func:`open_segment`), or from
+    ``opened``, its file already opened."""
+    opened = open_segment(segment, archive) if opened is None else opened
     try:
         return list(opened.events())
     except SegmentFormatError as error:

@@ -33,6 +33,7 @@ from eventstore import (
     segment_events,
     segment_holding,
     segment_recorded_by,
+    state_recorded_after,
 )
 from projections.model import MasterModel, MasterState
 from projections.segment_fold import fold_segment
@@ -141,14 +142,67 @@ def complete_latest(
 def _archived_tail(
     conn: Connection, master_id: int, top: int, need: int, archive: Archive
 ) -> list[RecordedEvent]:
-    """The archived events of ``master_id`` with versions ``top - need + 1 .. top``, read
-    from the newest segment back, skipping by the headers the segments that hold none."""
+    """The archived events of ``master_id`` with versions ``top - need + 1 .. top``: from
+    the segments the recorded states point at (:func:`_segment_of`), else read from the
+    newest segment back, skipping by the headers the segments that hold none."""
     key = (master_id, top, need)
     with _lock:
         kept = _LATEST.get(key)
     if kept is not None:
         return list(kept)
     low = max(1, top - need + 1)
+    tail = _tail_by_states(conn, master_id, low, top, archive)
+    if tail is None:
+        tail = _tail_by_walking(conn, master_id, low, top, archive)
+    with _lock:
+        if len(_LATEST) >= _LATEST_KEPT:
+            _LATEST.clear()
+        _LATEST[key] = list(tail)
+    return tail
+
+
+def _tail_by_states(
+    conn: Connection, master_id: int, low: int, top: int, archive: Archive
+) -> list[RecordedEvent] | None:
+    """The archived events of ``master_id`` with versions ``low .. top``, each segment
+    holding some found by :func:`_segment_of`: one segment read, most often, however many
+    were sealed after it. None when the states recorded do not say (segments sealed
+    before revision ``0010``)."""
+    tail: list[RecordedEvent] = []
+    want = top
+    while want >= low:
+        segment = _segment_of(conn, master_id, want)
+        if segment is None:
+            return None
+        opened = open_segment_kept(segment, archive)
+        before = {m.id: m.version for m in opened.header.masters}.get(master_id, 0)
+        if before >= want:  # the states recorded start after the segment holding it
+            return None
+        first = max(low, before + 1)
+        found = [
+            e
+            for e in segment_events(segment, archive, opened)
+            if e.master_id == master_id and first <= e.version <= want
+        ]
+        if [e.version for e in found] != list(range(first, want + 1)):
+            return None
+        tail[:0] = found
+        want = before
+    return tail
+
+
+def _segment_of(conn: Connection, master_id: int, version: int) -> Segment | None:
+    """The segment holding ``version`` of ``master_id``, as the states recorded after the
+    segments say (:func:`eventstore.state_recorded_after`); None when they do not."""
+    through = state_recorded_after(conn, master_id, version)
+    return None if through is None else segment_holding(conn, through)
+
+
+def _tail_by_walking(
+    conn: Connection, master_id: int, low: int, top: int, archive: Archive
+) -> list[RecordedEvent]:
+    """The archived events of ``master_id`` with versions ``low .. top``, read from the
+    newest segment back."""
     tail: list[RecordedEvent] = []
     for segment in reversed(list_segments(conn)):
         opened = open_segment(segment, archive)
@@ -156,15 +210,11 @@ def _archived_tail(
         if before < top:
             tail[:0] = [
                 e
-                for e in segment_events(segment, archive)
+                for e in segment_events(segment, archive, opened)
                 if e.master_id == master_id and low <= e.version <= top
             ]
         if before < low:
             break
-    with _lock:
-        if len(_LATEST) >= _LATEST_KEPT:
-            _LATEST.clear()
-        _LATEST[key] = list(tail)
     return tail
 
 
