@@ -30,9 +30,9 @@ from typing import Any
 
 import attrs
 
-from eventstore.chain import TEXT_PARTS_KEPT, master_bits, text_parts
+from eventstore.chain import TEXT_PARTS_KEPT, MasterIdParts, chain_link, text_parts
 from eventstore.chain import derived_id_text as derived_id_text
-from eventstore.ids import MAX_DERIVED, MAX_MICROS, event_id_of
+from eventstore.ids import event_id_of
 from eventstore.recorded import RecordedEvent, from_micros
 
 FORMAT = "mastertrail-segment"
@@ -381,12 +381,12 @@ class SegmentFile:
         lines = self._lines()
         versions = {master.id: master.version for master in header.masters}
         position, at = header.first_position - 1, header.first_recorded_at
-        chained, sha256 = header.previous_hash, hashlib.sha256
+        chained = header.previous_hash
         types, metadata = header.types, header.metadata
         # Each link as eventstore.chain.link makes it, with what repeats made once (see
-        # eventstore.chain.text_parts, master_bits): this loop is the cost of sealing
-        # and verifying.
-        masters: dict[int, int] = {}
+        # eventstore.chain.text_parts, chain_link): this loop is the cost of sealing and
+        # verifying.
+        masters: MasterIdParts = {}
         parts: dict[tuple[int, int, str], tuple[str, bytes]] = {}
         firsts: dict[int, tuple[Any, ...]] = {}
         lasts: dict[int, tuple[Any, ...]] = {}
@@ -414,26 +414,11 @@ class SegmentFile:
                     around = parts[key] = text_parts(
                         type_name, schema_version, data, metadata[meta]
                     )
-                if stored is None:
-                    bits = masters.get(master_id)
-                    if bits is None:
-                        bits = masters[master_id] = master_bits(master_id)
-                    if not (0 < version <= MAX_DERIVED and 0 <= at <= MAX_MICROS):
-                        raise ValueError(f"master {master_id} version {version} has no event id")
-                    # eventstore.chain.id_hex, inlined.
-                    h = (
-                        ((at // 1000 << 16 | 0x8000 | at % 1000) << 64 | bits | version)
-                        .to_bytes(16, "big")
-                        .hex()
-                    )
-                    fields = (
-                        f"{position}\x00{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\x00"
-                        f"{master_id}\x00{version}{around[0]}{at}"
-                    )
-                else:
+                if stored is not None:
                     stored = str(uuid.UUID(stored))
-                    fields = f"{position}\x00{stored}\x00{master_id}\x00{version}{around[0]}{at}"
-                chained = sha256(chained + fields.encode() + around[1]).digest()
+                chained = chain_link(
+                    chained, position, stored, master_id, version, at, around, masters
+                )
                 versions[master_id] = version
                 if master_id not in firsts:
                     firsts[master_id] = (

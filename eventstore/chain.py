@@ -75,9 +75,8 @@ def link_tail(
 
 def derived_id_text(master_id: int, version: int, micros: int) -> str:
     """``str(derived_event_id(...))`` without making the UUID; :class:`ValueError` when the
-    event has no derived id. The chaining loops (:func:`verify_chain`,
-    :meth:`eventstore.archive_format.SegmentFile.check`) inline it, with
-    :func:`master_bits` made once per master."""
+    event has no derived id. :func:`chain_link` makes the same text, with what is its
+    master's made once per master."""
     bits = master_bits(master_id)
     if not (0 < version <= MAX_DERIVED and 0 <= micros <= MAX_MICROS):
         raise ValueError(f"master {master_id} version {version} has no event id")
@@ -117,6 +116,52 @@ def text_parts(type_: str, schema_version: int, data: str, metadata: str) -> tup
 #: Kinds of events whose :func:`text_parts` a chaining loop keeps, at most (events whose
 #: data is their own would otherwise keep every one).
 TEXT_PARTS_KEPT = 4096
+
+#: What :func:`chain_link` keeps of each master from one event to the next (a dict, empty
+#: at first, kept for a whole chaining loop): the low 48 bits of its derived ids before the
+#: version is or-ed in, and the text of the 16 bits above them, between dashes.
+MasterIdParts = dict[int, tuple[int, str]]
+
+_sha256 = hashlib.sha256
+
+
+def chain_link(
+    previous: bytes,
+    position: int,
+    event_id: str | None,
+    master_id: int,
+    version: int,
+    micros: int,
+    parts: tuple[str, bytes],
+    masters: MasterIdParts,
+) -> bytes:
+    """The hash of an event after ``previous`` (the one :func:`link` makes), from its
+    position, its stored event id's text (None: derived, the text of
+    :func:`derived_id_text`), master id, version, ``recorded_at`` in microseconds and
+    :func:`text_parts`, with ``masters`` kept from one event to the next; raises
+    :class:`ValueError` when the event id is neither stored nor derived.
+
+    The link of the chaining loops (:func:`verify_chain` and
+    :meth:`eventstore.archive_format.SegmentFile.check`), whose cost is mostly its own: the
+    id's text is made from its time's 64 bits and from what :data:`MasterIdParts` keeps of
+    its master, the version or-ed into the low bits."""
+    if event_id is None:
+        master = masters.get(master_id)
+        if master is None:
+            bits = master_bits(master_id)
+            master = masters[master_id] = (bits & 0xFFFF_FFFF_FFFF, f"-{bits >> 48:04x}-")
+        if not (0 < version <= MAX_DERIVED and 0 <= micros <= MAX_MICROS):
+            raise ValueError(f"master {master_id} version {version} has no event id")
+        low, middle = master
+        h = (micros // 1000 << 16 | 0x8000 | micros % 1000).to_bytes(8, "big").hex()
+        fields = (
+            f"{position}\x00{h[:8]}-{h[8:12]}-{h[12:]}{middle}"
+            f"{(low | version).to_bytes(6, 'big').hex()}\x00"
+            f"{master_id}\x00{version}{parts[0]}{micros}"
+        )
+    else:
+        fields = f"{position}\x00{event_id}\x00{master_id}\x00{version}{parts[0]}{micros}"
+    return _sha256(previous + fields.encode() + parts[1]).digest()
 
 
 @attrs.frozen
@@ -176,10 +221,9 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
     if sealed is not None:
         previous, expected_position = bytes(sealed.last_hash), sealed.last_position + 1
     # The links computed as link_stored does, with what repeats made once (see text_parts).
-    masters: dict[int, int] = {}
+    masters: MasterIdParts = {}
     parts: dict[tuple[int, int, str, int], tuple[str, bytes]] = {}
     names = Texts()
-    sha256 = hashlib.sha256
     for row in _rows(engine, batch_size, last, expected_position - 1, names):
         position, stored_id, master_id, version, type_id, schema, data, meta_id, at, hash_ = row
         checked += 1
@@ -206,29 +250,19 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
                 parts.clear()
             around = parts[key] = text_parts(type_, schema, data, metadata)
         try:
-            if stored_id is None:
-                bits = masters.get(master_id)
-                if bits is None:
-                    bits = masters[master_id] = master_bits(master_id)
-                if not (0 < version <= MAX_DERIVED and 0 <= at <= MAX_MICROS):
-                    raise ValueError(version)
-                # id_hex, inlined: this loop is the cost of verifying the table.
-                h = (
-                    ((at // 1000 << 16 | 0x8000 | at % 1000) << 64 | bits | version)
-                    .to_bytes(16, "big")
-                    .hex()
-                )
-                fields = (
-                    f"{position}\x00{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\x00"
-                    f"{master_id}\x00{version}{around[0]}{at}"
-                )
-            else:
-                event_id = _uuid(stored_id)
-                fields = f"{position}\x00{event_id}\x00{master_id}\x00{version}{around[0]}{at}"
+            computed = chain_link(
+                previous,
+                position,
+                None if stored_id is None else str(_uuid(stored_id)),
+                master_id,
+                version,
+                at,
+                around,
+                masters,
+            )
         except ValueError:
             problems.append(ChainProblem(position, "its event id is neither stored nor derived"))
             break
-        computed = sha256(previous + fields.encode() + around[1]).digest()
         if computed != hash_:
             problems.append(ChainProblem(position, "hash does not match the event"))
             break

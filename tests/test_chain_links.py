@@ -1,5 +1,6 @@
-"""The chaining loops of the archive's check and of ``verify_chain`` make each link as
-:func:`eventstore.chain.link` does, for any master, version, time, id and texts."""
+"""The link both chaining loops make (:func:`eventstore.chain.chain_link`, in the archive's
+check and in ``verify_chain``) is the one :func:`eventstore.chain.link` makes, for any
+master, version, time, id and texts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentFormatError, encode_text
-from eventstore.chain import GENESIS, derived_id_text, link
+from eventstore.chain import GENESIS, MasterIdParts, chain_link, derived_id_text, link, text_parts
 from eventstore.ids import MAX_DERIVED, MAX_MICROS, derived_event_id
 
 #: The last microsecond a datetime holds (9999-12-31), below the last an id carries.
@@ -84,6 +85,48 @@ class TestDerivedIdText:
         """Where no id derives, it raises ValueError."""
         with pytest.raises(ValueError, match="no"):
             derived_id_text(master_id, version, at)
+
+
+class TestChainLink:
+    @given(
+        st.integers(1, 10**12),
+        masters,
+        st.lists(st.tuples(versions, micros, st.none() | st.uuids()), min_size=1, max_size=3),
+        texts,
+        texts,
+    )
+    def test_is_links_hash(
+        self,
+        position: int,
+        master_id: int,
+        events: list[tuple[int, int, uuid.UUID | None]],
+        data: str,
+        metadata: str,
+    ) -> None:
+        """Each event of a master, its id stored or derived, links as link links it, with
+        what the master's earlier events left in the parts kept."""
+        parts = text_parts("t.ü", 2, data, metadata)
+        kept: MasterIdParts = {}
+        for version, at, stored in events:
+            event_id = stored or derived_event_id(master_id, version, at)
+            assert event_id is not None
+            made = chain_link(
+                GENESIS, position, None if stored is None else str(stored), master_id,
+                version, at, parts, kept,
+            )  # fmt: skip
+            assert made == link(
+                GENESIS, position=position, event_id=event_id, master_id=master_id,
+                version=version, type="t.ü", schema_version=2, data=data,
+                metadata=metadata, recorded_at=at,
+            )  # fmt: skip
+
+    @pytest.mark.parametrize(
+        ("master_id", "version", "at"), [(0, 1, 0), (1, 0, 0), (1, 1, -1), (1, 1, MAX_MICROS + 1)]
+    )
+    def test_none_out_of_range(self, master_id: int, version: int, at: int) -> None:
+        """Where no id is stored and none derives, it raises ValueError."""
+        with pytest.raises(ValueError, match="no"):
+            chain_link(GENESIS, 1, None, master_id, version, at, text_parts("t", 1, "{}", "{}"), {})
 
 
 class TestSegmentCheck:
