@@ -16,7 +16,8 @@ from eventstore.archive import (
     open_segment,
     read_segment,
 )
-from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentRow
+from eventstore.archive_format import MasterSnapshot
+from eventstore.archive_read import SegmentFile, SegmentRow
 from eventstore.archive_seal import ArchiveReport, seal
 from eventstore.archive_states import recorded_end_states, state_recorded_after
 from eventstore.archive_verify import verify_segments

@@ -1,5 +1,5 @@
 """The archive: sealed segments of the log's oldest events, recorded in the database and
-kept as files (:mod:`eventstore.archive_format`).
+kept as files (:mod:`eventstore.archive_format`, read by :mod:`eventstore.archive_read`).
 
 The table ``mastertrail_archive_segments`` says which positions each segment holds, where
 its file was written and the file's SHA-256. Readers list the segments
@@ -20,7 +20,8 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.archive_format import SegmentFile, SegmentFormatError
+from eventstore.archive_format import SegmentFormatError
+from eventstore.archive_read import SegmentFile
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import ArchiveUnavailable, SegmentDamaged
 from eventstore.recorded import RecordedEvent, from_micros

@@ -38,12 +38,12 @@ from sqlalchemy.engine import Connection, Engine
 from eventstore.archive import archived_through, list_segments, open_segment
 from eventstore.archive_format import (
     MasterSnapshot,
-    SegmentFile,
     SegmentFormatError,
     SegmentHeader,
     compress,
     encode_text,
 )
+from eventstore.archive_read import SegmentFile
 from eventstore.archive_store import Checked, Recorder
 from eventstore.chain import GENESIS, StoredRow, Texts, stored_rows
 from eventstore.engine import reading, translate_errors

@@ -142,7 +142,7 @@ def chain_link(
     :class:`ValueError` when the event id is neither stored nor derived.
 
     The link of the chaining loops (:func:`verify_chain` and
-    :meth:`eventstore.archive_format.SegmentFile.check`), whose cost is mostly its own: the
+    :meth:`eventstore.archive_read.SegmentFile.check`), whose cost is mostly its own: the
     id's text is made from its time's 64 bits and from what :data:`MasterIdParts` keeps of
     its master, the version or-ed into the low bits."""
     if event_id is None:

@@ -33,7 +33,8 @@ from eventstore.archive import (
     segment_at,
 )
 from eventstore.archive import _segment as segment_of_row
-from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentFormatError
+from eventstore.archive_format import MasterSnapshot, SegmentFormatError
+from eventstore.archive_read import SegmentFile
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import SegmentDamaged
 from eventstore.reads import BATCH_SIZE, read_after, read_range

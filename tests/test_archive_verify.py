@@ -16,7 +16,8 @@ import sqlalchemy as sa
 import eventstore
 from eventstore import archive_seal, archive_verify
 from eventstore.archive import list_segments
-from eventstore.archive_format import SegmentFile, file_name
+from eventstore.archive_format import file_name
+from eventstore.archive_read import SegmentFile
 from eventstore.archive_verify import verify_segments
 from mastertrail import Registry
 from projections.snapshots import fold_snapshots

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventstore.archive_format import MasterSnapshot, SegmentFile, SegmentFormatError, encode_text
+from eventstore.archive_format import MasterSnapshot, SegmentFormatError, encode_text
+from eventstore.archive_read import SegmentFile
 from eventstore.chain import GENESIS, MasterIdParts, chain_link, derived_id_text, link, text_parts
 from eventstore.ids import MAX_DERIVED, MAX_MICROS, derived_event_id
 
