@@ -249,9 +249,13 @@ class TestQuickRun:
             assert positive(item["mastertrail"]["median_ms"])
             assert positive(item["buildbot"]["median_ms"])
             if item["load"] == LOADED:
-                assert positive(item["background_tx_per_s"])
+                assert item["background_tx_per_s"] >= 0
             else:
                 assert "background_tx_per_s" not in item
+        # The writer wrote while the cases ran: a quick case on a busy machine may take
+        # less time than one of its transactions, so over all of them.
+        loaded = [i["background_tx_per_s"] for i in items if i["load"] == LOADED]
+        assert positive(sum(loaded))
 
     def test_fleet_of_masters_at_once(self, results: dict[str, Any]) -> None:
         """The fleet section times every operation of both fleets of masters, each master a
