@@ -21,10 +21,11 @@ STATES = "mastertrail_archive_states"
 def retired(
     registry: Registry, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> int:
-    """A master that checked in 7 times (versions 1-8) and was never heard of again, then
-    another checking in 60 times, archived but its last 5 events in segments of 5: the retired master's
-    versions 5-6 end one segment and 7-8 start the next (positions 10 | 11), and 10
-    segments follow. Returns the retired master's id."""
+    """A master that changed state 7 times (versions 1-8) and was never heard of again,
+    then another checking in 60 times; all but the last 5 events archived in segments of
+    5 (14 segments, positions 1-66): the retired master's versions 4-7 are in the segment
+    of positions 6-10, its version 8 at position 11 starts the next, and 12 segments
+    follow it. Returns the retired master's id."""
     monkeypatch.setattr(archive_seal, "SEGMENT_EVENTS", 5)
     retired = registry.find_master_id("retired:/srv")
     busy = registry.find_master_id("busy:/srv")
