@@ -24,7 +24,7 @@ def retired(
     """A master that changed state 7 times (versions 1-8) and was never heard of again,
     then another checking in 60 times; all but the last 5 events archived in segments of
     5 (14 segments, positions 1-66): the retired master's versions 4-7 are in the segment
-    of positions 6-10, its version 8 at position 11 starts the next, and 12 segments
+    of positions 6-10, its version 8 at position 11 starts the next, and 11 segments
     follow it. Returns the retired master's id."""
     monkeypatch.setattr(archive_seal, "SEGMENT_EVENTS", 5)
     retired = registry.find_master_id("retired:/srv")
