@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import json
 import lzma
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+
+from eventstore.ids import as_uuid
 
 FORMAT = "mastertrail-segment"
 FORMAT_VERSION = 1
@@ -177,7 +178,7 @@ def encode_text(
             if version != versions.get(master_id, 0) + 1:
                 extra["version"] = version
             if event_id is not None:
-                extra["event_id"] = str(_uuid(event_id))
+                extra["event_id"] = str(as_uuid(event_id))
             append(dumps([master_id, recorded_at - at, kind, meta, data, extra]))
         versions[master_id] = version
         expected, at = position + 1, recorded_at
@@ -195,11 +196,6 @@ def encode_text(
     )
     lines.append("")
     return header, dumps(_header_json(header)) + "\n" + "\n".join(lines)
-
-
-def _uuid(stored: Any) -> uuid.UUID:
-    """An event id as a row holds it (a UUID, or its 16 bytes) as a UUID."""
-    return stored if isinstance(stored, uuid.UUID) else uuid.UUID(bytes=bytes(stored))
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

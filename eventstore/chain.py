@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.engine import reading, translate_errors
-from eventstore.ids import MAX_DERIVED, MAX_MICROS, event_id_of
+from eventstore.ids import MAX_DERIVED, MAX_MICROS, as_uuid, event_id_of
 from eventstore.reads import driver_rows
 from eventstore.schema import HEAD_ROW_ID, archive_segments, archive_tips, events, head, texts
 
@@ -253,7 +253,7 @@ def verify_chain(engine: Engine, *, batch_size: int = 5000) -> ChainReport:
             computed = chain_link(
                 previous,
                 position,
-                None if stored_id is None else str(_uuid(stored_id)),
+                None if stored_id is None else str(as_uuid(stored_id)),
                 master_id,
                 version,
                 at,
@@ -357,11 +357,6 @@ class Texts(dict[int, "str | None"]):
         )
         self.update(dict.fromkeys(wanted))
         self.update({int(key): str(text) for key, text in found})
-
-
-def _uuid(stored: Any) -> uuid.UUID:
-    """A stored event id as the driver gives it (a UUID, or its 16 bytes) as a UUID."""
-    return stored if isinstance(stored, uuid.UUID) else uuid.UUID(bytes=bytes(stored))
 
 
 def _rows_past_head(engine: Engine) -> list[ChainProblem]:

@@ -109,6 +109,11 @@ def stored_event_id(
     return None
 
 
+def as_uuid(stored: uuid.UUID | bytes | memoryview) -> uuid.UUID:
+    """A stored event id as a driver gives it (a UUID, or its 16 bytes) as a UUID."""
+    return stored if isinstance(stored, uuid.UUID) else uuid.UUID(bytes=bytes(stored))
+
+
 def event_id_of(stored: uuid.UUID | None, master_id: int, version: int, micros: int) -> uuid.UUID:
     """The id of a stored event: the stored one, else the one its columns derive."""
     if stored is not None:
