@@ -10,7 +10,8 @@ then read back and compared. Only then, in ONE transaction, the segment is recor
 killed at any moment leaves either the rows hot or the segment sealed; a file written for
 a segment that was never recorded is written again by the next run. Segments are stored
 (:mod:`eventstore.archive_store`) while the next ones are read and checked, each recorded
-only after the one before it.
+only after the one before it; a run that deleted rows then tidies the table
+(:mod:`eventstore.archive_tidy`).
 
 The transaction locks no row an append needs (not the head row), so masters heartbeat
 beside it; on SQLite, whose writer lock is the whole file's, a heartbeat waits at most one
@@ -32,7 +33,6 @@ from pathlib import Path
 
 import attrs
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Connection, Engine
 
 from eventstore.archive import archived_through, list_segments, open_segment
@@ -45,14 +45,13 @@ from eventstore.archive_format import (
 )
 from eventstore.archive_read import SegmentFile
 from eventstore.archive_store import Checked, Recorder
+from eventstore.archive_tidy import tidy
 from eventstore.chain import GENESIS, StoredRow, Texts, stored_rows
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import LogDamaged
 from eventstore.reads import head_position, recorded_within
 from eventstore.recorded import RecordedEvent, to_micros
 from eventstore.schema import events
-
-log = structlog.get_logger("mastertrail.archive")
 
 #: Events per segment: few enough that reading one (to answer ``masters_as_of`` inside
 #: the archive) stays quick, and that its delete is a short transaction beside heartbeats.
@@ -102,7 +101,7 @@ def seal(
             limit = _limit(conn, before)
         if through >= limit:
             if segments and not dry_run:
-                _tidy(engine)
+                tidy(engine, deleted=events_)
             return ArchiveReport(
                 segments=segments, events=events_, bytes=size, through=through, dry_run=dry_run
             )
@@ -114,7 +113,7 @@ def seal(
         segments, events_, size = segments + sealed[0], events_ + sealed[1], size + sealed[2]
         if dry_run or sealed[3]:
             if sealed[0] and not dry_run:
-                _tidy(engine)
+                tidy(engine, deleted=events_)
             return ArchiveReport(
                 segments=segments,
                 events=events_,
@@ -268,41 +267,3 @@ def _rows(engine: Engine, first: int, last: int, names: Texts) -> list[StoredRow
                 return None
             raise LogDamaged(f"positions {first}..{last} are not all in the log: nothing archived")
     return rows
-
-
-def _tidy(engine: Engine) -> None:
-    """After a run that deleted rows: on MariaDB remove their history rows
-    (:func:`_forget_history`); on PostgreSQL vacuum the table, whose dead rows' index
-    entries every seek past them (a stream's first event in the table, say) would
-    otherwise step over until autovacuum comes by."""
-    if engine.dialect.name == "mysql":
-        _forget_history(engine)
-    elif engine.dialect.name == "postgresql":
-        _vacuum(engine)
-
-
-def _vacuum(engine: Engine) -> None:
-    """``VACUUM (ANALYZE)`` of the log's table (outside any transaction; it blocks no
-    append). A role that may not vacuum it leaves that to autovacuum."""
-    try:
-        with translate_errors(), engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql(f"VACUUM (ANALYZE) {events.name}")
-    except sa.exc.DBAPIError as error:  # the segments are sealed all the same
-        log.warning("archive_vacuum_skipped", reason=str(error.orig))
-
-
-def _forget_history(engine: Engine) -> None:
-    """MariaDB keeps each deleted row of the system-versioned log as a history row: remove
-    them, so the space is freed, once a run (the statement reads the whole table). Only
-    archived rows are ever deleted, so the history holds nothing else; rows left by a run
-    killed before it go with the next run's."""
-    try:
-        with translate_errors(), engine.begin() as conn:
-            conn.exec_driver_sql(f"DELETE HISTORY FROM {events.name}")
-    except sa.exc.DBAPIError as error:  # the segment is sealed all the same
-        log.warning(
-            "archive_history_kept",
-            reason=str(error.orig),
-            hint="grant DELETE HISTORY on mastertrail_events to free the archived rows' space",
-        )
