@@ -283,15 +283,20 @@ def _write(path: Path, blob: bytes) -> None:
 
 def _record_tips() -> sa.Insert:
     """Record, as its stream's tip, every event of the given positions (each master's last
-    in the segment) that is its master's newest (no later version in the table), before
-    the segment's delete. Every other event of the segment has a later version in it."""
+    in the segment) that is its master's newest (no next version in the table), before
+    the segment's delete. Every other event of the segment has a later version in it.
+
+    A stream's versions have no gaps, and a later one is never archived first, so "no
+    later version" is "no next version": one seek of the stream index. MariaDB reads a
+    ``version >`` the outer row's as every entry of the master from its first (its
+    history rows, during a run, included), in each segment's transaction."""
     later = events.alias("later")
     newest = sa.select(
         events.c.master_id, events.c.version, events.c.hash, events.c.position
     ).where(
         events.c.position.in_(sa.bindparam("positions", expanding=True)),
         ~sa.exists().where(
-            later.c.master_id == events.c.master_id, later.c.version > events.c.version
+            later.c.master_id == events.c.master_id, later.c.version == events.c.version + 1
         ),
     )
     return archive_tips.insert().from_select(["master_id", "version", "hash", "position"], newest)

@@ -1,8 +1,13 @@
-"""On MariaDB a run that archived most of the log leaves no index entries for reads to step
-over: the archived rows' entries stay delete-marked until InnoDB's purge removes them, and
-the stream index's seeks in ``masters_as_of`` (each master's first event in the table, the
+"""What a run of the archive costs MariaDB's readers and the run itself.
+
+A run that archived most of the log leaves no index entries for reads to step over: the
+archived rows' entries stay delete-marked until InnoDB's purge removes them, and the
+stream index's seeks in ``masters_as_of`` (each master's first event in the table, the
 loose scan of the master ids) land in front of them. Here a snapshot older than the run
-holds the purge back, as any long transaction on the server would."""
+holds the purge back, as any long transaction on the server would.
+
+The transaction recording a segment reads in proportion to the segment, not to what was
+archived before it (whose history rows stay in the stream index until the run ends)."""
 
 from __future__ import annotations
 
@@ -127,3 +132,42 @@ class TestArchivedEntries:
         master_id = long_log.find_master_id("a:/m")
         assert long_log.set_master_state(master_id, True)
         assert long_log.verify().ok
+
+
+def handler_reads(engine: sa.Engine, prefix: str) -> list[int]:
+    """The index and table entries the server reads (its ``Handler_read_*`` counters) for
+    each statement ``engine`` sends from now on that starts with ``prefix``."""
+    found: list[int] = []
+
+    def counters(cursor: Any) -> int:
+        raw = cursor.connection.cursor()
+        raw.execute("SHOW SESSION STATUS LIKE 'Handler_read%'")
+        total = sum(int(value) for _name, value in raw.fetchall())
+        raw.close()
+        return total
+
+    def before(_conn: Any, cursor: Any, sql: str, *_args: Any) -> None:
+        if sql.startswith(prefix):
+            found.append(-counters(cursor))
+
+    def after(_conn: Any, cursor: Any, sql: str, *_args: Any) -> None:
+        if sql.startswith(prefix):
+            found[-1] += counters(cursor)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
+    return found
+
+
+class TestSegmentTransaction:
+    def test_finding_the_tips_reads_no_more_for_the_last_segment_than_the_first(
+        self, long_log: Registry, tmp_path: Path
+    ) -> None:
+        """Each segment's masters' newest events are checked for a next version with one
+        seek each: the last segment of a run reads as much as the first (a search of any
+        later version read every entry of the master from its first, history rows of the
+        segments before included)."""
+        reads = handler_reads(long_log.engine, "INSERT INTO mastertrail_archive_tips")
+        report = long_log.archive(before=ARCHIVED + 1, to=tmp_path)
+        assert len(reads) == report.segments > 10
+        assert max(reads) <= reads[0] + 10
