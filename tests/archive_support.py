@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 
+from eventstore import SegmentFile
 from mastertrail import Registry
 from mastertrail.cli.replay import replay
 from mastertrail.web import create_app
@@ -251,3 +253,16 @@ def hot_rows(registry: Registry) -> int:
 def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The names of the readings that differ (or exist on one side only)."""
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+
+
+def segment_files_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The first position of every segment file decompressed from here on, in order."""
+    found: list[int] = []
+    read = SegmentFile._read
+
+    def counting(self: SegmentFile, text: str) -> None:
+        read(self, text)
+        found.append(self.header.first_position)
+
+    monkeypatch.setattr(SegmentFile, "_read", counting)
+    return found

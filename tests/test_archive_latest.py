@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from eventstore import SegmentFile, archive_seal, segmented
+from eventstore import archive_seal, segmented
 from mastertrail import Registry
 from projections import archived as archived_readings
+from tests.archive_support import segment_files_read
 from tests.conftest import FakeClock
 from tests.tamper_support import drop_guards
 
@@ -44,19 +45,6 @@ def retired(
     return retired
 
 
-def read_files(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The first position of every segment file decompressed from here on."""
-    found: list[int] = []
-    read = SegmentFile._read
-
-    def counting(self: SegmentFile, text: str) -> None:
-        read(self, text)
-        found.append(self.header.first_position)
-
-    monkeypatch.setattr(SegmentFile, "_read", counting)
-    return found
-
-
 def newest(registry: Registry, master_id: int, count: int) -> list[tuple[int, str, int]]:
     return [(e.version, e.type, e.position) for e in registry.latest_events(count=count)[master_id]]
 
@@ -71,7 +59,7 @@ class TestNewestArchivedEvents:
     ) -> None:
         """The newest event needs the segment holding it only: one file of the 14."""
         expected = full_history(registry, retired)[-1:]
-        files = read_files(monkeypatch)
+        files = segment_files_read(monkeypatch)
         assert newest(registry, retired, 1) == expected
         assert files == [11]
 
@@ -80,7 +68,7 @@ class TestNewestArchivedEvents:
     ) -> None:
         """The four newest, split between two segments, read those two."""
         expected = full_history(registry, retired)[-4:]
-        files = read_files(monkeypatch)
+        files = segment_files_read(monkeypatch)
         assert newest(registry, retired, 4) == expected
         assert sorted(set(files)) == [6, 11]
 
@@ -93,6 +81,6 @@ class TestNewestArchivedEvents:
         with registry.engine.begin() as conn:
             drop_guards(conn, (STATES,))
             conn.exec_driver_sql(f"DELETE FROM {STATES}")
-        files = read_files(monkeypatch)
+        files = segment_files_read(monkeypatch)
         assert newest(registry, retired, 4) == expected
         assert len(set(files)) == 13  # every segment from the newest back to position 6

@@ -17,10 +17,10 @@ import eventstore
 from eventstore import archive_seal, archive_verify
 from eventstore.archive import list_segments
 from eventstore.archive_format import file_name
-from eventstore.archive_read import SegmentFile
 from eventstore.archive_verify import verify_segments
 from mastertrail import Registry
 from projections.snapshots import fold_snapshots
+from tests.archive_support import segment_files_read
 from tests.cli_support import make_invoke
 from tests.conftest import FakeClock
 from tests.tamper_support import drop_guards
@@ -193,15 +193,7 @@ class TestSegmentsAreReadOnce:
     @pytest.fixture
     def opened(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
         """The first position of every segment file read from here on."""
-        found: list[int] = []
-        read = SegmentFile._read
-
-        def counting(self: SegmentFile, text: str) -> None:
-            read(self, text)
-            found.append(self.header.first_position)
-
-        monkeypatch.setattr(SegmentFile, "_read", counting)
-        return found
+        return segment_files_read(monkeypatch)
 
     def test_verify_reads_each_segment_once(self, archived: Registry, opened: list[int]) -> None:
         """The fold compared with the view starts where the archive ends, from the states
