@@ -160,9 +160,10 @@ def _checks(
 ) -> Iterator[_Checked]:
     """Each of ``segments`` checked (:func:`_check`), in their order."""
     processes = PROCESSES if processes is None else processes
-    context = _context()
-    enough = PARALLEL_FROM if context.get_start_method() == "fork" else SERVED_FROM
-    if processes < 2 or len(segments) < enough:
+    few = len(segments) < min(PARALLEL_FROM, SERVED_FROM)
+    context = None if processes < 2 or few else _context(fold)
+    enough = PARALLEL_FROM if context and context.get_start_method() == "fork" else SERVED_FROM
+    if context is None or len(segments) < enough:
         for segment in segments:
             yield _check(segment, archive, fold)
         return
@@ -173,15 +174,15 @@ def _checks(
         yield from pool.map(_check, segments, [archive] * count, [fold] * count, chunksize=chunk)
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context(fold: Fold | None = None) -> multiprocessing.context.BaseContext:
     """How the checking processes start: forked, when this process runs no other thread
     (nothing to import again); else from a server process, as a process whose threads may
-    hold locks must not fork. The server imports this module once, and forks each process
-    from itself."""
+    hold locks must not fork. The server imports this module and ``fold``'s once, and
+    forks each process from itself."""
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "projections.snapshots"])
+    context.set_forkserver_preload([__name__, *([fold.__module__] if fold else [])])
     return context
 
 

@@ -3,12 +3,14 @@ a forged header and a gap before the hot log are problems it names."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import lzma
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -253,7 +255,16 @@ class TestCheckedInProcesses:
         blob = bytearray(path.read_bytes())
         blob[40] ^= 0x01
         path.write_bytes(bytes(blob))
+        pools: list[str] = []
+        real = concurrent.futures.ProcessPoolExecutor
+
+        def pool(*args: Any, mp_context: Any, **kwargs: Any) -> Any:
+            pools.append(mp_context.get_start_method())
+            return real(*args, mp_context=mp_context, **kwargs)
+
+        monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", pool)
         alone = verify_segments(archived.engine, fold=fold_snapshots, processes=1)
         shared = verify_segments(archived.engine, fold=fold_snapshots, processes=2)
+        assert pools == ["forkserver"]
         assert shared == alone
         assert [p.position for p in shared.problems] == [6]
