@@ -21,8 +21,8 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.chain import GENESIS
 from eventstore.errors import AnchorInvalid, InvalidArgument, InvalidArgumentType, LogDamaged
+from eventstore.links import GENESIS
 from eventstore.schema import archive_segments, events
 from eventstore.store import read_head
 

@@ -22,8 +22,8 @@ from eventstore.archive_format import (
     SegmentFormatError,
     SegmentHeader,
 )
-from eventstore.chain import TEXT_PARTS_KEPT, MasterIdParts, chain_link, text_parts
 from eventstore.ids import event_id_of
+from eventstore.links import TEXT_PARTS_KEPT, MasterIdParts, chain_link, text_parts
 from eventstore.recorded import RecordedEvent, from_micros
 
 #: An event as a fold reads it: ``(position, master_id, version, type, schema_version,
@@ -92,7 +92,7 @@ class SegmentFile:
                 event_id = event_id_of(
                     None if stored is None else uuid.UUID(stored), master_id, version, at
                 )
-                # eventstore.chain.link, inlined: this loop is the archive's reading cost.
+                # eventstore.links.link, inlined: this loop is the archive's reading cost.
                 tail = (
                     f"\x00{event_id}\x00{master_id}\x00{version}\x00{type_name}\x00"
                     f"{schema_version}\x00{at}\x00{len(data)}\x00{data}\x00{metadata_text}"
@@ -185,8 +185,8 @@ class SegmentFile:
         position, at = header.first_position - 1, header.first_recorded_at
         chained = header.previous_hash
         types, metadata = header.types, header.metadata
-        # Each link as eventstore.chain.link makes it, with what repeats made once (see
-        # eventstore.chain.text_parts, chain_link): this loop is the cost of sealing and
+        # Each link as eventstore.links.link makes it, with what repeats made once (see
+        # eventstore.links.text_parts, chain_link): this loop is the cost of sealing and
         # verifying.
         masters: MasterIdParts = {}
         parts: dict[tuple[int, int, str], tuple[str, bytes]] = {}

@@ -46,9 +46,10 @@ from eventstore.archive_format import (
 from eventstore.archive_read import SegmentFile
 from eventstore.archive_store import Checked, Recorder
 from eventstore.archive_tidy import tidy
-from eventstore.chain import GENESIS, StoredRow, Texts, stored_rows
+from eventstore.chain import StoredRow, Texts, stored_rows
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import LogDamaged
+from eventstore.links import GENESIS
 from eventstore.reads import head_position, recorded_within
 from eventstore.recorded import RecordedEvent, to_micros
 from eventstore.schema import events

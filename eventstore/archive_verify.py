@@ -33,9 +33,10 @@ from eventstore.archive import Segment, list_segments, open_segment
 from eventstore.archive_format import MasterSnapshot, SegmentFormatError
 from eventstore.archive_seal import Fold
 from eventstore.archive_states import RecordedStates
-from eventstore.chain import GENESIS, ChainProblem
+from eventstore.chain import ChainProblem
 from eventstore.engine import reading, translate_errors
 from eventstore.errors import ArchiveUnavailable
+from eventstore.links import GENESIS
 from eventstore.schema import events
 
 

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventstore.chain import link
 from eventstore.ids import derived_event_id
+from eventstore.links import link
 from eventstore.schema import HEAD_ROW_ID, events, head
 from eventstore.texts import text_ids
 

@@ -62,7 +62,7 @@ class ChainingWriter(Writer):
     ) -> Tip | None:
         """Insert the event ``row`` (every column but ``position`` and ``hash``) right
         after the head as this transaction finds it once it holds the head's lock,
-        chaining its hash in the database (``tail`` as :func:`eventstore.chain.link_tail`
+        chaining its hash in the database (``tail`` as :func:`eventstore.links.link_tail`
         made it), move the head and run ``view_update``: one statement. ``last`` is the
         version and hash of the stream's newest event (None for an empty stream): if the
         stream has no such event, or an event after it, nothing is inserted. Returns

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import texts as stored_texts
-from eventstore.chain import link_tail
 from eventstore.errors import EventIdConflict
 from eventstore.head import Tip
+from eventstore.links import link_tail
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import archive_tips, events, texts
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.chain import GENESIS
 from eventstore.engine import is_unavailable
 from eventstore.errors import LogDamaged
+from eventstore.links import GENESIS
 from eventstore.schema import HEAD_ROW_ID, archive_segments, archive_tips, events, head
 from eventstore.store import Head
 

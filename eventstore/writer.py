@@ -36,7 +36,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import idempotency, texts
-from eventstore.chain import extend
 from eventstore.errors import ConcurrencyError
 from eventstore.expect import (
     AfterOwn,
@@ -48,6 +47,7 @@ from eventstore.expect import (
 )
 from eventstore.fused import Row, head_params, newest_version, own_columns, typed_errors
 from eventstore.head import Head, Tip, lock_head
+from eventstore.links import extend
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import events
 

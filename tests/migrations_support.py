@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import eventstore
-from eventstore.chain import GENESIS, link
+from eventstore.links import GENESIS, link
 from eventstore.migrate import head_revision
 from eventstore.recorded import canonical_json
 from eventstore.types import UUIDBytes

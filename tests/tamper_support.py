@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventstore.chain import GENESIS, link_stored
+from eventstore.links import GENESIS, link_stored
 from eventstore.reads import EVENT_ROWS
 from eventstore.schema import events, head
 from mastertrail import Registry

@@ -16,8 +16,8 @@ import eventstore
 from eventstore.archive import Segment, list_segments, open_segment, read_segment
 from eventstore.archive_format import MasterSnapshot, SegmentFormatError, encode, file_name
 from eventstore.archive_read import SegmentFile
-from eventstore.chain import GENESIS, derived_id_text
 from eventstore.ids import derived_event_id
+from eventstore.links import GENESIS, derived_id_text
 from eventstore.reads import EVENT_ROWS
 from eventstore.recorded import from_micros
 from eventstore.schema import archive_segments, events

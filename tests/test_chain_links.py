@@ -1,5 +1,5 @@
-"""The link both chaining loops make (:func:`eventstore.chain.chain_link`, in the archive's
-check and in ``verify_chain``) is the one :func:`eventstore.chain.link` makes, for any
+"""The link both chaining loops make (:func:`eventstore.links.chain_link`, in the archive's
+check and in ``verify_chain``) is the one :func:`eventstore.links.link` makes, for any
 master, version, time, id and texts."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from eventstore.archive_format import MasterSnapshot, SegmentFormatError, encode_text
 from eventstore.archive_read import SegmentFile
-from eventstore.chain import GENESIS, MasterIdParts, chain_link, derived_id_text, link, text_parts
 from eventstore.ids import MAX_DERIVED, MAX_MICROS, derived_event_id
+from eventstore.links import GENESIS, MasterIdParts, chain_link, derived_id_text, link, text_parts
 
 #: The last microsecond a datetime holds (9999-12-31), below the last an id carries.
 LAST_DATETIME = 253_402_300_799_999_999
