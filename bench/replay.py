@@ -218,6 +218,8 @@ def storage(database: Database) -> dict[str, Any]:
         "bytes_per_event": table_bytes / count,
         "parts_bytes_per_event": {name: size / count for name, size in parts.items()},
     }
+    if database.backend == "mysql":  # the parts are pages, whole; the total is on disk
+        result["pages_bytes_per_event"] = sum(parts.values()) / count
     if database.path is not None:
         result["file_bytes_per_event"] = os.path.getsize(database.path) / count
     return result
@@ -257,7 +259,11 @@ def _postgres_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
 
 
 def _mysql_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
+    """The bytes the log's tables take on disk (their files' allocated blocks: InnoDB
+    compresses the log's pages, revision ``0012_mariadb_page_compression``) and, as the
+    parts, InnoDB's pages of each table's data and indexes, whole."""
     parts = {}
+    disk = 0
     for table in (EVENTS_TABLE, TEXTS_TABLE):
         conn.exec_driver_sql(f"ANALYZE TABLE {table}").all()
         row = conn.exec_driver_sql(
@@ -266,4 +272,18 @@ def _mysql_sizes(conn: sa.Connection) -> tuple[int, dict[str, int]]:
             (table,),
         ).one()
         parts.update({f"{table} data": int(row[0]), f"{table} indexes": int(row[1])})
-    return sum(parts.values()), parts
+        disk += _mysql_allocated(conn, table) or int(row[0]) + int(row[1])
+    return disk, parts
+
+
+def _mysql_allocated(conn: sa.Connection, table: str) -> int | None:
+    """The blocks the file of ``table`` holds on disk once its changed pages are written
+    (``FLUSH TABLES … FOR EXPORT``); None when the table has no file of its own."""
+    conn.exec_driver_sql(f"FLUSH TABLES {table} FOR EXPORT")
+    conn.exec_driver_sql("UNLOCK TABLES")
+    found = conn.exec_driver_sql(
+        "SELECT allocated_size FROM information_schema.innodb_sys_tablespaces "
+        "WHERE name = CONCAT(DATABASE(), '/', %s)",
+        (table,),
+    ).scalar()
+    return None if found is None else int(found)

@@ -15,7 +15,10 @@ import structlog
 from alembic import command
 
 import eventstore
+from bench.databases import Database
+from bench.docs_page import _storage_parts
 from bench.history import HistoryPlan, rows
+from bench.replay import storage
 from eventstore.bulk import load
 from eventstore.migrate import _config as migrate_config
 from eventstore.migrate import current_revision, schema_lock
@@ -136,3 +139,17 @@ def test_the_archives_rebuild_keeps_the_pages_compressed(
     allocated, pages = on_disk(registry.engine)
     assert allocated < 0.6 * pages, (allocated, pages)
 
+
+def test_the_benchmark_counts_the_blocks_on_disk(registry: Registry, db_url: str) -> None:
+    """The storage section's total is what the file holds on disk; InnoDB's whole pages,
+    which ``data_length`` counts, are given beside it on the page."""
+    load(registry.engine, rows(HistoryPlan(EVENTS, masters=3)))
+    found = storage(Database("mysql", db_url, db_url))
+    allocated, pages = on_disk(registry.engine)
+    assert found["events"] == EVENTS
+    assert found["bytes_per_event"] < 0.6 * found["pages_bytes_per_event"]
+    assert found["bytes_per_event"] >= allocated / EVENTS  # and the texts' file
+    assert found["pages_bytes_per_event"] >= pages / EVENTS
+    line = _storage_parts({"storage": [found]})
+    assert f"{found['bytes_per_event']:.0f} in all on disk" in line
+    assert f"InnoDB's pages whole, {found['pages_bytes_per_event']:.0f}" in line
