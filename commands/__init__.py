@@ -10,6 +10,7 @@ writer (:mod:`eventstore.writer`).
 from commands.actor import Actor, default_actor
 from commands.attempts import (
     adopt_attempt,
+    check_in_at_once,
     expire_masters_attempt,
     find_master_id_attempt,
     force_housekeeping_attempt,
@@ -28,6 +29,7 @@ __all__ = [
     "Now",
     "Outcome",
     "adopt_attempt",
+    "check_in_at_once",
     "default_actor",
     "expire_masters_attempt",
     "find_master_id_attempt",

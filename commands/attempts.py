@@ -16,7 +16,7 @@ from commands import decide, retry
 from commands.actor import Actor
 from commands.clock import Now
 from commands.decide import Decision
-from commands.known import KnownState
+from commands.known import Known, KnownState
 from commands.outcome import Outcome, written_tips
 from commands.write import write_decision
 from eventstore import (
@@ -25,18 +25,25 @@ from eventstore import (
     ConcurrencyError,
     ViewRowMissing,
     allocate_master_id,
+    stream_event_at,
     stream_version,
     writer_for,
 )
 from projections import view
 from projections.charsets import check_storable
+from projections.fold import apply
 from projections.model import MasterState
 
 
-def run(conn: Connection, attempt: Callable[[Connection], retry.T]) -> retry.T:
-    """Run an attempt with retries (see :mod:`commands.retry`); a commit lost with its
-    connection is looked up by the tips of the outcomes, never written twice."""
-    return retry.run(conn, attempt, written=written_tips)
+def run(
+    conn: Connection,
+    attempt: Callable[[Connection], retry.T],
+    at_once: retry.AtOnce[retry.T] | None = None,
+) -> retry.T:
+    """Run an attempt with retries (see :mod:`commands.retry`), ``at_once`` first where
+    the database allows; a commit lost with its connection is looked up by the tips of
+    the outcomes, never written twice."""
+    return retry.run(conn, attempt, written=written_tips, at_once=at_once)
 
 
 def find_master_id_attempt(conn: Connection, actor: Actor, name: str, now: Now) -> Outcome:
@@ -80,23 +87,12 @@ def set_master_state_attempt(
     recalled = None if known is None else known.recall(master_id)
     if recalled is not None:
         assert known is not None
-        state = recalled.state
-        decision = _decide_state(conn, actor, state, active, now)
+        decision = _decide_state(conn, actor, recalled.state, active, now)
         # Only a write checks what is known: an answer without one would rest on it unchecked.
         if len(decision.events) == 1:
-            if recalled.follows:
-                try:
-                    expect = AfterSeen(state.version, recalled.tip)
-                    return write_decision(conn, actor, state, decision, now, expect=expect)
-                except ConcurrencyError:
-                    known.missed()  # nothing was written: the transaction goes on
-            if writer_for(conn).chains_in_database:
-                try:
-                    expect_own = AfterOwn(state.version, recalled.tip)
-                    return write_decision(conn, actor, state, decision, now, expect=expect_own)
-                except ConcurrencyError:  # the writer rolled the transaction back
-                    known.forget(master_id)
-                    raise
+            written = _write_known(conn, actor, recalled, decision, now, known)
+            if written is not None:
+                return written
     loaded = view.load_state_and_head(conn, master_id)
     if loaded is None:
         if stream_version(conn, master_id):  # the log knows it: never drop the write
@@ -106,6 +102,64 @@ def set_master_state_attempt(
     decision = _decide_state(conn, actor, state, active, now)
     expect = AfterSeen(state.version, seen)
     return write_decision(conn, actor, state, decision, now, expect=expect)
+
+
+def _write_known(
+    conn: Connection, actor: Actor, recalled: Known, decision: Decision, now: Now, known: KnownState
+) -> Outcome | None:
+    """Write ``decision`` (one event) after what this process knows of the master, with
+    nothing read first: after the tip its last write left, if its writes follow each
+    other; else, where the database chains events itself, after the master's own last
+    event. None when neither applies, or the first found the head moved (nothing was
+    written: the transaction goes on); :class:`ConcurrencyError`, the master forgotten,
+    when the second found its stream moved."""
+    state = recalled.state
+    if recalled.follows:
+        try:
+            expect = AfterSeen(state.version, recalled.tip)
+            return write_decision(conn, actor, state, decision, now, expect=expect)
+        except ConcurrencyError:
+            known.missed()
+    if not writer_for(conn).chains_in_database:
+        return None
+    try:
+        expect_own = AfterOwn(state.version, recalled.tip)
+        return write_decision(conn, actor, state, decision, now, expect=expect_own)
+    except ConcurrencyError:  # the writer rolled the transaction back
+        known.forget(state.id)
+        raise
+
+
+def check_in_at_once(
+    actor: Actor, master_id: int, active: bool, now: Now, known: KnownState
+) -> retry.AtOnce[Outcome | None] | None:
+    """A check-in (or an activation) of a master this process remembers, as one statement
+    that is a transaction of its own (:func:`commands.retry.run`): what
+    :func:`set_master_state_attempt` writes first, and the same outcome. None for anything
+    else (a deactivation reads the master's links; a master not remembered is read)."""
+    recalled = known.recall(master_id)
+    if recalled is None or not active:
+        return None
+    state = recalled.state
+    decision = decide.set_state(state, active, now.seconds, stop_reason="stopped")
+    if len(decision.events) != 1:
+        return None
+    (event, _), version = decision.events[0], state.version + 1
+
+    def landed(conn: Connection) -> Outcome | None:
+        """The outcome if the event is in the log: the stream's next event, recorded at
+        this very microsecond (the event's id derives from both), is this call's."""
+        found = stream_event_at(conn, master_id, version)
+        if found is None or found[1] != now.micros:
+            known.forget(master_id)
+            return None
+        after = apply(state, master_id, version, event)
+        return Outcome(after, decision.changed, (found[0].position,), found[0])
+
+    return retry.AtOnce(
+        write=lambda conn: _write_known(conn, actor, recalled, decision, now, known),
+        landed=landed,
+    )
 
 
 def _decide_state(

@@ -16,8 +16,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
+import attrs
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
@@ -34,6 +35,7 @@ from eventstore import (
 )
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: The clock and the pause of the retries (tests replace them).
 monotonic: Callable[[], float] = time.monotonic
@@ -50,11 +52,23 @@ _PG_RETRY = frozenset({"40001", "40P01", "55P03"})
 _MYSQL_RETRY = frozenset({1020, 1205, 1213})
 
 
+@attrs.frozen
+class AtOnce(Generic[T]):
+    """A write that is one statement, sent as a transaction of its own (see :func:`run`):
+    ``write(conn)`` raises :class:`ConcurrencyError` when it finds the log or the stream
+    not as it expects, writing nothing; ``landed(conn)``, asked after its connection was
+    lost, gives its result if it is in the log and None if it is not."""
+
+    write: Callable[[Connection], T]
+    landed: Callable[[Connection], T | None]
+
+
 def run(
     conn: Connection,
     attempt: Callable[[Connection], T],
     *,
     written: Callable[[T], Iterable[Tip]] | None = None,
+    at_once: AtOnce[T] | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> T:
@@ -66,10 +80,21 @@ def run(
     may run: if they are the result stands, if not the attempt runs again. So a call that
     is retried after a dropped connection never appends its events twice (a heartbeat's
     check-in, say); when the log cannot be asked, the call raises :class:`StoreUnavailable`.
+
+    ``at_once``, on PostgreSQL: its write is sent first, as one statement that is a
+    transaction of its own (the driver in autocommit), which the database commits as it
+    runs it: no ``BEGIN`` before it, no ``COMMIT`` after, one round trip, and the head's
+    lock let go without waiting for this process to send a commit. When the write finds
+    the log not as it expects or meets a conflict (it wrote nothing), or is not in the log
+    after its connection was lost, ``attempt`` runs as ever.
     """
     clock = clock or monotonic
     sleep = sleep or pause
     deadline = clock() + RETRY_FOR
+    if at_once is not None:
+        done = _at_once(conn, at_once, deadline, clock, sleep)
+        if done is not None:
+            return done
     number = 0
     while True:
         number += 1
@@ -95,6 +120,47 @@ def run(
             if clock() >= deadline:
                 raise gave_up(number, error) from error
         sleep(random.uniform(0, min(MAX_BACKOFF, 0.001 * 2**number)))
+
+
+def _at_once(
+    conn: Connection,
+    at_once: AtOnce[T],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> T | None:
+    """The result of ``at_once.write`` sent as a transaction of its own, or None when it
+    wrote nothing (or could not be sent so: not PostgreSQL, a driver without autocommit,
+    a transaction already begun)."""
+    if conn.dialect.name != "postgresql" or conn.in_transaction():
+        return None
+    with translate_errors():
+        driver: Any = conn.connection.dbapi_connection
+    if getattr(driver, "autocommit", None) is not False:
+        return None
+    try:
+        driver.autocommit = True
+    except Exception:  # the driver's own refusal (a transaction it began): not at once
+        return None
+    try:
+        with translate_errors():
+            try:
+                result = at_once.write(conn)
+                conn.commit()  # SQLAlchemy's own: the driver has nothing to commit
+                return result
+            except (ConcurrencyError, TextNotStored):
+                return None
+            except exc.DBAPIError as error:
+                if is_conflict(error):
+                    return None
+                if not is_unavailable(error):
+                    raise
+        _rollback(conn)
+        return _ask(conn, at_once.landed, deadline, clock, sleep)
+    finally:
+        _rollback(conn)
+        if not getattr(driver, "closed", True):
+            driver.autocommit = False
 
 
 class _CommitLost(Exception):
@@ -124,12 +190,30 @@ def _landed(
 ) -> bool:
     """Whether the writes ending at ``tips`` are in the log, asked on a new connection
     until ``deadline``; StoreUnavailable when the log could not be asked by then."""
+    return _ask(
+        conn,
+        lambda conn: all(holds(conn, tip.position, tip.hash) for tip in tips),
+        deadline,
+        clock,
+        sleep,
+    )
+
+
+def _ask(
+    conn: Connection,
+    question: Callable[[Connection], R],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> R:
+    """``question(conn)`` about a write whose connection was lost, asked on a new
+    connection until ``deadline``; StoreUnavailable when it could not be asked by then."""
     pause_for = 0.1
     while True:
         _rollback(conn)
         try:
             with translate_errors():
-                found = all(holds(conn, tip.position, tip.hash) for tip in tips)
+                found = question(conn)
                 conn.rollback()
             return found
         except (StoreUnavailable, exc.DBAPIError) as error:

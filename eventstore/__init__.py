@@ -124,6 +124,7 @@ from eventstore.store import (
     append,
     lock_head,
     read_head,
+    stream_event_at,
     stream_version,
     stream_version_of,
 )
@@ -259,6 +260,7 @@ __all__ = [
     "settle",
     "state_recorded_after",
     "storage_engine",
+    "stream_event_at",
     "stream_tails",
     "stream_version",
     "stream_version_of",

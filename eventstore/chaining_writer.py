@@ -67,7 +67,7 @@ class ChainingWriter(Writer):
         version and hash of the stream's newest event (None for an empty stream): if the
         stream has no such event, or an event after it, nothing is inserted. Returns
         where the event landed, or None (then roll the transaction back)."""
-        sql, params = self.chained_statement(conn.dialect, row, tail, last, view_update)
+        sql, params = self.chained_statement(conn, row, tail, last, view_update)
         try:
             found = conn.exec_driver_sql(sql, params).first()
         except sa.exc.DBAPIError as error:
@@ -84,7 +84,7 @@ class ChainingWriter(Writer):
 
     def chained_statement(
         self,
-        dialect: sa.Dialect,
+        conn: Connection,
         row: Row,
         tail: bytes,
         last: tuple[int, bytes] | None,
@@ -97,15 +97,15 @@ class ChainingWriter(Writer):
         # The driver's own call: no SQLAlchemy type converts the id.
         params["event_id"] = self.event_id_param(row["event_id"])
         statement = None if view_update is None else view_update[0]
-        return self.chained_sql(statement, dialect, last is None), params
+        return self.chained_sql(statement, conn, last is None), params
 
     def event_id_param(self, stored: uuid.UUID | None) -> object:
         """A stored event id as this database's driver takes it (None: derived)."""
         raise NotImplementedError
 
-    def chained_sql(self, view_update: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
-        """The SQL text of :meth:`write_chained`, running ``view_update`` too; ``first``:
-        the stream is empty, there is no newest event to check."""
+    def chained_sql(self, view_update: sa.Update | None, conn: Connection, first: bool) -> str:
+        """The SQL text of :meth:`write_chained` on ``conn``, running ``view_update`` too;
+        ``first``: the stream is empty, there is no newest event to check."""
         raise NotImplementedError
 
 

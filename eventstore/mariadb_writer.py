@@ -82,8 +82,8 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
     def event_id_param(self, stored: uuid.UUID | None) -> object:
         return id_bytes(stored)
 
-    def chained_sql(self, view_update: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
-        return _chained_compound(view_update, dialect, first)
+    def chained_sql(self, view_update: sa.Update | None, conn: Connection, first: bool) -> str:
+        return _chained_compound(view_update, conn.dialect, first)
 
 
 def texts_declared(keys: list[str]) -> list[str]:

@@ -26,6 +26,7 @@ from eventstore.fused import (
 )
 from eventstore.head import MOVE_HEAD
 from eventstore.schema import HEAD_ROW_ID, events, head
+from eventstore.session import LOCK_WAIT, commits_itself, pg_lock_wait
 from eventstore.writer import Row, ViewUpdate
 
 
@@ -39,23 +40,26 @@ class PostgreSQLWriter(ChainingWriter):
         head_params: dict[str, Any],
         view_update: ViewUpdate | None,
     ) -> bool:
-        statement = _with_ctes(len(rows), None if view_update is None else view_update[0])
+        also = None if view_update is None else view_update[0]
+        statement = _with_ctes(len(rows), also, armed=commits_itself(conn))
         params = one_statement_params(rows, head_params, view_update and view_update[1])
         return bool(prebuilt.execute(conn, statement, params).scalar_one())
 
     def event_id_param(self, stored: uuid.UUID | None) -> object:
         return None if stored is None else str(stored)  # cast in the statement
 
-    def chained_sql(self, view_update: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
-        return _chained_ctes(view_update, dialect, first)
+    def chained_sql(self, view_update: sa.Update | None, conn: Connection, first: bool) -> str:
+        return _chained_ctes(view_update, conn.dialect, first, commits_itself(conn))
 
 
 @functools.cache
-def _with_ctes(count: int, also: sa.Update | None) -> sa.Select[Any]:
+def _with_ctes(count: int, also: sa.Update | None, *, armed: bool = False) -> sa.Select[Any]:
     """Data-modifying CTEs whose insert and ``also`` select from the head update's
     RETURNING, so they happen only if it matched; selects 1 if it did, else 0. Built once
-    per shape, so SQLAlchemy's compiled cache serves it."""
-    claim = MOVE_HEAD.returning(head.c.id).cte("moved")
+    per shape, so SQLAlchemy's compiled cache serves it. ``armed``: the statement is a
+    transaction of its own, and sets its lock wait before the head's update waits for the
+    head (see :func:`_armed`)."""
+    claim = (_armed(MOVE_HEAD) if armed else MOVE_HEAD).returning(head.c.id).cte("moved")
     chosen = [sa.select(*row_values(f"r{i}_").values()).select_from(claim) for i in range(count)]
     source = chosen[0] if count == 1 else sa.union_all(*chosen)
     statement = sa.select(sa.func.count()).select_from(claim)
@@ -65,7 +69,17 @@ def _with_ctes(count: int, also: sa.Update | None) -> sa.Select[Any]:
     return statement
 
 
+def _armed(move: sa.Update) -> sa.Update:
+    """The head's update ``move``, tested on the value of :func:`~eventstore.session.
+    pg_lock_wait` in a CTE of its own: PostgreSQL computes it once, before reading the
+    head's row, so that the wait for the row's lock is bounded by it."""
+    arm = sa.select(pg_lock_wait().label("armed")).cte("armed")
+    return move.where(sa.exists(sa.select(arm.c.armed)))
+
+
 _MOVED = sa.table("moved")
+#: :func:`~eventstore.session.pg_lock_wait` as SQL text.
+_ARM = f"set_config('lock_timeout', '{LOCK_WAIT * 1000}', true)"
 _CASTS = {
     "event_id": "::uuid",
     "master_id": "::integer",
@@ -78,19 +92,24 @@ _CASTS = {
 
 
 @functools.cache
-def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect, first: bool, armed: bool) -> str:
     """The head update numbers and chains the event under the head's lock if the stream's
     newest event is the one expected (its version and hash: the hash chains the whole log
     up to it); the insert selects from its RETURNING, and the stream constraint refuses it
     if an event came after (in a snapshot older than the lock). ``first``: an empty
-    stream, with no event to find."""
+    stream, with no event to find. ``armed``: the statement is a transaction of its own,
+    and sets its lock wait first (see :func:`_armed`)."""
+    arm = f"SELECT {_ARM}" if armed else ""
     found = (
         ""
         if first
         else f" AND EXISTS (SELECT 1 FROM {events.name} WHERE master_id = %(master_id)s::integer "
         "AND version = %(last_version)s::integer AND hash = %(last_hash)s::bytea)"
     )
+    if armed:
+        found += " AND EXISTS (SELECT 1 FROM armed)"
     parts = [
+        *([f"armed AS ({arm})"] if armed else []),
         f"moved AS (UPDATE {head.name} SET position = position + 1, "
         "hash = sha256(hash || convert_to((position + 1)::text, 'UTF8') || %(tail)s::bytea), "
         "last_master_id = GREATEST(last_master_id, %(master_id)s::integer) "

@@ -65,6 +65,20 @@ def stream_version(conn: Connection, master_id: int) -> int:
     return int(conn.execute(newest_version(master_id)).scalar() or 0)
 
 
+def stream_event_at(conn: Connection, master_id: int, version: int) -> tuple[Tip, int] | None:
+    """Where the event of ``master_id`` at ``version`` is in the table (its position and
+    hash) and its ``recorded_at`` in microseconds; None when the table has no such event.
+    One seek of the stream's unique index."""
+    row = conn.execute(
+        sa.select(events.c.position, events.c.hash, events.c.recorded_at).where(
+            events.c.master_id == master_id, events.c.version == version
+        )
+    ).first()
+    if row is None:
+        return None
+    return Tip(int(row.position), bytes(row.hash)), int(row.recorded_at)
+
+
 def stream_version_of(master_id: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
     """The version of the stream of the master ``master_id`` names (a column of the
     caller's statement), as an expression: NULL for an empty stream. A stream whose

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventstore import idempotency, texts
-from eventstore.errors import ConcurrencyError
+from eventstore.errors import ConcurrencyError, TextNotStored
 from eventstore.expect import (
     AfterOwn,
     AfterSeen,
@@ -50,6 +50,7 @@ from eventstore.head import Head, Tip, lock_head
 from eventstore.links import extend
 from eventstore.recorded import NewEvent, canonical_json
 from eventstore.schema import events
+from eventstore.session import commits_itself
 
 __all__ = [
     "AfterOwn",
@@ -200,11 +201,14 @@ class Writer:
         """The digests of ``values``, the texts among them not known to be stored stored in
         this transaction under the head's lock (taken here unless ``locked``): one writer
         at a time stores texts, so none waits for another's while holding a text of its
-        own."""
+        own. A statement that is a transaction of its own (:func:`~eventstore.session.
+        commits_itself`) stores none: :class:`TextNotStored` when one is missing."""
         digests = {value: texts.digest(value) for value in values}
         missing = texts.unknown(conn, digests)
         if missing and not locked:
             missing = texts.find(conn, missing)  # stored already: no lock needed
+            if missing and commits_itself(conn):
+                raise TextNotStored()  # no transaction to store them in with the event
             if missing:
                 lock_head(conn)
         if missing:

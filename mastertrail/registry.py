@@ -143,7 +143,8 @@ class Registry:
         outcome = self._write(
             lambda conn: commands.set_master_state_attempt(
                 conn, self.actor, masterid, active, now, self._known
-            )
+            ),
+            commands.check_in_at_once(self.actor, masterid, active, now, self._known),
         )
         if outcome is not None and outcome.tip is not None:
             self._known.wrote(outcome.state, outcome.tip)  # committed
@@ -429,10 +430,14 @@ class Registry:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _write(self, attempt: Callable[[Connection], commands.retry.T]) -> commands.retry.T:
+    def _write(
+        self,
+        attempt: Callable[[Connection], commands.retry.T],
+        at_once: commands.retry.AtOnce[commands.retry.T] | None = None,
+    ) -> commands.retry.T:
         self._check_schema()
         with translate_errors(), self.engine.connect() as conn:
-            return commands.run(conn, attempt)
+            return commands.run(conn, attempt, at_once)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
