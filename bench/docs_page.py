@@ -363,11 +363,22 @@ Round trips
     :doc:`reliability`). On PostgreSQL both took 4: ``BEGIN ISOLATION LEVEL READ
     COMMITTED``, ``SET LOCAL lock_timeout``, the statement and ``COMMIT``, against
     ``BEGIN``, the read, the update and ``COMMIT``; since 2026-12-07 the ``BEGIN`` and the
-    lock wait go as one query through psycopg's libpq connection, and mastertrail's takes
-    3 (counted in a libpq trace by ``tests/test_foreign_isolation.py``). Through
-    ``Registry`` on such an engine, alternating with the old way on a loaded machine (load
-    10-12, three runs of 400), the old heartbeat took 1.06, 1.12 and 1.09x the new one's
-    time. A round trip costs little on a quiet
+    lock wait go as one query through psycopg's libpq connection, and mastertrail's took
+    3. Through ``Registry`` on such an engine, alternating with the old way on a loaded
+    machine (load 10-12, three runs of 400), the old heartbeat took 1.06, 1.12 and 1.09x
+    the new one's time. Since the heartbeat of a master the process remembers is one
+    statement that is a transaction of its own (see :doc:`ordering`), it takes 1 on
+    PostgreSQL (counted in a libpq trace by ``tests/test_foreign_isolation.py``; the
+    "Statements per call" above still count a commit, SQLAlchemy's, which sends nothing).
+    The build before that change and the one after, alternated over four runs each
+    (connector, long-log, independent and fleet sections at 300,000 events, on
+    2026-12-07; load average 1 to 5, most of it the runs' own), ratio to Buildbot's
+    heartbeat, median and range of the runs: connector cases 1.04 (0.96-1.11) before, 0.92
+    (0.85-1.01) after; with the long log 1.05 (1.04-1.06), 0.94 (0.88-0.99); the
+    independent harness quiet 1.10 (0.99-1.17), 0.97 (0.94-0.99), and beside the
+    background writer 1.06 (1.05-1.08), 0.95 (0.89-0.96); eight masters at once 1.65
+    (1.53-1.97), 1.25 (0.71-1.65), mastertrail's heartbeat there 6.28 ms before and 3.90
+    after (medians of the runs). A round trip costs little on a quiet
     machine and two processes' wake-ups on a busy one: the extra ones showed under load,
     hardly in the connector section. Old against new in the harness's rounds on MariaDB
     (six runs, loaded), the old heartbeat took 1.00x to 2.29x the new one's time (median
@@ -453,6 +464,41 @@ What would take more away
     the database user's right to create routines, and a dump made without
     ``--routines``, ``mariadb-dump``'s default, would lose it. It is not done. The event's
     row and its index entries, and their WAL, are what keeping every check-in costs.
+
+Eight masters at once
+---------------------
+
+In the fleet section eight masters heartbeat back to back at the same moment, far more
+often than once a minute. Buildbot's masters then update eight rows, side by side;
+mastertrail's append to one log, and every append moves its head: one row lock, held by
+each append from its statement to the end of its commit, that the next one waits for.
+What that lock costs, apart from everything else, is measured by a model of both shapes
+in plain psycopg on a database of its own (``python -m bench.serial_head``, not part of
+``make bench``): a head row, a log table with the log's three indexes and a ``masters``
+table; mastertrail's shape is one statement that moves the head, inserts the event
+chained on it and updates the master's row, Buildbot's a read and an update of the
+master's row. Medians of 300 calls per process after 20, three rounds alternating the
+order, on 2026-12-07 with the machine otherwise quiet (load average 0.6-1.0):
+
+* one process: the append in a transaction (``BEGIN`` with the lock wait, the statement,
+  ``COMMIT``) 0.30-0.32 ms, Buildbot's shape 0.30-0.33 ms (0.94-1.07x);
+* eight processes at once: the append 1.59-1.86 ms, Buildbot's shape 0.85-1.00 ms
+  (1.60-2.20x);
+* eight at once without waiting for the log's flush at commit (``synchronous_commit =
+  off``, for the model only): the append 1.26-1.32 ms, Buildbot's shape 0.56-0.68 ms. The
+  flush is not what the appends queue for;
+* eight at once, the append's statement a transaction of its own (autocommit: no
+  ``BEGIN``, no ``COMMIT``, the lock let go as soon as the commit is flushed, without
+  waiting for the client's ``COMMIT``): 1.20-1.37 ms, 1.20-1.49x Buildbot's shape; one
+  process 0.15-0.22 ms, 0.49-0.72x.
+
+So with one log that orders every event, eight masters writing at the same moment take
+turns at its head, on two cores, and their wait grows with their number; the shortest
+hold of the head's lock, one round trip that commits itself, takes a quarter of the
+model's fleet time away but not the turns. That is what a check-in of a master the
+process remembers now is on PostgreSQL (see :doc:`ordering`); MariaDB's compound
+statement commits nothing itself, and keeps its ``COMMIT``. At Buildbot's pace, a
+check-in a minute per master, the masters of a fleet seldom meet at the head.
 """
 
 
