@@ -193,8 +193,9 @@ def master(
     start: Barrier,
     out: Queue[list[float]],
     base: int,
+    calls: int = CALLS,
 ) -> None:
-    """One process: ``CALLS`` timed calls of contender ``name`` as master ``number``
+    """One process: ``calls`` timed calls of contender ``name`` as master ``number``
     (``target``: a libpq connection string, or MariaDB's URL)."""
     call, autocommit = (CONTENDERS if isinstance(target, str) else MYSQL_CONTENDERS)[name]
     conn = _connect(target, autocommit)
@@ -203,7 +204,7 @@ def master(
             call(conn, number, n)
         start.wait()
         times = []
-        for n in range(base + WARM, base + WARM + CALLS):
+        for n in range(base + WARM, base + WARM + calls):
             began = time.perf_counter()
             call(conn, number, n)
             times.append(time.perf_counter() - began)
@@ -212,11 +213,13 @@ def master(
     out.put(times)
 
 
-def median_ms(target: str | sa.URL, name: str, processes: int, base: int) -> float:
+def median_ms(
+    target: str | sa.URL, name: str, processes: int, base: int, calls: int = CALLS
+) -> float:
     context = multiprocessing.get_context("fork")
     start, out = context.Barrier(processes), context.Queue()
     workers = [
-        context.Process(target=master, args=(target, name, number + 1, start, out, base))
+        context.Process(target=master, args=(target, name, number + 1, start, out, base, calls))
         for number in range(processes)
     ]
     for worker in workers:
@@ -231,6 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("postgresql", "mysql"), default="postgresql")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=CALLS, help="timed calls per process")
     args = parser.parse_args()
     url = server_url(args.backend)
     if url is None:
@@ -256,8 +260,8 @@ def main() -> None:
                 order = list(contenders) if number % 2 == 0 else list(reversed(contenders))
                 found = {}
                 for contender in order:
-                    found[contender] = median_ms(target, contender, processes, base)
-                    base += WARM + CALLS
+                    found[contender] = median_ms(target, contender, processes, base, args.calls)
+                    base += WARM + args.calls
                 shown = ", ".join(f"{key} {found[key]:.3f}" for key in contenders)
                 print(
                     f"round {number + 1}, {processes} process(es), median ms: {shown}; "
