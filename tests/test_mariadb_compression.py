@@ -153,3 +153,15 @@ def test_the_benchmark_counts_the_blocks_on_disk(registry: Registry, db_url: str
     line = _storage_parts({"storage": [found]})
     assert f"{found['bytes_per_event']:.0f} in all on disk" in line
     assert f"InnoDB's pages whole, {found['pages_bytes_per_event']:.0f}" in line
+
+
+def test_an_operators_choice_of_whole_pages_is_kept(registry: Registry) -> None:
+    with registry.engine.connect() as conn:
+        conn.exec_driver_sql("SET SESSION system_versioning_alter_history = KEEP")
+        conn.exec_driver_sql(
+            "ALTER TABLE mastertrail_events PAGE_COMPRESSED = 0, ALGORITHM = INPLACE, LOCK = NONE"
+        )
+    assert not compressed(registry.engine)
+    registry.upgrade()
+    eventstore.upgrade(registry.engine)
+    assert not compressed(registry.engine)
