@@ -38,7 +38,7 @@ from projections.model import MasterState
 def run(
     conn: Connection,
     attempt: Callable[[Connection], retry.T],
-    at_once: retry.AtOnce[retry.T] | None = None,
+    at_once: Callable[[], retry.AtOnce[retry.T] | None] | None = None,
 ) -> retry.T:
     """Run an attempt with retries (see :mod:`commands.retry`), ``at_once`` first where
     the database allows; a commit lost with its connection is looked up by the tips of

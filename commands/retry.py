@@ -68,7 +68,7 @@ def run(
     attempt: Callable[[Connection], T],
     *,
     written: Callable[[T], Iterable[Tip]] | None = None,
-    at_once: AtOnce[T] | None = None,
+    at_once: Callable[[], AtOnce[T] | None] | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> T:
@@ -81,12 +81,13 @@ def run(
     is retried after a dropped connection never appends its events twice (a heartbeat's
     check-in, say); when the log cannot be asked, the call raises :class:`StoreUnavailable`.
 
-    ``at_once``, on PostgreSQL: its write is sent first, as one statement that is a
-    transaction of its own (the driver in autocommit), which the database commits as it
-    runs it: no ``BEGIN`` before it, no ``COMMIT`` after, one round trip, and the head's
-    lock let go without waiting for this process to send a commit. When the write finds
-    the log not as it expects or meets a conflict (it wrote nothing), or is not in the log
-    after its connection was lost, ``attempt`` runs as ever.
+    ``at_once()``, asked only on PostgreSQL, gives a write that is sent first, as one
+    statement that is a transaction of its own (the driver in autocommit), which the
+    database commits as it runs it: no ``BEGIN`` before it, no ``COMMIT`` after, one round
+    trip, and the head's lock let go without waiting for this process to send a commit.
+    When the write finds the log not as it expects or meets a conflict (it wrote
+    nothing), or is not in the log after its connection was lost, ``attempt`` runs as
+    ever.
     """
     clock = clock or monotonic
     sleep = sleep or pause
@@ -124,19 +125,22 @@ def run(
 
 def _at_once(
     conn: Connection,
-    at_once: AtOnce[T],
+    make: Callable[[], AtOnce[T] | None],
     deadline: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
 ) -> T | None:
-    """The result of ``at_once.write`` sent as a transaction of its own, or None when it
-    wrote nothing (or could not be sent so: not PostgreSQL, a driver without autocommit,
-    a transaction already begun)."""
+    """The result of the write ``make()`` gives, sent as a transaction of its own, or None
+    when it wrote nothing (or could not be sent so: not PostgreSQL, a driver without
+    autocommit, a transaction already begun, no such write)."""
     if conn.dialect.name != "postgresql" or conn.in_transaction():
         return None
     with translate_errors():
         driver: Any = conn.connection.dbapi_connection
     if getattr(driver, "autocommit", None) is not False:
+        return None
+    at_once = make()
+    if at_once is None:
         return None
     try:
         driver.autocommit = True
@@ -155,7 +159,6 @@ def _at_once(
                     return None
                 if not is_unavailable(error):
                     raise
-        _rollback(conn)
         return _ask(conn, at_once.landed, deadline, clock, sleep)
     finally:
         _rollback(conn)

@@ -26,7 +26,7 @@ from eventstore.fused import (
 )
 from eventstore.head import MOVE_HEAD
 from eventstore.schema import HEAD_ROW_ID, events, head
-from eventstore.session import LOCK_WAIT, commits_itself, pg_lock_wait
+from eventstore.session import PG_ARM_LOCK_WAIT, commits_itself
 from eventstore.writer import Row, ViewUpdate
 
 
@@ -70,16 +70,14 @@ def _with_ctes(count: int, also: sa.Update | None, *, armed: bool = False) -> sa
 
 
 def _armed(move: sa.Update) -> sa.Update:
-    """The head's update ``move``, tested on the value of :func:`~eventstore.session.
-    pg_lock_wait` in a CTE of its own: PostgreSQL computes it once, before reading the
+    """The head's update ``move``, tested on the value of :data:`~eventstore.session.
+    PG_ARM_LOCK_WAIT` in a CTE of its own: PostgreSQL computes it once, before reading the
     head's row, so that the wait for the row's lock is bounded by it."""
-    arm = sa.select(pg_lock_wait().label("armed")).cte("armed")
+    arm = sa.select(sa.literal_column(PG_ARM_LOCK_WAIT).label("armed")).cte("armed")
     return move.where(sa.exists(sa.select(arm.c.armed)))
 
 
 _MOVED = sa.table("moved")
-#: :func:`~eventstore.session.pg_lock_wait` as SQL text.
-_ARM = f"set_config('lock_timeout', '{LOCK_WAIT * 1000}', true)"
 _CASTS = {
     "event_id": "::uuid",
     "master_id": "::integer",
@@ -99,17 +97,17 @@ def _chained_ctes(also: sa.Update | None, dialect: sa.Dialect, first: bool, arme
     if an event came after (in a snapshot older than the lock). ``first``: an empty
     stream, with no event to find. ``armed``: the statement is a transaction of its own,
     and sets its lock wait first (see :func:`_armed`)."""
-    arm = f"SELECT {_ARM}" if armed else ""
     found = (
         ""
         if first
         else f" AND EXISTS (SELECT 1 FROM {events.name} WHERE master_id = %(master_id)s::integer "
         "AND version = %(last_version)s::integer AND hash = %(last_hash)s::bytea)"
     )
+    parts = []
     if armed:
+        parts.append(f"armed AS (SELECT {PG_ARM_LOCK_WAIT})")
         found += " AND EXISTS (SELECT 1 FROM armed)"
-    parts = [
-        *([f"armed AS ({arm})"] if armed else []),
+    parts += [
         f"moved AS (UPDATE {head.name} SET position = position + 1, "
         "hash = sha256(hash || convert_to((position + 1)::text, 'UTF8') || %(tail)s::bytea), "
         "last_master_id = GREATEST(last_master_id, %(master_id)s::integer) "

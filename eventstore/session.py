@@ -86,15 +86,14 @@ def pin(conn: Connection) -> None:
 def commits_itself(conn: Connection) -> bool:
     """Whether a statement on ``conn`` is a transaction of its own (its driver is in
     autocommit: see :func:`commands.retry.run`). Nothing is begun before it, so a write
-    there sets its own lock wait (:func:`pg_lock_wait`), for its transaction only."""
+    there sets its own lock wait (:data:`PG_ARM_LOCK_WAIT`), for its transaction only."""
     return getattr(conn.connection.dbapi_connection, "autocommit", False) is True
 
 
-def pg_lock_wait() -> sa.ColumnElement[str]:
-    """PostgreSQL's ``set_config('lock_timeout', …, true)``: :data:`LOCK_WAIT` for the rest
-    of the statement's transaction, as a value a statement computes before it waits for
-    a lock (the head's update tests it: see :mod:`eventstore.postgresql_writer`)."""
-    return sa.func.set_config("lock_timeout", str(LOCK_WAIT * 1000), sa.true())
+#: PostgreSQL's :data:`LOCK_WAIT` for the rest of the statement's transaction, as a value a
+#: statement computes before it waits for a lock (the head's update tests it: see
+#: :mod:`eventstore.postgresql_writer`).
+PG_ARM_LOCK_WAIT = f"set_config('lock_timeout', '{LOCK_WAIT * 1000}', true)"
 
 
 #: The lock wait of a PostgreSQL transaction on an engine made elsewhere.

@@ -144,7 +144,7 @@ class Registry:
             lambda conn: commands.set_master_state_attempt(
                 conn, self.actor, masterid, active, now, self._known
             ),
-            commands.check_in_at_once(self.actor, masterid, active, now, self._known),
+            lambda: commands.check_in_at_once(self.actor, masterid, active, now, self._known),
         )
         if outcome is not None and outcome.tip is not None:
             self._known.wrote(outcome.state, outcome.tip)  # committed
@@ -433,7 +433,7 @@ class Registry:
     def _write(
         self,
         attempt: Callable[[Connection], commands.retry.T],
-        at_once: commands.retry.AtOnce[commands.retry.T] | None = None,
+        at_once: Callable[[], commands.retry.AtOnce[commands.retry.T] | None] | None = None,
     ) -> commands.retry.T:
         self._check_schema()
         with translate_errors(), self.engine.connect() as conn:

@@ -146,7 +146,9 @@ def test_a_held_head_bounds_the_statements_wait(registry: Registry, clock: FakeC
             holder.exec_driver_sql("SELECT 1 FROM mastertrail_head FOR UPDATE")
             assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
             conn.rollback()
-            done = commands.retry._at_once(conn, at_once, float("inf"), clock, lambda _: None)
+            done = commands.retry._at_once(
+                conn, lambda: at_once, float("inf"), clock, lambda _: None
+            )
             assert done is None
             assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
             conn.rollback()
