@@ -21,10 +21,12 @@ one round to the next:
 
 On MariaDB (``--backend mysql``), plain PyMySQL and the same tables; the contenders:
 
-- ``block``: mastertrail's shape, one compound statement (``BEGIN NOT ATOMIC``) that
-  moves the head, updates the master's row and inserts the event, then ``COMMIT``;
-- ``block, commit inside``: the same statement ending with its own ``COMMIT``, so that
-  the head's lock is let go before the client's ``COMMIT``, which finds nothing left;
+- ``block``: mastertrail's shape in a transaction, one compound statement (``BEGIN NOT
+  ATOMIC``) that moves the head, updates the master's row and inserts the event, then
+  ``COMMIT``;
+- ``block, commit inside``: mastertrail's shape of a remembered master's check-in, the
+  same statement ending with its own ``COMMIT``: one round trip, and the head's lock let
+  go as the statement ends;
 - ``update``: Buildbot's shape.
 
 Run: ``python -m bench.serial_head [--backend postgresql|mysql] [--rounds N]`` with the
@@ -119,7 +121,8 @@ def _block(commit_inside: bool) -> Call:
         cursor.fetchall()
         while cursor.nextset():
             pass
-        conn.commit()
+        if not commit_inside:
+            conn.commit()
 
     return call
 

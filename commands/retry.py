@@ -28,10 +28,14 @@ from eventstore import (
     TextNotStored,
     Tip,
     begin_write,
+    commit_inside,
+    end_committed,
     holds,
     is_unavailable,
     lock_head,
+    lock_wait_set,
     translate_errors,
+    writer_for,
 )
 
 T = TypeVar("T")
@@ -131,26 +135,42 @@ def _at_once(
     sleep: Callable[[float], None],
 ) -> T | None:
     """The result of the write ``make()`` gives, sent as a transaction of its own, or None
-    when it wrote nothing (or could not be sent so: not PostgreSQL, a driver without
-    autocommit, a transaction already begun, no such write)."""
-    if conn.dialect.name != "postgresql" or conn.in_transaction():
+    when it wrote nothing (or could not be sent so: not PostgreSQL or MariaDB, a driver
+    without autocommit, a transaction already begun, a MariaDB session whose lock wait is
+    not set yet, no such write).
+
+    PostgreSQL: the driver is put in autocommit for the statement. MariaDB: the connection
+    is marked (:func:`~eventstore.commit_inside`) and the writer's statement ends with its
+    own ``COMMIT``, with no ``SET TRANSACTION`` before it and no ``COMMIT`` after
+    (PyMySQL's autocommit is the server session's, and would cost a round trip each way
+    to switch)."""
+    if conn.in_transaction():
+        return None
+    name = conn.dialect.name
+    if name not in ("postgresql", "mysql", "mariadb"):
         return None
     with translate_errors():
         driver: Any = conn.connection.dbapi_connection
-    if getattr(driver, "autocommit", None) is not False:
+    if name == "postgresql":
+        if getattr(driver, "autocommit", None) is not False:
+            return None
+    elif not writer_for(conn).commits_inside or not lock_wait_set(conn):
         return None
     at_once = make()
     if at_once is None:
         return None
-    try:
-        driver.autocommit = True
-    except Exception:  # the driver's own refusal (a transaction it began): not at once
-        return None
+    if name == "postgresql":
+        try:
+            driver.autocommit = True
+        except Exception:  # the driver's own refusal (a transaction it began): not at once
+            return None
+    else:
+        commit_inside(conn, True)
     try:
         with translate_errors():
             try:
                 result = at_once.write(conn)
-                conn.commit()  # SQLAlchemy's own: the driver has nothing to commit
+                end_committed(conn)  # SQLAlchemy's own: the server has nothing to commit
                 return result
             except (ConcurrencyError, TextNotStored):
                 return None
@@ -161,8 +181,9 @@ def _at_once(
                     raise
         return _ask(conn, at_once.landed, deadline, clock, sleep)
     finally:
+        commit_inside(conn, False)
         _rollback(conn)
-        if not getattr(driver, "closed", True):
+        if name == "postgresql" and not getattr(driver, "closed", True):
             driver.autocommit = False
 
 

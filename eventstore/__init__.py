@@ -112,6 +112,7 @@ from eventstore.segmented import (
     segment_recorded_by,
 )
 from eventstore.sequences import advance_serial
+from eventstore.session import commit_inside, end_committed, lock_wait_set
 from eventstore.session import isolated as isolated_engine
 from eventstore.settle import settle
 from eventstore.sqlitefile import missing as missing_sqlite_file
@@ -212,9 +213,11 @@ __all__ = [
     "check_anchors",
     "check_schema",
     "check_storable",
+    "commit_inside",
     "create_engine",
     "current_revision",
     "derived_event_id",
+    "end_committed",
     "event_id_for",
     "events_at",
     "execute_prebuilt",
@@ -231,6 +234,7 @@ __all__ = [
     "list_segments",
     "load_events",
     "lock_head",
+    "lock_wait_set",
     "log",
     "missing_sqlite_file",
     "new_event_id",

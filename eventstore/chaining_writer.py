@@ -71,7 +71,7 @@ class ChainingWriter(Writer):
         try:
             found = conn.exec_driver_sql(sql, params).first()
         except sa.exc.DBAPIError as error:
-            if _STREAM_CONSTRAINT in str(error.orig):
+            if STREAM_CONSTRAINT in str(error.orig):
                 return None
             raise
         return None if found is None else Tip(int(found[0]), bytes(found[1]))
@@ -110,4 +110,4 @@ class ChainingWriter(Writer):
 
 
 #: The stream constraint, named in the error of an insert that lost a race for a version.
-_STREAM_CONSTRAINT = "mastertrail_events_stream"
+STREAM_CONSTRAINT = "mastertrail_events_stream"

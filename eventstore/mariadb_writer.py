@@ -2,6 +2,12 @@
 ATOMIC``: one statement, no multi-statement flag needed on the connection), and MySQL's,
 which sends the three statements of SQLite's.
 
+A check-in sent at once (:func:`commands.retry.run`, :func:`eventstore.session.commits_itself`)
+is the same statement ending with its own ``COMMIT``: one round trip, and the head's lock
+let go as the statement ends (:func:`eventstore.session.end_committed` sends no
+``COMMIT`` after it). Whatever it does not find as expected signals before the
+``COMMIT``, and the caller rolls back what it began.
+
 The compound statement first finds each text's id by its digest, into a variable the
 insert names, and signals before writing anything when one is not stored: without the
 check a NOT NULL column would take a missing text's NULL as 0 in a multi-row or ``INSERT
@@ -18,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.chaining_writer import ChainingWriter
+from eventstore.chaining_writer import STREAM_CONSTRAINT, ChainingWriter
 from eventstore.fused import (
     CHAINED_COLUMNS,
     TEXT_COLUMNS,
@@ -27,8 +33,9 @@ from eventstore.fused import (
     one_statement_params,
     row_values,
 )
-from eventstore.head import MOVE_HEAD
+from eventstore.head import MOVE_HEAD, Tip
 from eventstore.schema import HEAD_ROW_ID, events, head, texts
+from eventstore.session import commits_itself
 from eventstore.sqlite_writer import write_in_three
 from eventstore.texts import NOT_STORED
 from eventstore.writer import Row, ViewUpdate, Writer
@@ -55,6 +62,8 @@ class MySQLWriter(Writer):
 class MariaDBWriter(ChainingWriter, MySQLWriter):
     """The writer of MariaDB."""
 
+    commits_inside = True
+
     def write(
         self,
         conn: Connection,
@@ -66,13 +75,33 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
         for i, row in enumerate(rows):  # the driver's own call: no SQLAlchemy type to bind
             params[f"r{i}_event_id"] = id_bytes(row["event_id"])
         statement = None if view_update is None else view_update[0]
+        sql = _compound(len(rows), statement, conn.dialect, commits_itself(conn))
         try:
-            conn.exec_driver_sql(_compound(len(rows), statement, conn.dialect), params)
+            conn.exec_driver_sql(sql, params)
         except sa.exc.DBAPIError as error:
             if _MOVED_ON in str(error.orig):
                 return False
             raise
         return True
+
+    def write_chained(
+        self,
+        conn: Connection,
+        row: Row,
+        tail: bytes,
+        last: tuple[int, bytes] | None,
+        view_update: ViewUpdate | None,
+    ) -> Tip | None:
+        if not commits_itself(conn):
+            return super().write_chained(conn, row, tail, last, view_update)
+        sql, params = self.chained_statement(conn, row, tail, last, view_update)
+        try:
+            found = conn.exec_driver_sql(sql, params).one()
+        except sa.exc.DBAPIError as error:
+            if _MOVED_ON in str(error.orig) or STREAM_CONSTRAINT in str(error.orig):
+                return None
+            raise
+        return Tip(int(found[0]), bytes(found[1]))
 
     def stream_moved(self, conn: Connection, master_id: int, version: int) -> bool:
         # MariaDB may name the id's index first; its transaction survives the failed
@@ -83,16 +112,20 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
         return id_bytes(stored)
 
     def chained_sql(self, view_update: sa.Update | None, conn: Connection, first: bool) -> str:
-        return _chained_compound(view_update, conn.dialect, first)
+        return _chained_compound(view_update, conn.dialect, first, commits_itself(conn))
 
 
-def texts_declared(keys: list[str]) -> list[str]:
+def texts_declared(keys: list[str], also: list[str] | None = None) -> list[str]:
     """The first statements of a compound write: each text's id, found by the digest
     parameter ``key``, goes into the variable ``<key>_id``, which the insert names; a text
-    that is not stored signals before anything is written."""
+    that is not stored signals before anything is written. ``also``: more declarations,
+    which must come before the signal too."""
     declared = [
-        f"DECLARE {key}_id INT DEFAULT (SELECT id FROM {texts.name} WHERE digest = %({key})s)"
-        for key in keys
+        *(also or []),
+        *(
+            f"DECLARE {key}_id INT DEFAULT (SELECT id FROM {texts.name} WHERE digest = %({key})s)"
+            for key in keys
+        ),
     ]
     missing = " OR ".join(f"{key}_id IS NULL" for key in keys)
     signal = f"SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{NOT_STORED}'"
@@ -100,9 +133,10 @@ def texts_declared(keys: list[str]) -> list[str]:
 
 
 @functools.cache
-def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
+def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect, commit: bool) -> str:
     """Signals before writing anything when a text it names is not stored, and before
-    writing anything else when the head update matched no row."""
+    writing anything else when the head update matched no row. ``commit``: it ends with
+    its own ``COMMIT``."""
 
     def sql(statement: sa.ClauseElement) -> str:
         return str(statement.compile(dialect=dialect))
@@ -117,20 +151,29 @@ def _compound(count: int, also: sa.Update | None, dialect: sa.Dialect) -> str:
     ]
     if also is not None:
         parts.append(sql(also))
+    if commit:
+        parts.append("COMMIT")
     return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"
 
 
 @functools.cache
-def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) -> str:
+def _chained_compound(
+    also: sa.Update | None, dialect: sa.Dialect, first: bool, commit: bool = False
+) -> str:
     """After checking that the event's texts are stored, the head update chains the event
     under the head's lock (the hash set before the position: MariaDB assigns left to
     right), and the insert selects the new position and hash from the head joined to the
     stream's newest event as expected (its version and hash), so that it inserts nothing
     if that event is not there; the stream constraint refuses it if an event came after.
     ``first``: an empty stream, with no event to join. It returns the position and hash it
-    inserted."""
+    inserted.
+
+    ``commit``: it ends with its own ``COMMIT``, having signalled first if it inserted
+    nothing, and returns the position and hash only then, from variables: a row sent
+    before the ``COMMIT`` (``RETURNING``) would leave its ``ROW_COUNT()`` unknown."""
+    landed = ["DECLARE landed_position BIGINT", "DECLARE landed_hash VARBINARY(64)"]
     parts = [
-        *texts_declared(list(TEXT_COLUMNS.values())),
+        *texts_declared(list(TEXT_COLUMNS.values()), also=landed if commit else []),
         f"UPDATE {head.name} SET "
         "hash = UNHEX(SHA2(CONCAT(hash, CAST(position + 1 AS CHAR), %(tail)s), 256)), "
         "position = position + 1, "
@@ -148,7 +191,16 @@ def _chained_compound(also: sa.Update | None, dialect: sa.Dialect, first: bool) 
     parts.append(
         f"INSERT INTO {events.name} ({CHAINED_COLUMNS}) "
         f"SELECT {head.name}.position, {event_values({}, declared=True)}, {head.name}.hash "
-        f"FROM {head.name}{joined} WHERE {head.name}.id = {HEAD_ROW_ID} "
-        f"RETURNING position, hash"
+        f"FROM {head.name}{joined} WHERE {head.name}.id = {HEAD_ROW_ID}"
+        + ("" if commit else " RETURNING position, hash")
     )
+    if commit:
+        parts += [
+            f"IF ROW_COUNT() = 0 THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = '{_MOVED_ON}'; "
+            "END IF",
+            f"SELECT position, hash INTO landed_position, landed_hash FROM {head.name} "
+            f"WHERE id = {HEAD_ROW_ID}",
+            "COMMIT",
+            "SELECT landed_position, landed_hash",
+        ]
     return "BEGIN NOT ATOMIC\n" + ";\n".join(parts) + ";\nEND"

@@ -84,10 +84,63 @@ def pin(conn: Connection) -> None:
 
 
 def commits_itself(conn: Connection) -> bool:
-    """Whether a statement on ``conn`` is a transaction of its own (its driver is in
-    autocommit: see :func:`commands.retry.run`). Nothing is begun before it, so a write
-    there sets its own lock wait (:data:`PG_ARM_LOCK_WAIT`), for its transaction only."""
+    """Whether a write on ``conn`` is a transaction of its own (see
+    :func:`commands.retry.run`). PostgreSQL: its driver is in autocommit; nothing is begun
+    before it, so a write there sets its own lock wait (:data:`PG_ARM_LOCK_WAIT`), for its
+    transaction only. MariaDB: ``conn`` is marked :data:`COMMITTING`; the write's compound
+    statement ends with its own ``COMMIT`` (see :mod:`eventstore.mariadb_writer`)."""
+    if conn.info.get(COMMITTING):
+        return True
     return getattr(conn.connection.dbapi_connection, "autocommit", False) is True
+
+
+#: Marks a MariaDB driver connection whose write commits itself (:func:`commits_itself`).
+COMMITTING = "mastertrail_commits_itself"
+
+
+#: PyMySQL's flag, in the server's last reply, of a transaction open on the server.
+_MYSQL_IN_TRANSACTION = 1
+
+
+def end_committed(conn: Connection) -> None:
+    """End SQLAlchemy's transaction on ``conn`` after a write that committed itself
+    (:func:`commits_itself`), sending nothing that would find nothing to commit.
+
+    PostgreSQL: the driver is in autocommit, and its commit sends nothing. MariaDB: the
+    write's statement ended with its own ``COMMIT``; when the server's reply to it says
+    that no transaction is open (PyMySQL's ``server_status``), the driver's ``COMMIT`` is
+    not sent: for this one call its connection's ``commit`` is a method that does nothing.
+    Otherwise (another driver, a transaction open) the commit is sent as ever."""
+    driver = conn.connection.dbapi_connection
+    status = getattr(driver, "server_status", None)
+    if driver is None or not isinstance(status, int) or status & _MYSQL_IN_TRANSACTION:
+        conn.commit()
+        return
+    driver.commit = _nothing  # type: ignore[method-assign]  # the instance's, for this call
+    try:
+        conn.commit()
+    finally:
+        del driver.commit
+
+
+def _nothing() -> None:
+    pass
+
+
+def commit_inside(conn: Connection, on: bool) -> None:
+    """Mark ``conn`` (MariaDB) so that a write on it is one statement ending with its own
+    ``COMMIT`` (``on``), or no longer."""
+    if on:
+        conn.info[COMMITTING] = True
+    else:
+        conn.info.pop(COMMITTING, None)
+
+
+def lock_wait_set(conn: Connection) -> bool:
+    """Whether the MariaDB session of ``conn`` waits for a lock as the log needs (its
+    engine set it on connect, or :func:`pin` did), so that a write needs no transaction
+    begun by :func:`pin` first."""
+    return conn.dialect in _configured or bool(conn.info.get(_PINNED))
 
 
 #: PostgreSQL's :data:`LOCK_WAIT` for the rest of the statement's transaction, as a value a
@@ -151,5 +204,8 @@ def isolated(engine: sa.Engine) -> sa.Engine:
 def _next_transaction_isolated(conn: Connection) -> None:
     """Run the transaction ``conn`` begins at :data:`ISOLATION` (MariaDB). The driver has
     sent nothing of it yet: its first statement starts it. A connection given back unused
-    is rolled back by the pool, which clears the setting too."""
-    conn.exec_driver_sql(f"SET TRANSACTION ISOLATION LEVEL {ISOLATION}")
+    is rolled back by the pool, which clears the setting too. A write that commits itself
+    (:func:`commits_itself`) runs at the session's level: its reads are locking reads,
+    reads of rows it wrote and of texts that never change, the same at any level."""
+    if not conn.info.get(COMMITTING):
+        conn.exec_driver_sql(f"SET TRANSACTION ISOLATION LEVEL {ISOLATION}")

@@ -76,6 +76,9 @@ class Writer:
     #: Whether reads under the head's lock must be locking reads to see the newest
     #: committed rows (MariaDB's REPEATABLE READ snapshot, if a session runs at it).
     locking_reads: ClassVar[bool] = False
+    #: Whether a write on a connection marked :data:`eventstore.session.COMMITTING` is one
+    #: statement ending with its own ``COMMIT`` (MariaDB's: see :func:`commands.retry.run`).
+    commits_inside: ClassVar[bool] = False
 
     def append(
         self,

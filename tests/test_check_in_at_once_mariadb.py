@@ -1,0 +1,260 @@
+"""On MariaDB a heartbeat of a master the process remembers is one compound statement
+that ends with its own ``COMMIT`` (:func:`commands.retry.run`'s ``at_once``): no
+``SET TRANSACTION`` before it and no ``COMMIT`` after; whatever it does not find as it
+expects writes nothing and leaves no transaction open; a lost connection never makes it
+land twice. What the driver sends is read off PyMySQL's one call that sends a query."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pymysql
+import pymysql.constants
+import pytest
+import sqlalchemy as sa
+
+import eventstore.mariadb_writer
+from eventstore import commit_inside
+from eventstore.head import read_head as head_state
+from mastertrail import Registry
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.parametrize("backend", ["mysql"])
+
+
+@pytest.fixture(autouse=True)
+def _mariadb(registry: Registry) -> None:
+    with registry.engine.connect() as conn:
+        if "mariadb" not in str(conn.exec_driver_sql("SELECT VERSION()").scalar()).lower():
+            pytest.skip("MariaDB's compound statements")
+
+
+def known_master(registry: Registry, clock: FakeClock) -> int:
+    """A master started and checked in by ``registry``, which remembers it and knows its
+    check-in's texts stored."""
+    master_id = registry.find_master_id("m")
+    for _ in range(3):
+        registry.set_master_state(master_id, True)
+        clock.advance(60)
+    return master_id
+
+
+def types(registry: Registry) -> list[str]:
+    return [event.type for event in registry.events()]
+
+
+@contextlib.contextmanager
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every query PyMySQL sends meanwhile (``COMMIT`` and ``ROLLBACK`` included; not the
+    pool's pings, which are not queries)."""
+    queries: list[str] = []
+    real = pymysql.connections.Connection._execute_command
+
+    def spy(self: Any, command: int, sql: str | bytes | bytearray) -> Any:
+        if command == pymysql.constants.COMMAND.COM_QUERY:
+            text = sql if isinstance(sql, str) else bytes(sql).decode("utf-8", "replace")
+            queries.append(text)
+        return real(self, command, sql)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pymysql.connections.Connection, "_execute_command", spy)
+        yield queries
+
+
+def head_free(registry: Registry) -> bool:
+    """Whether no transaction holds the head's row (a locking read that does not wait)."""
+    with registry.engine.connect() as conn:
+        try:
+            conn.exec_driver_sql("SELECT position FROM mastertrail_head FOR UPDATE NOWAIT")
+        except sa.exc.OperationalError:
+            return False
+        finally:
+            conn.rollback()
+    return True
+
+
+def writes(queries: list[str]) -> list[str]:
+    """The queries that are not the pool's rollback on check-in."""
+    return [q for q in queries if q != "ROLLBACK"]
+
+
+@pytest.mark.parametrize("engine", ["own", "foreign"])
+def test_a_heartbeat_is_one_statement_committing_itself(
+    registry: Registry,
+    clock: FakeClock,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+) -> None:
+    """On mastertrail's engine and on one made elsewhere (as Buildbot's, whose sessions
+    are not at mastertrail's isolation level: no ``SET TRANSACTION`` either)."""
+    foreign = sa.create_engine(db_url) if engine == "foreign" else None
+    use = registry if foreign is None else Registry(foreign, clock=clock, actor="tester")
+    try:
+        master_id = known_master(use, clock)
+        before = len(types(use))
+        with sent(monkeypatch) as queries:
+            assert use.set_master_state(master_id, True) is False
+        (statement,) = writes(queries)
+        assert statement.startswith("BEGIN NOT ATOMIC")
+        # After the head this process left (the chained statement's end is tested below).
+        assert statement.endswith("\nCOMMIT;\nEND")
+        assert types(use)[before:] == ["master.checked_in"]
+        assert head_free(use)
+        assert use.verify().ok
+    finally:
+        if foreign is not None:
+            use.close()
+            foreign.dispose()
+
+
+def test_a_deactivation_is_a_transaction(
+    registry: Registry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    master_id = known_master(registry, clock)
+    with sent(monkeypatch) as queries:
+        assert registry.set_master_state(master_id, False) is True
+    assert "COMMIT" in queries
+    assert not any(q.startswith("BEGIN NOT ATOMIC") and "COMMIT;" in q for q in queries)
+
+
+def test_a_stream_moved_by_another_process_writes_nothing_and_goes_the_ordinary_way(
+    registry: Registry, clock: FakeClock, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    master_id = known_master(registry, clock)
+    other = Registry(db_url, clock=clock, actor="other")
+    try:
+        other.set_master_state(master_id, True)  # this process's tip is stale now
+    finally:
+        other.close()
+    clock.advance(60)
+    with sent(monkeypatch) as queries:
+        assert registry.set_master_state(master_id, True) is False
+    at_once = [q for q in queries if q.startswith("BEGIN NOT ATOMIC") and "COMMIT;" in q]
+    assert len(at_once) == 2  # after its own tip, then after its own event
+    assert at_once[1].endswith("COMMIT;\nSELECT landed_position, landed_hash;\nEND")
+    assert queries.index(at_once[1]) + 1 < len(queries)
+    assert queries[queries.index(at_once[1]) + 1] == "ROLLBACK"  # what it began, undone
+    assert "COMMIT" in queries  # then read and written in a transaction
+    assert types(registry)[-2:] == ["master.checked_in", "master.checked_in"]
+    assert head_free(registry)
+    assert registry.verify().ok
+
+
+def test_an_event_not_found_signals_before_its_commit(
+    registry: Registry, clock: FakeClock
+) -> None:
+    """The statement after a master's own event that is not there (a hash the log does
+    not hold) inserts nothing: it moved the head and updated the view first, and neither
+    is committed; the caller's rollback ends what it began."""
+    master_id = known_master(registry, clock)
+    with registry.engine.connect() as conn, registry.engine.connect() as watcher:
+        before = head_state(watcher)
+        watcher.rollback()
+        stored = watcher.exec_driver_sql(
+            "SELECT t.digest, m.digest FROM mastertrail_events e "
+            "JOIN mastertrail_texts t ON t.id = e.type_id "
+            "JOIN mastertrail_texts m ON m.id = e.metadata_id "
+            "ORDER BY e.position DESC LIMIT 1"
+        ).one()
+        watcher.rollback()
+        row = {
+            "event_id": None,
+            "master_id": master_id,
+            "version": 99,
+            "type_digest": stored[0],
+            "schema_version": 1,
+            "data": "{}",
+            "metadata_digest": stored[1],
+            "recorded_at": 0,
+        }
+        writer = eventstore.mariadb_writer.MariaDBWriter()
+        commit_inside(conn, True)
+        try:
+            landed = writer.write_chained(conn, row, b"tail", (98, b"\1" * 32), None)
+        finally:
+            commit_inside(conn, False)
+        assert landed is None
+        assert conn.exec_driver_sql("SELECT @@in_transaction").scalar() == 1  # not committed
+        assert head_state(watcher) == before
+        watcher.rollback()
+        conn.rollback()
+        assert head_state(conn) == before
+        conn.rollback()
+    assert head_free(registry)
+    assert registry.verify().ok
+
+
+@pytest.mark.parametrize("ran", [True, False], ids=["after-it-ran", "before-it-ran"])
+def test_a_heartbeat_whose_connection_is_lost_lands_once(
+    registry: Registry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, ran: bool
+) -> None:
+    master_id = known_master(registry, clock)
+    before = len(types(registry))
+    real = sa.Connection.exec_driver_sql
+    lost: list[int] = []
+
+    def exec_driver_sql(self: sa.Connection, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if lost or not (sql.startswith("BEGIN NOT ATOMIC") and "\nCOMMIT;\n" in sql):
+            return real(self, sql, *args, **kwargs)
+        lost.append(1)
+        if ran:
+            real(self, sql, *args, **kwargs)
+        error = pymysql.err.OperationalError(2013, "Lost connection to server during query")
+        self.invalidate(error)
+        raise sa.exc.OperationalError(sql, {}, error, connection_invalidated=True)
+
+    monkeypatch.setattr(sa.Connection, "exec_driver_sql", exec_driver_sql)
+    assert registry.set_master_state(master_id, True) is False
+    assert lost == [1]
+    assert types(registry)[before:] == ["master.checked_in"]
+    assert registry.verify().ok
+    clock.advance(60)  # what the process remembers afterwards is right
+    assert registry.set_master_state(master_id, True) is False
+    assert types(registry)[before:] == ["master.checked_in"] * 2
+    assert registry.verify().ok
+
+
+def test_a_session_without_the_logs_lock_wait_goes_the_ordinary_way(
+    registry: Registry, clock: FakeClock, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection of an engine made elsewhere, whose session mastertrail has not set
+    yet, would wait for a lock as long as the server's default: its first heartbeat is a
+    transaction (which sets it), the next ones are sent at once."""
+    foreign = sa.create_engine(db_url, pool_size=1, max_overflow=0)
+    other = Registry(foreign, clock=clock, actor="tester")
+    try:
+        master_id = known_master(registry, clock)  # remembered by ``registry`` only
+        other.set_master_state(master_id, True)  # ``other`` reads it, then remembers it
+        foreign.dispose()  # a new connection, its session not set
+        clock.advance(60)
+        with sent(monkeypatch) as queries:
+            assert other.set_master_state(master_id, True) is False
+        assert "COMMIT" in queries
+        assert not any(q.startswith("BEGIN NOT ATOMIC") and "COMMIT;" in q for q in queries)
+        clock.advance(60)
+        with sent(monkeypatch) as queries:
+            assert other.set_master_state(master_id, True) is False
+        assert len(writes(queries)) == 1
+    finally:
+        other.close()
+        foreign.dispose()
+    assert types(registry)[-3:] == ["master.checked_in"] * 3
+    assert registry.verify().ok
+
+
+def test_a_check_in_whose_texts_are_not_stored_goes_the_ordinary_way(
+    registry: Registry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    master_id = registry.find_master_id("m")
+    registry.set_master_state(master_id, True)  # started: remembered
+    clock.advance(60)
+    with sent(monkeypatch) as queries:
+        assert registry.set_master_state(master_id, True) is False
+    assert "mastertrail_texts" in writes(queries)[0]  # found missing
+    assert any("INSERT INTO mastertrail_texts" in q for q in queries)
+    assert types(registry)[-1] == "master.checked_in"
+    assert head_free(registry)
+    assert registry.verify().ok
