@@ -143,9 +143,7 @@ def test_a_stream_moved_by_another_process_writes_nothing_and_goes_the_ordinary_
     assert registry.verify().ok
 
 
-def test_an_event_not_found_signals_before_its_commit(
-    registry: Registry, clock: FakeClock
-) -> None:
+def test_an_event_not_found_signals_before_its_commit(registry: Registry, clock: FakeClock) -> None:
     """The statement after a master's own event that is not there (a hash the log does
     not hold) inserts nothing: it moved the head and updated the view first, and neither
     is committed; the caller's rollback ends what it began."""
