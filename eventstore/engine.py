@@ -13,9 +13,7 @@ transaction, is given up on after a bounded time (see ``docs/reliability.rst``).
 from __future__ import annotations
 
 import contextlib
-import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -149,51 +147,7 @@ def _begin(connection: Any) -> None:
     (``connection`` is the pool's proxy of the driver's connection). A transaction the
     driver still has open (a COMMIT that failed) makes either BEGIN fail, rather than be
     carried on."""
-    if connection.info.get(_READING):
-        connection.execute("BEGIN")
-    else:
-        begin_immediate(connection.execute)
-
-
-#: The clock and the pause of a SQLite writer waiting for the lock (tests replace them).
-monotonic: Callable[[], float] = time.monotonic
-pause: Callable[[float], None] = time.sleep
-
-#: The first and the longest pause between two tries of a SQLite writer waiting for the
-#: lock (doubling from one to the other). SQLite's own busy handler sleeps 1, 2, 5, 10,
-#: 15 ... ms between its tries, so a heartbeat that met a transaction of 2 ms would try
-#: again after 3 ms, and one that met a transaction of 4 ms after 8.
-LOCK_POLL = (0.0001, 0.002)
-
-
-def begin_immediate(execute: Callable[[str], object]) -> None:
-    """``BEGIN IMMEDIATE`` through ``execute``, waiting for the write lock up to
-    :data:`SQLITE_BUSY_TIMEOUT`: each try is made without the busy handler and the next
-    follows at most :data:`LOCK_POLL` later, so the writer gets the lock within a fraction
-    of a millisecond of its release. The connection's busy timeout, which every other
-    statement waits by, is set again before this returns."""
-    execute("PRAGMA busy_timeout=0")
-    try:
-        deadline = monotonic() + SQLITE_BUSY_TIMEOUT
-        wait, longest = LOCK_POLL
-        while True:
-            try:
-                execute("BEGIN IMMEDIATE")
-                return
-            except Exception as error:
-                if not _is_busy(error) or monotonic() + wait > deadline:
-                    raise
-            pause(wait)
-            wait = min(wait * 2, longest)
-    finally:
-        execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
-
-
-def _is_busy(error: BaseException) -> bool:
-    """Whether ``error`` (the driver's, or SQLAlchemy's around it) is SQLite's BUSY."""
-    orig = error.orig if isinstance(error, exc.DBAPIError) else error
-    code = getattr(orig, "sqlite_errorcode", None)  # the extended code: BUSY in its low byte
-    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
+    connection.execute("BEGIN" if connection.info.get(_READING) else "BEGIN IMMEDIATE")
 
 
 @contextlib.contextmanager
@@ -242,9 +196,8 @@ def begin_write(conn: Connection) -> None:
 
     Engines made by :func:`create_engine` already begin SQLite transactions IMMEDIATE; an
     engine configured elsewhere (Buildbot's, whose driver begins lazily before the first
-    write) gets an explicit ``BEGIN IMMEDIATE`` here (:func:`begin_immediate`), which also
-    leaves the connection with the busy timeout of :data:`SQLITE_BUSY_TIMEOUT` (the
-    driver's default is 5 s). On PostgreSQL and MariaDB
+    write) gets an explicit ``BEGIN IMMEDIATE`` here, after the busy timeout of
+    :data:`SQLITE_BUSY_TIMEOUT` (the driver's default is 5 s). On PostgreSQL and MariaDB
     the transaction's lock wait is set (:func:`eventstore.session.pin`).
     """
     if not conn.in_transaction():
@@ -252,7 +205,9 @@ def begin_write(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         dbapi_connection = conn.connection.dbapi_connection
         if dbapi_connection is not None and not dbapi_connection.in_transaction:
-            begin_immediate(conn.exec_driver_sql)
+            if conn.engine.dialect.do_begin is not _begin:  # not configured on connect
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         session.pin(conn)
 
