@@ -204,9 +204,8 @@ more than the whole budget. ``verify`` re-chains every event too, but checks the
 segments in as many processes as there are cores (two here) and reads each once.
 
 The heartbeat beside an archive run: on SQLite the writer lock is the file's, and a
-heartbeat that finds it held waited, until later on 2026-12-07, in SQLite's busy handler,
-which sleeps 1, 2, 5 ms between tries. The archive's pause trades its pace against the
-heartbeats' p99. The
+heartbeat that finds it held waits in SQLite's busy handler, which sleeps 1, 2, 5 ms
+between tries. The archive's pause trades its pace against the heartbeats' p99. The
 archive section at 300,000 events, each setting once (a p99 of 300 heartbeats moves by
 about 2x from run to run at the same setting: the default gave 3.0-11.3x in eight runs):
 
@@ -222,19 +221,25 @@ segment, pause          archive rate        vs rebuild  heartbeat p99 vs alone
 512, 30x                7,000/s             0.01x       2.8x
 ======================  ==================  ==========  ======================
 
-A colliding heartbeat waited at least the handler's first millisecond, so its p99 stayed
+A colliding heartbeat waits at least the handler's first millisecond, so its p99 stays
 near 2-4 ms (against about 1 ms alone) at any pace that leaves the lock held more than
-one time in a hundred. A writer now tries again at pauses of its own, from 0.1 ms
-doubling to 2 ms (``eventstore.engine.begin_immediate``), and takes the lock within a
-pause of its release. The archive section at 300,000 events, the build before and the
-one after alternated twice on the slower machine of the runs above (load average
-1.1-1.3): the p99 while archiving went from 21.2 and 22.5 ms to 15.7 and 14.9 ms
-(5.97-8.47x to 5.87-6.58x the p99 alone, 2.3-3.8 ms in those runs), at the same pace
-(0.13-0.14x the rebuild's); a transaction recording a segment took 9-10 ms there, so a
-heartbeat that meets one still waits for most of it. The independent harness's heartbeat
-beside the background writer did not change (1.09 and 1.15x Buildbot's before, 1.17 and
-1.21x after): there the waits are not the handler's pauses. A daily run archives a day
-of ten masters (14,400 events) in about a tenth of a second at the default setting: the
+one time in a hundred. A writer that tries again at pauses of its own instead, from 0.1
+ms doubling to 2 ms with the busy handler off, takes the lock within a pause of its
+release; it was tried on 2026-12-07 and not kept. The archive section at 300,000 events,
+the build before and that one alternated twice on a slower machine than the other runs
+here (load average 1.1-1.3): the p99 while archiving went from 21.2 and 22.5 ms to 15.7
+and 14.9 ms (5.97-8.47x to 5.87-6.58x the p99 alone, 2.3-3.8 ms in those runs), at the
+same pace (0.13-0.14x the rebuild's); a transaction recording a segment took 9-10 ms
+there, so a heartbeat that meets one still waits for most of it. But eight masters
+heartbeating at once (the fleet section) went from 4.85 ms to 24.8 ms a heartbeat (0.82x
+Buildbot's to 4.25x) and from 233 to 201 heartbeats a second: the handler's long sleeps
+let the process that just let the lock go take it again while the others sleep, so most
+heartbeats never wait, and the short pauses hand it round fairly, each heartbeat waiting
+for the others', with more wake-ups on two cores. With pauses doubling up to 25 ms the
+fleet took 8.2 ms (1.34x) and the archive's p99 was 19.7 ms again. The independent
+harness's heartbeat beside the background writer did not change with the short pauses
+(1.09 and 1.15x Buildbot's before, 1.17 and 1.21x after). A daily run archives a day of
+ten masters (14,400 events) in about a tenth of a second at the default setting: the
 pace matters for the first run over a long backlog. On PostgreSQL the heartbeat's median
 rose from 0.68 to 1.95 ms while archiving (p99 3.9x) with no lock in common: the run's
 thread and the server's delete take the machine's two cores from the heartbeating
