@@ -71,10 +71,15 @@ class ChainingWriter(Writer):
         try:
             found = conn.exec_driver_sql(sql, params).first()
         except sa.exc.DBAPIError as error:
-            if STREAM_CONSTRAINT in str(error.orig):
+            if self.found_moved(error):
                 return None
             raise
         return None if found is None else Tip(int(found[0]), bytes(found[1]))
+
+    def found_moved(self, error: sa.exc.DBAPIError) -> bool:
+        """Whether :meth:`write_chained`'s ``error`` says the stream was not as expected
+        (nothing was inserted): here the stream's constraint refused the event."""
+        return _STREAM_CONSTRAINT in str(error.orig)
 
     def stream_moved(self, conn: Connection, master_id: int, version: int) -> bool:
         """After :meth:`write_chained` failed on an event id: whether the stream had moved
@@ -110,4 +115,4 @@ class ChainingWriter(Writer):
 
 
 #: The stream constraint, named in the error of an insert that lost a race for a version.
-STREAM_CONSTRAINT = "mastertrail_events_stream"
+_STREAM_CONSTRAINT = "mastertrail_events_stream"

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.chaining_writer import STREAM_CONSTRAINT, ChainingWriter
+from eventstore.chaining_writer import ChainingWriter
 from eventstore.fused import (
     CHAINED_COLUMNS,
     TEXT_COLUMNS,
@@ -33,7 +33,7 @@ from eventstore.fused import (
     one_statement_params,
     row_values,
 )
-from eventstore.head import MOVE_HEAD, Tip
+from eventstore.head import MOVE_HEAD
 from eventstore.schema import HEAD_ROW_ID, events, head, texts
 from eventstore.session import commits_itself
 from eventstore.sqlite_writer import write_in_three
@@ -84,24 +84,9 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
             raise
         return True
 
-    def write_chained(
-        self,
-        conn: Connection,
-        row: Row,
-        tail: bytes,
-        last: tuple[int, bytes] | None,
-        view_update: ViewUpdate | None,
-    ) -> Tip | None:
-        if not commits_itself(conn):
-            return super().write_chained(conn, row, tail, last, view_update)
-        sql, params = self.chained_statement(conn, row, tail, last, view_update)
-        try:
-            found = conn.exec_driver_sql(sql, params).one()
-        except sa.exc.DBAPIError as error:
-            if _MOVED_ON in str(error.orig) or STREAM_CONSTRAINT in str(error.orig):
-                return None
-            raise
-        return Tip(int(found[0]), bytes(found[1]))
+    def found_moved(self, error: sa.exc.DBAPIError) -> bool:
+        # The statement that commits itself signals when its insert found nothing.
+        return _MOVED_ON in str(error.orig) or super().found_moved(error)
 
     def stream_moved(self, conn: Connection, master_id: int, version: int) -> bool:
         # MariaDB may name the id's index first; its transaction survives the failed

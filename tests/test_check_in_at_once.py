@@ -31,6 +31,19 @@ def known_master(registry: Registry, clock: FakeClock) -> int:
     return master_id
 
 
+def moved_by_another(registry: Registry, clock: FakeClock, db_url: str) -> int:
+    """:func:`known_master`, whose stream another process then moved on a minute ago: the
+    tip ``registry`` remembers is stale."""
+    master_id = known_master(registry, clock)
+    other = Registry(db_url, clock=clock, actor="other")
+    try:
+        other.set_master_state(master_id, True)
+    finally:
+        other.close()
+    clock.advance(60)
+    return master_id
+
+
 def types(registry: Registry) -> list[str]:
     return [event.type for event in registry.events()]
 
@@ -114,13 +127,7 @@ def test_a_heartbeat_whose_connection_is_lost_lands_once(
 def test_a_stream_moved_by_another_process_goes_the_ordinary_way(
     registry: Registry, clock: FakeClock, db_url: str
 ) -> None:
-    master_id = known_master(registry, clock)
-    other = Registry(db_url, clock=clock, actor="other")
-    try:
-        other.set_master_state(master_id, True)  # this process's tip is stale now
-    finally:
-        other.close()
-    clock.advance(60)
+    master_id = moved_by_another(registry, clock, db_url)
     with statements_seen(registry.engine) as seen:
         assert registry.set_master_state(master_id, True) is False
     autocommits = [autocommit for _, autocommit in seen]

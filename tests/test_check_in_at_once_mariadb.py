@@ -20,6 +20,7 @@ from eventstore import commit_inside
 from eventstore.head import read_head as head_state
 from mastertrail import Registry
 from tests.conftest import FakeClock
+from tests.test_check_in_at_once import known_master, moved_by_another, types
 
 pytestmark = pytest.mark.parametrize("backend", ["mysql"])
 
@@ -29,20 +30,6 @@ def _mariadb(registry: Registry) -> None:
     with registry.engine.connect() as conn:
         if "mariadb" not in str(conn.exec_driver_sql("SELECT VERSION()").scalar()).lower():
             pytest.skip("MariaDB's compound statements")
-
-
-def known_master(registry: Registry, clock: FakeClock) -> int:
-    """A master started and checked in by ``registry``, which remembers it and knows its
-    check-in's texts stored."""
-    master_id = registry.find_master_id("m")
-    for _ in range(3):
-        registry.set_master_state(master_id, True)
-        clock.advance(60)
-    return master_id
-
-
-def types(registry: Registry) -> list[str]:
-    return [event.type for event in registry.events()]
 
 
 @contextlib.contextmanager
@@ -123,13 +110,7 @@ def test_a_deactivation_is_a_transaction(
 def test_a_stream_moved_by_another_process_writes_nothing_and_goes_the_ordinary_way(
     registry: Registry, clock: FakeClock, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    master_id = known_master(registry, clock)
-    other = Registry(db_url, clock=clock, actor="other")
-    try:
-        other.set_master_state(master_id, True)  # this process's tip is stale now
-    finally:
-        other.close()
-    clock.advance(60)
+    master_id = moved_by_another(registry, clock, db_url)
     with sent(monkeypatch) as queries:
         assert registry.set_master_state(master_id, True) is False
     at_once = [q for q in queries if q.startswith("BEGIN NOT ATOMIC") and "COMMIT;" in q]
