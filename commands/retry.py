@@ -28,7 +28,6 @@ from eventstore import (
     TextNotStored,
     Tip,
     begin_write,
-    commit_inside,
     end_committed,
     holds,
     is_unavailable,
@@ -36,6 +35,7 @@ from eventstore import (
     lock_wait_set,
     translate_errors,
     writer_for,
+    writing_at_once,
 )
 
 T = TypeVar("T")
@@ -140,7 +140,7 @@ def _at_once(
     not set yet, no such write).
 
     PostgreSQL: the driver is put in autocommit for the statement. MariaDB: the connection
-    is marked (:func:`~eventstore.commit_inside`) and the writer's statement ends with its
+    is marked (:func:`~eventstore.writing_at_once`) and the writer's statement ends with its
     own ``COMMIT``, with no ``SET TRANSACTION`` before it and no ``COMMIT`` after
     (PyMySQL's autocommit is the server session's, and would cost a round trip each way
     to switch)."""
@@ -159,32 +159,25 @@ def _at_once(
     at_once = make()
     if at_once is None:
         return None
-    if name == "postgresql":
-        try:
-            driver.autocommit = True
-        except Exception:  # the driver's own refusal (a transaction it began): not at once
+    with writing_at_once(conn) as sent:
+        if not sent:
             return None
-    else:
-        commit_inside(conn, True)
-    try:
-        with translate_errors():
-            try:
-                result = at_once.write(conn)
-                end_committed(conn)  # SQLAlchemy's own: the server has nothing to commit
-                return result
-            except (ConcurrencyError, TextNotStored):
-                return None
-            except exc.DBAPIError as error:
-                if is_conflict(error):
+        try:
+            with translate_errors():
+                try:
+                    result = at_once.write(conn)
+                    end_committed(conn)  # SQLAlchemy's own: the server has nothing to commit
+                    return result
+                except (ConcurrencyError, TextNotStored):
                     return None
-                if not is_unavailable(error):
-                    raise
-        return _ask(conn, at_once.landed, deadline, clock, sleep)
-    finally:
-        commit_inside(conn, False)
-        _rollback(conn)
-        if name == "postgresql" and not getattr(driver, "closed", True):
-            driver.autocommit = False
+                except exc.DBAPIError as error:
+                    if is_conflict(error):
+                        return None
+                    if not is_unavailable(error):
+                        raise
+            return _ask(conn, at_once.landed, deadline, clock, sleep)
+        finally:
+            _rollback(conn)
 
 
 class _CommitLost(Exception):

@@ -112,7 +112,7 @@ from eventstore.segmented import (
     segment_recorded_by,
 )
 from eventstore.sequences import advance_serial
-from eventstore.session import commit_inside, end_committed, lock_wait_set
+from eventstore.session import end_committed, lock_wait_set, writing_at_once
 from eventstore.session import isolated as isolated_engine
 from eventstore.settle import settle
 from eventstore.sqlitefile import missing as missing_sqlite_file
@@ -213,7 +213,6 @@ __all__ = [
     "check_anchors",
     "check_schema",
     "check_storable",
-    "commit_inside",
     "create_engine",
     "current_revision",
     "derived_event_id",
@@ -278,4 +277,5 @@ __all__ = [
     "with_head",
     "without_sync_per_commit",
     "writer_for",
+    "writing_at_once",
 ]

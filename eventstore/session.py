@@ -23,7 +23,10 @@ the same connection still run at the session's level.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -127,13 +130,30 @@ def _nothing() -> None:
     pass
 
 
-def commit_inside(conn: Connection, on: bool) -> None:
-    """Mark ``conn`` (MariaDB) so that a write on it is one statement ending with its own
-    ``COMMIT`` (``on``), or no longer."""
-    if on:
+@contextlib.contextmanager
+def writing_at_once(conn: Connection) -> Iterator[bool]:
+    """While the block runs, a write on ``conn`` is a transaction of its own
+    (:func:`commits_itself`): PostgreSQL's driver is in autocommit, MariaDB's connection
+    is marked :data:`COMMITTING`. Yields False, having changed nothing, when the driver
+    refuses autocommit (a transaction it began); afterwards ``conn`` is as it was."""
+    if conn.dialect.name != "postgresql":
         conn.info[COMMITTING] = True
-    else:
-        conn.info.pop(COMMITTING, None)
+        try:
+            yield True
+        finally:
+            conn.info.pop(COMMITTING, None)
+        return
+    driver: Any = conn.connection.dbapi_connection
+    try:
+        driver.autocommit = True
+    except Exception:  # the driver's own refusal
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        if not getattr(driver, "closed", True):
+            driver.autocommit = False
 
 
 def lock_wait_set(conn: Connection) -> bool:

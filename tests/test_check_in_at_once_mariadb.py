@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 import eventstore.mariadb_writer
-from eventstore import commit_inside
+from eventstore import writing_at_once
 from eventstore.head import read_head as head_state
 from mastertrail import Registry
 from tests.conftest import FakeClock
@@ -150,11 +150,8 @@ def test_an_event_not_found_signals_before_its_commit(registry: Registry, clock:
             "recorded_at": 0,
         }
         writer = eventstore.mariadb_writer.MariaDBWriter()
-        commit_inside(conn, True)
-        try:
+        with writing_at_once(conn):
             landed = writer.write_chained(conn, row, b"tail", (98, b"\1" * 32), None)
-        finally:
-            commit_inside(conn, False)
         assert landed is None
         assert conn.exec_driver_sql("SELECT @@in_transaction").scalar() == 1  # not committed
         assert head_state(watcher) == before
