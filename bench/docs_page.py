@@ -163,7 +163,8 @@ Statements per call
 SQL statements and commits per call (``BEGIN`` included where the driver does not issue it
 itself), as counted by SQLAlchemy's events during the run, with 10 masters and no history.
 What a pool or a dialect sends on its own is not among them (on MariaDB the pool's
-``SELECT 1`` at checkout and its ``ROLLBACK`` at return, on both sides); the round trips
+``SELECT 1`` at checkout on both sides, and its ``ROLLBACK`` at return, which mastertrail's
+calls leave out after a commit of theirs); the round trips
 of each side's heartbeat as the server counts them are under "Two harnesses, two
 answers":
 

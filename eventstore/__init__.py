@@ -112,7 +112,12 @@ from eventstore.segmented import (
     segment_recorded_by,
 )
 from eventstore.sequences import advance_serial
-from eventstore.session import end_committed, lock_wait_set, writing_at_once
+from eventstore.session import (
+    end_committed,
+    lock_wait_set,
+    rollback_only_if_open,
+    writing_at_once,
+)
 from eventstore.session import isolated as isolated_engine
 from eventstore.settle import settle
 from eventstore.sqlitefile import missing as missing_sqlite_file
@@ -252,6 +257,7 @@ __all__ = [
     "reading",
     "recorded_end_states",
     "restore_head",
+    "rollback_only_if_open",
     "route_logs",
     "schema_lock",
     "seal",

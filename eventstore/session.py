@@ -124,10 +124,43 @@ def end_committed(conn: Connection) -> None:
         conn.commit()
     finally:
         del driver.commit
+    rollback_only_if_open(conn)
 
 
 def _nothing() -> None:
     pass
+
+
+def rollback_only_if_open(conn: Connection) -> None:
+    """After a commit on ``conn``: the driver's next ``rollback`` (the pool's, as it takes
+    the connection back) is sent only if a transaction may be open then.
+
+    psycopg and sqlite3 send nothing to roll back when no transaction is open; PyMySQL
+    sends ``ROLLBACK`` whatever the state, one round trip more per call of a pooled
+    connection. The server says in each OK reply whether a transaction is open (PyMySQL's
+    ``server_status``), but not at the end of a result set. So the next rollback is left
+    out only if the last reply was such an OK (a commit's, a ping's) and says none is
+    open; any query sent before it puts the driver's own ``rollback`` back. Both are
+    methods of this connection object, for that one call; the class's are untouched."""
+    driver: Any = conn.connection.dbapi_connection
+    if driver is None or not isinstance(getattr(driver, "server_status", None), int):
+        return
+
+    def as_ever() -> None:
+        for name in ("rollback", "query"):
+            driver.__dict__.pop(name, None)
+
+    def rollback() -> None:
+        as_ever()
+        if driver.server_status & _MYSQL_IN_TRANSACTION:
+            driver.rollback()
+
+    def query(*args: Any, **kwargs: Any) -> Any:
+        as_ever()
+        return driver.query(*args, **kwargs)
+
+    driver.rollback = rollback
+    driver.query = query
 
 
 @contextlib.contextmanager

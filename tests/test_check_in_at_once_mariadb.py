@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 import eventstore.mariadb_writer
-from eventstore import writing_at_once
+from eventstore import rollback_only_if_open, writing_at_once
 from eventstore.head import read_head as head_state
 from mastertrail import Registry
 from tests.conftest import FakeClock
@@ -84,7 +84,7 @@ def test_a_heartbeat_is_one_statement_committing_itself(
         before = len(types(use))
         with sent(monkeypatch) as queries:
             assert use.set_master_state(master_id, True) is False
-        (statement,) = writes(queries)
+        (statement,) = queries  # nor the pool's ROLLBACK: nothing is open
         assert statement.startswith("BEGIN NOT ATOMIC")
         # After the head this process left (the chained statement's end is tested below).
         assert statement.endswith("\nCOMMIT;\nEND")
@@ -103,8 +103,116 @@ def test_a_deactivation_is_a_transaction(
     master_id = known_master(registry, clock)
     with sent(monkeypatch) as queries:
         assert registry.set_master_state(master_id, False) is True
-    assert "COMMIT" in queries
+    assert queries[-1] == "COMMIT"  # and no ROLLBACK after it
     assert not any(q.startswith("BEGIN NOT ATOMIC") and "COMMIT;" in q for q in queries)
+
+
+def in_transaction(conn: sa.Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT @@in_transaction").scalar_one())
+
+
+def open_in_pool(engine: sa.Engine) -> list[int]:
+    """``@@in_transaction`` of every connection waiting in ``engine``'s pool."""
+    waiting = engine.pool.checkedin()  # type: ignore[attr-defined]
+    with contextlib.ExitStack() as stack:
+        idle = [stack.enter_context(engine.connect()) for _ in range(waiting)]
+        return [in_transaction(conn) for conn in idle]
+
+
+@pytest.mark.parametrize("engine", ["own", "foreign"])
+def test_a_connection_back_in_the_pool_has_no_transaction_open(
+    registry: Registry, clock: FakeClock, db_url: str, engine: str
+) -> None:
+    """The pool's ROLLBACK is left out after a commit only: nothing stays open."""
+    foreign = sa.create_engine(db_url) if engine == "foreign" else None
+    use = registry if foreign is None else Registry(foreign, clock=clock, actor="tester")
+    try:
+        master_id = known_master(use, clock)
+        for active in (True, False, True):  # at once, then transactions
+            clock.advance(60)
+            use.set_master_state(master_id, active)
+            assert set(open_in_pool(use.engine)) == {0}
+    finally:
+        if foreign is not None:
+            use.close()
+            foreign.dispose()
+
+
+def test_a_read_after_a_commit_is_still_rolled_back_in_the_pool(
+    registry: Registry, clock: FakeClock, db_url: str
+) -> None:
+    """The next call on the connection sees what was committed since: no snapshot kept."""
+    master_id = known_master(registry, clock)
+    pooled = sa.create_engine(db_url, pool_size=1, max_overflow=0)
+    try:
+        with pooled.connect() as conn:
+            conn.exec_driver_sql("SELECT 1 FROM mastertrail_head FOR UPDATE").all()
+            conn.commit()
+            rollback_only_if_open(conn)
+            counted = conn.exec_driver_sql("SELECT COUNT(*) FROM mastertrail_events").scalar()
+            assert in_transaction(conn) == 1  # a read opens one
+        clock.advance(60)
+        registry.set_master_state(master_id, True)  # another connection commits
+        with pooled.connect() as conn:
+            assert in_transaction(conn) == 0  # the read's was rolled back
+            count = conn.exec_driver_sql("SELECT COUNT(*) FROM mastertrail_events").scalar()
+            assert count == counted + 1
+    finally:
+        pooled.dispose()
+
+
+def test_a_heartbeat_after_another_masters_is_one_statement_too(
+    registry: Registry, clock: FakeClock, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chained statement (the head moved by another process: after this master's own
+    event) ends with a result: no ``COMMIT`` and no ``ROLLBACK`` after it either."""
+    master_id = known_master(registry, clock)
+    foreign = sa.create_engine(db_url)
+    other = Registry(foreign, clock=clock, actor="tester")
+    try:
+        other.set_master_state(other.find_master_id("other"), True)
+        clock.advance(60)
+        with sent(monkeypatch) as queries:
+            assert registry.set_master_state(master_id, True) is False
+    finally:
+        other.close()
+        foreign.dispose()
+    assert len(queries) == 2  # no COMMIT, no ROLLBACK
+    assert queries[0].endswith("\nCOMMIT;\nEND")  # after its own tip: the head moved
+    assert queries[-1].endswith("COMMIT;\nSELECT landed_position, landed_hash;\nEND")
+    assert types(registry)[-1] == "master.checked_in"
+    assert head_free(registry)
+    assert registry.verify().ok
+
+
+@pytest.mark.parametrize("opened", ["statement", "streaming", "begun"])
+def test_the_rollback_after_a_commit_is_sent_when_a_transaction_is_open(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, opened: str
+) -> None:
+    """As the pool rolls back: the driver's ``rollback``, whatever SQLAlchemy knows."""
+    with registry.engine.connect() as conn:
+        driver: Any = conn.connection.dbapi_connection
+        conn.exec_driver_sql("SELECT 1 FROM mastertrail_head FOR UPDATE").all()
+        conn.commit()
+        rollback_only_if_open(conn)
+        if opened == "statement":
+            conn.exec_driver_sql("SELECT position FROM mastertrail_head FOR UPDATE").all()
+        elif opened == "begun":  # not a query: the server's OK says a transaction is open
+            driver.begin()
+        else:
+            streamed = conn.execution_options(stream_results=True).exec_driver_sql(
+                "SELECT position FROM mastertrail_head FOR UPDATE"
+            )
+        with sent(monkeypatch) as queries, contextlib.ExitStack() as stack:
+            if opened == "streaming":
+                stack.enter_context(pytest.warns(UserWarning, match="unbuffered"))
+            driver.rollback()
+        assert queries == ["ROLLBACK"]
+        assert in_transaction(conn) == 0
+        conn.rollback()
+        if opened == "streaming":
+            streamed.close()
+    assert head_free(registry)
 
 
 def test_a_stream_moved_by_another_process_writes_nothing_and_goes_the_ordinary_way(
