@@ -18,6 +18,9 @@ from eventstore.head import Tip
 from eventstore.recorded import NewEvent
 from eventstore.writer import Writer
 
+#: What a statement sent through the driver returns.
+Result = sa.CursorResult[*tuple[Any, ...]]
+
 
 class ChainingWriter(Writer):
     """A writer whose database chains an event's hash itself: :class:`AfterOwn` is one
@@ -69,12 +72,16 @@ class ChainingWriter(Writer):
         where the event landed, or None (then roll the transaction back)."""
         sql, params = self.chained_statement(conn, row, tail, last, view_update)
         try:
-            found = conn.exec_driver_sql(sql, params).first()
+            found = self.run(conn, sql, params).first()
         except sa.exc.DBAPIError as error:
             if self.found_moved(error):
                 return None
             raise
         return None if found is None else Tip(int(found[0]), bytes(found[1]))
+
+    def run(self, conn: Connection, sql: str, params: dict[str, Any]) -> Result:
+        """Send the statement ``sql`` (the driver's own parameter style) with ``params``."""
+        return conn.exec_driver_sql(sql, params)
 
     def found_moved(self, error: sa.exc.DBAPIError) -> bool:
         """Whether :meth:`write_chained`'s ``error`` says the stream was not as expected

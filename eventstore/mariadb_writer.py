@@ -6,7 +6,8 @@ A check-in sent at once (:func:`commands.retry.run`, :func:`eventstore.session.c
 is the same statement ending with its own ``COMMIT``: one round trip, and the head's lock
 let go as the statement ends (:func:`eventstore.session.end_committed` sends no
 ``COMMIT`` after it). Whatever it does not find as expected signals before the
-``COMMIT``, and the caller rolls back what it began.
+``COMMIT``, and the caller rolls back what it began. The session prepares that statement
+once and executes it by name from then on (:func:`run_prepared`).
 
 The compound statement first finds each text's id by its digest, into a variable the
 insert names, and signals before writing anything when one is not stored: without the
@@ -18,13 +19,16 @@ which see the newest committed rows even under REPEATABLE READ.
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 import uuid
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventstore.chaining_writer import ChainingWriter
+from eventstore.chaining_writer import ChainingWriter, Result
 from eventstore.fused import (
     CHAINED_COLUMNS,
     TEXT_COLUMNS,
@@ -77,12 +81,18 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
         statement = None if view_update is None else view_update[0]
         sql = _compound(len(rows), statement, conn.dialect, commits_itself(conn))
         try:
-            conn.exec_driver_sql(sql, params)
+            self.run(conn, sql, params)
         except sa.exc.DBAPIError as error:
             if _MOVED_ON in str(error.orig):
                 return False
             raise
         return True
+
+    def run(self, conn: Connection, sql: str, params: dict[str, Any]) -> Result:
+        # A statement that commits itself is a heartbeat's: prepared once per session.
+        if commits_itself(conn):
+            return run_prepared(conn, sql, params)
+        return conn.exec_driver_sql(sql, params)
 
     def found_moved(self, error: sa.exc.DBAPIError) -> bool:
         # The statement that commits itself signals when its insert found nothing.
@@ -98,6 +108,87 @@ class MariaDBWriter(ChainingWriter, MySQLWriter):
 
     def chained_sql(self, view_update: sa.Update | None, conn: Connection, first: bool) -> str:
         return _chained_compound(view_update, conn.dialect, first, commits_itself(conn))
+
+
+#: The names of the statements prepared in a connection's session, in its ``info``.
+_PREPARED = "mastertrail_prepared"
+
+#: Marks a connection whose session the server refused to prepare a statement for.
+_REFUSED = "mastertrail_prepare_refused"
+
+#: MariaDB's error for an ``EXECUTE`` of a name the session has not prepared.
+_UNKNOWN_STATEMENT = 1243
+
+#: MariaDB's error for a ``PREPARE`` beyond the server's ``max_prepared_stmt_count``.
+_TOO_MANY_PREPARED = 1461
+
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+@attrs.frozen
+class Prepared:
+    """A statement as its session prepares it: its ``name``, its ``text`` with a ``?`` for
+    each parameter, and the parameters' ``names`` in their order (repeated where the
+    statement names one twice)."""
+
+    name: str
+    text: str
+    names: tuple[str, ...]
+
+
+@functools.cache
+def prepared_form(sql: str) -> Prepared | None:
+    """``sql`` (PyMySQL's ``%(name)s`` parameters) as a prepared statement; None when it
+    holds a ``?`` or a ``%`` of its own, which the conversion could not tell apart."""
+    names = tuple(_PARAMETER.findall(sql))
+    text = _PARAMETER.sub("?", sql)
+    if "%" in text or text.count("?") != len(names):
+        return None
+    digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()[:32]
+    return Prepared(f"mastertrail_{digest}", text, names)
+
+
+def run_prepared(conn: Connection, sql: str, params: dict[str, Any]) -> Result:
+    """Run the compound statement ``sql`` as a statement this connection's session
+    prepared: ``EXECUTE name USING`` the parameters, preparing it the first time.
+
+    The server parses a compound statement sent as text each time it runs it: about a
+    tenth of a millisecond of a heartbeat's (see "Round trips" in
+    ``docs/performance.rst``). A prepared one is parsed once per session, and needs no
+    object in the schema, as a stored procedure would (which a dump without its routines
+    would lose). The name derives from the text, so a process running other code
+    prepares its own. A session that lost the name (the server says it does not know it,
+    having run nothing) prepares it again; one whose server refuses to prepare more
+    (``max_prepared_stmt_count``) sends its statements as text from then on."""
+    form = prepared_form(sql)
+    if form is None:
+        return conn.exec_driver_sql(sql, params)
+    info = conn.connection.info
+    if info.get(_REFUSED):
+        return conn.exec_driver_sql(sql, params)
+    using = f"EXECUTE {form.name} USING " + ", ".join(f"%({name})s" for name in form.names)
+    prepared: set[str] = info.setdefault(_PREPARED, set())
+    if form.name in prepared:
+        try:
+            return conn.exec_driver_sql(using, params)
+        except sa.exc.DBAPIError as error:
+            if _error_code(error) != _UNKNOWN_STATEMENT:
+                raise
+            prepared.discard(form.name)
+    try:
+        conn.exec_driver_sql(f"PREPARE {form.name} FROM %(text)s", {"text": form.text})
+    except sa.exc.DBAPIError as error:
+        if _error_code(error) != _TOO_MANY_PREPARED:
+            raise
+        info[_REFUSED] = True  # the server's limit: this session sends its text
+        return conn.exec_driver_sql(sql, params)
+    prepared.add(form.name)
+    return conn.exec_driver_sql(using, params)
+
+
+def _error_code(error: sa.exc.DBAPIError) -> object:
+    args = getattr(error.orig, "args", ())
+    return args[0] if args else None
 
 
 def texts_declared(keys: list[str], also: list[str] | None = None) -> list[str]:

@@ -64,22 +64,33 @@ def statements_seen(engine: sa.Engine) -> Iterator[list[tuple[str, bool]]]:
         sa.event.remove(engine, "before_cursor_execute", before)
 
 
-def losing_the_statement(monkeypatch: pytest.MonkeyPatch, *, sent: bool) -> Callable[[], int]:
-    """Make the next statement sent in autocommit raise a lost connection, after (``sent``)
-    or instead of running; returns a counter of the statements lost."""
+def in_autocommit(conn: sa.Connection, sql: str) -> bool:
+    """Whether ``sql`` is sent at once on PostgreSQL: its driver is in autocommit."""
+    return getattr(conn.connection.dbapi_connection, "autocommit", False) is True
+
+
+def losing_the_statement(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    sent: bool,
+    at_once: Callable[[sa.Connection, str], bool] = in_autocommit,
+    error: Exception | None = None,
+) -> Callable[[], int]:
+    """Make the next statement sent at once (``at_once``) lose its connection (``error``,
+    the driver's), after (``sent``) or instead of running; returns a counter of the
+    statements lost."""
     real = sa.Connection.exec_driver_sql
     lost: list[int] = []
+    error = error or Exception("server closed the connection")
 
     def exec_driver_sql(self: sa.Connection, sql: str, *args: Any, **kwargs: Any) -> Any:
-        driver = self.connection.dbapi_connection
-        if lost or getattr(driver, "autocommit", False) is not True:
+        if lost or not at_once(self, sql):
             return real(self, sql, *args, **kwargs)
         lost.append(1)
         if sent:
             real(self, sql, *args, **kwargs)
-        raise sa.exc.OperationalError(
-            sql, {}, Exception("server closed the connection"), connection_invalidated=True
-        )
+        self.invalidate(error)
+        raise sa.exc.OperationalError(sql, {}, error, connection_invalidated=True)
 
     monkeypatch.setattr(sa.Connection, "exec_driver_sql", exec_driver_sql)
     return lambda: len(lost)

@@ -20,7 +20,12 @@ from eventstore import rollback_only_if_open, writing_at_once
 from eventstore.head import read_head as head_state
 from mastertrail import Registry
 from tests.conftest import FakeClock
-from tests.test_check_in_at_once import known_master, moved_by_another, types
+from tests.test_check_in_at_once import (
+    known_master,
+    losing_the_statement,
+    moved_by_another,
+    types,
+)
 
 pytestmark = pytest.mark.parametrize("backend", ["mysql"])
 
@@ -32,17 +37,47 @@ def _mariadb(registry: Registry) -> None:
             pytest.skip("MariaDB's compound statements")
 
 
+#: The text of each statement a session prepared (by name), as SQLAlchemy sent it.
+PREPARED: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _prepared() -> Iterator[None]:
+    def record(conn: object, cursor: object, statement: str, params: Any, *_: object) -> None:
+        if statement.startswith("PREPARE mastertrail_"):
+            PREPARED[statement.split()[1]] = params["text"]
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    yield
+    sa.event.remove(sa.Engine, "before_cursor_execute", record)
+
+
+class Sent(list[str]):
+    """What PyMySQL sent: each query, a prepared statement's ``EXECUTE`` as the statement
+    it runs and its ``PREPARE`` left out; ``raw``: every query as sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.raw.append(text)
+        if text.startswith("EXECUTE mastertrail_"):
+            self.append(PREPARED[text.split()[1]])
+        elif not text.startswith("PREPARE mastertrail_"):
+            self.append(text)
+
+
 @contextlib.contextmanager
-def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
     """Every query PyMySQL sends meanwhile (``COMMIT`` and ``ROLLBACK`` included; not the
     pool's pings, which are not queries)."""
-    queries: list[str] = []
+    queries = Sent()
     real = pymysql.connections.Connection._execute_command
 
     def spy(self: Any, command: int, sql: str | bytes | bytearray) -> Any:
         if command == pymysql.constants.COMMAND.COM_QUERY:
-            text = sql if isinstance(sql, str) else bytes(sql).decode("utf-8", "replace")
-            queries.append(text)
+            queries.add(sql if isinstance(sql, str) else bytes(sql).decode("utf-8", "replace"))
         return real(self, command, sql)
 
     with monkeypatch.context() as patch:
@@ -88,13 +123,88 @@ def test_a_heartbeat_is_one_statement_committing_itself(
         assert statement.startswith("BEGIN NOT ATOMIC")
         # After the head this process left (the chained statement's end is tested below).
         assert statement.endswith("\nCOMMIT;\nEND")
-        assert types(use)[before:] == ["master.checked_in"]
+        *prepared, execute = queries.raw  # prepared by an earlier heartbeat, or now
+        assert execute.startswith("EXECUTE mastertrail_")
+        assert all(q.startswith("PREPARE mastertrail_") for q in prepared)
+        name = execute.split()[1]
+        # A new session prepares it once, then executes it (Buildbot's, once its session's
+        # lock wait is set: the ordinary way first).
+        use.engine.dispose()
+        raw = []
+        for _ in range(3):
+            clock.advance(60)
+            with sent(monkeypatch) as again:
+                assert use.set_master_state(master_id, True) is False
+            raw.append(again.raw)
+        assert len([q for r in raw for q in r if q.startswith(f"PREPARE {name} ")]) == 1
+        assert raw[-1] == [raw[-1][0]]
+        assert raw[-1][0].startswith(f"EXECUTE {name} USING ")
+        assert types(use)[before:] == ["master.checked_in"] * 4
         assert head_free(use)
         assert use.verify().ok
     finally:
         if foreign is not None:
             use.close()
             foreign.dispose()
+
+
+def test_a_session_that_lost_the_statement_prepares_it_again(
+    registry: Registry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server no longer knows the name (deallocated behind the process's back): the
+    ``EXECUTE`` fails having run nothing, and the statement is prepared again."""
+    master_id = known_master(registry, clock)
+    with sent(monkeypatch) as queries:
+        assert registry.set_master_state(master_id, True) is False
+    name = queries.raw[-1].split()[1]
+    with contextlib.ExitStack() as stack:
+        for _ in range(registry.engine.pool.checkedin()):  # type: ignore[attr-defined]
+            conn = stack.enter_context(registry.engine.connect())
+            conn.exec_driver_sql(f"DEALLOCATE PREPARE {name}")
+    clock.advance(60)
+    before = len(types(registry))
+    with sent(monkeypatch) as queries:
+        assert registry.set_master_state(master_id, True) is False
+    assert [q.split()[:2] for q in queries.raw] == [
+        ["EXECUTE", name],
+        ["PREPARE", name],
+        ["EXECUTE", name],
+    ]
+    assert types(registry)[before:] == ["master.checked_in"]
+    assert head_free(registry)
+    assert registry.verify().ok
+
+
+def test_a_statement_the_server_will_not_prepare_is_sent_as_text(
+    registry: Registry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the server's ``max_prepared_stmt_count`` (a global setting, not changed here:
+    the server's refusal is what the driver raises) the heartbeat goes as before."""
+    master_id = known_master(registry, clock)
+    registry.engine.dispose()  # sessions that prepared nothing yet
+    real = sa.Connection.exec_driver_sql
+
+    def exec_driver_sql(self: sa.Connection, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if not sql.startswith("PREPARE mastertrail_"):
+            return real(self, sql, *args, **kwargs)
+        refused.append(sql)
+        error = pymysql.err.OperationalError(1461, "Can't create more than max_prepared_stmt_count")
+        raise sa.exc.OperationalError(sql, {}, error)
+
+    refused: list[str] = []
+    monkeypatch.setattr(sa.Connection, "exec_driver_sql", exec_driver_sql)
+    before = len(types(registry))
+    for _ in range(3):
+        clock.advance(60)
+        with sent(monkeypatch) as queries:
+            assert registry.set_master_state(master_id, True) is False
+        (statement,) = queries.raw
+        assert statement.startswith("BEGIN NOT ATOMIC")
+        assert statement.endswith("\nCOMMIT;\nEND")
+    assert len(refused) == 1  # asked once on the session, which then sends the text
+    assert types(registry)[before:] == ["master.checked_in"] * 3
+    assert head_free(registry)
+    assert registry.verify().ok
 
 
 def test_a_deactivation_is_a_transaction(
@@ -277,22 +387,14 @@ def test_a_heartbeat_whose_connection_is_lost_lands_once(
 ) -> None:
     master_id = known_master(registry, clock)
     before = len(types(registry))
-    real = sa.Connection.exec_driver_sql
-    lost: list[int] = []
-
-    def exec_driver_sql(self: sa.Connection, sql: str, *args: Any, **kwargs: Any) -> Any:
-        if lost or not (sql.startswith("BEGIN NOT ATOMIC") and "\nCOMMIT;\n" in sql):
-            return real(self, sql, *args, **kwargs)
-        lost.append(1)
-        if ran:
-            real(self, sql, *args, **kwargs)
-        error = pymysql.err.OperationalError(2013, "Lost connection to server during query")
-        self.invalidate(error)
-        raise sa.exc.OperationalError(sql, {}, error, connection_invalidated=True)
-
-    monkeypatch.setattr(sa.Connection, "exec_driver_sql", exec_driver_sql)
+    lost = losing_the_statement(
+        monkeypatch,
+        sent=ran,
+        at_once=lambda conn, sql: sql.startswith("EXECUTE mastertrail_"),
+        error=pymysql.err.OperationalError(2013, "Lost connection to server during query"),
+    )
     assert registry.set_master_state(master_id, True) is False
-    assert lost == [1]
+    assert lost() == 1
     assert types(registry)[before:] == ["master.checked_in"]
     assert registry.verify().ok
     clock.advance(60)  # what the process remembers afterwards is right
