@@ -19,9 +19,13 @@ database user without it logs a warning and leaves the step to the database.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from eventstore.archive import archived_through
 from eventstore.engine import reading, translate_errors
@@ -35,6 +39,11 @@ log = structlog.get_logger("mastertrail.archive")
 #: behind it. A transaction holding the table longer (a long read) makes it give up,
 #: leaving the entries to the purge.
 REBUILD_LOCK_WAIT = 1
+
+#: The seconds a step of the tidying may take to answer on MariaDB (:func:`unhurried`).
+#: Removing 4.8 million history rows (a year of ten masters archived at once) took longer
+#: than the engine's :data:`eventstore.engine.MYSQL_READ_TIMEOUT`.
+TIDY_TIMEOUT = 3600
 
 
 def tidy(engine: Engine, *, deleted: int) -> None:
@@ -65,7 +74,7 @@ def forget_history(engine: Engine) -> bool:
     archived rows are ever deleted, so the history holds nothing else; rows left by a run
     killed before it go with the next run's. False when the user may not."""
     try:
-        with translate_errors(), engine.begin() as conn:
+        with translate_errors(), engine.begin() as conn, unhurried(conn):
             conn.exec_driver_sql(f"DELETE HISTORY FROM {events.name}")
     except sa.exc.DBAPIError as error:  # the segments are sealed all the same
         log.warning(
@@ -89,7 +98,7 @@ def rebuild(engine: Engine) -> None:
         f"FOR ALTER TABLE {events.name} FORCE, ALGORITHM = INPLACE, LOCK = NONE"
     )
     try:
-        with translate_errors(), engine.connect() as conn:
+        with translate_errors(), engine.connect() as conn, unhurried(conn):
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.exec_driver_sql(statement)
     except sa.exc.DBAPIError as error:  # the segments are sealed all the same
@@ -100,6 +109,25 @@ def rebuild(engine: Engine) -> None:
         )
 
 
+@contextlib.contextmanager
+def unhurried(conn: Connection) -> Iterator[None]:
+    """While the block runs, the driver waits for MariaDB's answer up to
+    :data:`TIDY_TIMEOUT` seconds rather than the engine's
+    (:data:`eventstore.engine.MYSQL_READ_TIMEOUT`, for calls that answer at once): removing
+    a year's history rows, or rebuilding the table, reads the whole table. PyMySQL applies
+    its ``read_timeout`` before each read, so the connection has its own back after."""
+    driver: Any = conn.connection.dbapi_connection
+    if driver is None or not hasattr(driver, "_read_timeout"):
+        yield
+        return
+    saved = driver._read_timeout
+    driver._read_timeout = TIDY_TIMEOUT
+    try:
+        yield
+    finally:
+        driver._read_timeout = saved
+
+
 def _kept(engine: Engine) -> int:
     """The rows the log's table keeps: every position after the archive's last, up to
     the head (positions have no gaps)."""
@@ -107,4 +135,12 @@ def _kept(engine: Engine) -> int:
         return head_position(conn) - archived_through(conn)
 
 
-__all__ = ["REBUILD_LOCK_WAIT", "forget_history", "rebuild", "tidy", "vacuum"]
+__all__ = [
+    "REBUILD_LOCK_WAIT",
+    "TIDY_TIMEOUT",
+    "forget_history",
+    "rebuild",
+    "tidy",
+    "unhurried",
+    "vacuum",
+]
