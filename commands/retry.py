@@ -29,11 +29,11 @@ from eventstore import (
     Tip,
     begin_write,
     end_committed,
+    ends_only_if_open,
     holds,
     is_unavailable,
     lock_head,
     lock_wait_set,
-    rollback_only_if_open,
     translate_errors,
     writer_for,
     writing_at_once,
@@ -197,7 +197,7 @@ def _commit(conn: Connection, tips: tuple[Tip, ...]) -> None:
         if tips and is_unavailable(error):
             raise _CommitLost(tips) from error
         raise
-    rollback_only_if_open(conn)  # the pool's, at check-in: nothing left to roll back
+    ends_only_if_open(conn)  # the pool's, at check-in: nothing left to roll back
 
 
 def _landed(

@@ -114,8 +114,8 @@ from eventstore.segmented import (
 from eventstore.sequences import advance_serial
 from eventstore.session import (
     end_committed,
+    ends_only_if_open,
     lock_wait_set,
-    rollback_only_if_open,
     writing_at_once,
 )
 from eventstore.session import isolated as isolated_engine
@@ -222,6 +222,7 @@ __all__ = [
     "current_revision",
     "derived_event_id",
     "end_committed",
+    "ends_only_if_open",
     "event_id_for",
     "events_at",
     "execute_prebuilt",
@@ -257,7 +258,6 @@ __all__ = [
     "reading",
     "recorded_end_states",
     "restore_head",
-    "rollback_only_if_open",
     "route_logs",
     "schema_lock",
     "seal",

@@ -110,55 +110,47 @@ def end_committed(conn: Connection) -> None:
     (:func:`commits_itself`), sending nothing that would find nothing to commit.
 
     PostgreSQL: the driver is in autocommit, and its commit sends nothing. MariaDB: the
-    write's statement ended with its own ``COMMIT``; when the server's reply to it says
-    that no transaction is open (PyMySQL's ``server_status``), the driver's ``COMMIT`` is
-    not sent: for this one call its connection's ``commit`` is a method that does nothing.
-    Otherwise (another driver, a transaction open) the commit is sent as ever."""
-    driver = conn.connection.dbapi_connection
-    status = getattr(driver, "server_status", None)
-    if driver is None or not isinstance(status, int) or status & _MYSQL_IN_TRANSACTION:
-        conn.commit()
-        return
-    driver.commit = _nothing  # type: ignore[method-assign]  # the instance's, for this call
-    try:
-        conn.commit()
-    finally:
-        del driver.commit
-    rollback_only_if_open(conn)
+    write's statement ended with its own ``COMMIT``, and the server's reply to it says
+    whether a transaction is still open: the driver's ``COMMIT`` is sent only if one is
+    (:func:`ends_only_if_open`)."""
+    ends_only_if_open(conn)
+    conn.commit()
 
 
-def _nothing() -> None:
-    pass
+def ends_only_if_open(conn: Connection) -> None:
+    """From now until the driver sends a query on ``conn``, its ``commit`` and ``rollback``
+    (SQLAlchemy's, or the pool's as it takes the connection back) are sent only if a
+    transaction is open.
 
-
-def rollback_only_if_open(conn: Connection) -> None:
-    """After a commit on ``conn``: the driver's next ``rollback`` (the pool's, as it takes
-    the connection back) is sent only if a transaction may be open then.
-
-    psycopg and sqlite3 send nothing to roll back when no transaction is open; PyMySQL
-    sends ``ROLLBACK`` whatever the state, one round trip more per call of a pooled
-    connection. The server says in each OK reply whether a transaction is open (PyMySQL's
-    ``server_status``), but not at the end of a result set. So the next rollback is left
-    out only if the last reply was such an OK (a commit's, a ping's) and says none is
-    open; any query sent before it puts the driver's own ``rollback`` back. Both are
-    methods of this connection object, for that one call; the class's are untouched."""
+    psycopg and sqlite3 send nothing when no transaction is open; PyMySQL sends ``COMMIT``
+    or ``ROLLBACK`` whatever the state, one round trip more. The server says in each OK
+    reply (a commit's, a ping's, a statement's that returns no rows) whether a
+    transaction is open, PyMySQL's ``server_status``, but not at the end of a result set.
+    So the status is trusted only until the next query, which puts the driver's own
+    methods back. The three are methods of this connection object; the class's are
+    untouched."""
     driver: Any = conn.connection.dbapi_connection
     if driver is None or not isinstance(getattr(driver, "server_status", None), int):
         return
+    driver_class = type(driver)
 
     def as_ever() -> None:
-        for name in ("rollback", "query"):
+        for name in ("commit", "rollback", "query"):
             driver.__dict__.pop(name, None)
 
-    def rollback() -> None:
-        as_ever()
+    def commit() -> None:
         if driver.server_status & _MYSQL_IN_TRANSACTION:
-            driver.rollback()
+            driver_class.commit(driver)  # its reply is an OK: the status stays current
+
+    def rollback() -> None:
+        if driver.server_status & _MYSQL_IN_TRANSACTION:
+            driver_class.rollback(driver)
 
     def query(*args: Any, **kwargs: Any) -> Any:
         as_ever()
         return driver.query(*args, **kwargs)
 
+    driver.commit = commit
     driver.rollback = rollback
     driver.query = query
 

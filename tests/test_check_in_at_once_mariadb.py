@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 import eventstore.mariadb_writer
-from eventstore import rollback_only_if_open, writing_at_once
+from eventstore import ends_only_if_open, writing_at_once
 from eventstore.head import read_head as head_state
 from mastertrail import Registry
 from tests.conftest import FakeClock
@@ -258,7 +258,7 @@ def test_a_read_after_a_commit_is_still_rolled_back_in_the_pool(
         with pooled.connect() as conn:
             conn.exec_driver_sql("SELECT 1 FROM mastertrail_head FOR UPDATE").all()
             conn.commit()
-            rollback_only_if_open(conn)
+            ends_only_if_open(conn)
             counted = conn.exec_driver_sql("SELECT COUNT(*) FROM mastertrail_events").scalar()
             assert in_transaction(conn) == 1  # a read opens one
         clock.advance(60)
@@ -304,7 +304,7 @@ def test_the_rollback_after_a_commit_is_sent_when_a_transaction_is_open(
         driver: Any = conn.connection.dbapi_connection
         conn.exec_driver_sql("SELECT 1 FROM mastertrail_head FOR UPDATE").all()
         conn.commit()
-        rollback_only_if_open(conn)
+        ends_only_if_open(conn)
         if opened == "statement":
             conn.exec_driver_sql("SELECT position FROM mastertrail_head FOR UPDATE").all()
         elif opened == "begun":  # not a query: the server's OK says a transaction is open
