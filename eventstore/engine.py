@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventstore import session
 from eventstore.errors import InvalidArgument, StoreUnavailable
-from eventstore.unwritable import typed_error
+from eventstore.unwritable import driver_code, typed_error
 from eventstore.urls import DatabaseUrl, parse_db_url, redact
 
 #: Seconds a SQLite writer waits for the lock before the call fails with StoreUnavailable.
@@ -233,7 +233,7 @@ def is_unavailable(error: exc.DBAPIError) -> bool:
     if error.connection_invalidated or isinstance(error, exc.InterfaceError):
         return True
     orig = error.orig
-    code = orig.args[0] if orig is not None and orig.args else None
+    code = driver_code(error)
     if isinstance(code, int):  # PyMySQL: (code, message), and a SQLSTATE from the server
         return 2000 <= code < 3000 or code in _MYSQL_UNAVAILABLE
     sqlstate = getattr(orig, "sqlstate", None)  # psycopg

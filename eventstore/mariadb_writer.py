@@ -42,6 +42,7 @@ from eventstore.schema import HEAD_ROW_ID, events, head, texts
 from eventstore.session import commits_itself
 from eventstore.sqlite_writer import write_in_three
 from eventstore.texts import NOT_STORED
+from eventstore.unwritable import driver_code
 from eventstore.writer import Row, ViewUpdate, Writer
 
 #: The message of the error the compound statement raises when the head had moved.
@@ -172,23 +173,18 @@ def run_prepared(conn: Connection, sql: str, params: dict[str, Any]) -> Result:
         try:
             return conn.exec_driver_sql(using, params)
         except sa.exc.DBAPIError as error:
-            if _error_code(error) != _UNKNOWN_STATEMENT:
+            if driver_code(error) != _UNKNOWN_STATEMENT:
                 raise
             prepared.discard(form.name)
     try:
         conn.exec_driver_sql(f"PREPARE {form.name} FROM %(text)s", {"text": form.text})
     except sa.exc.DBAPIError as error:
-        if _error_code(error) != _TOO_MANY_PREPARED:
+        if driver_code(error) != _TOO_MANY_PREPARED:
             raise
         info[_REFUSED] = True  # the server's limit: this session sends its text
         return conn.exec_driver_sql(sql, params)
     prepared.add(form.name)
     return conn.exec_driver_sql(using, params)
-
-
-def _error_code(error: sa.exc.DBAPIError) -> object:
-    args = getattr(error.orig, "args", ())
-    return args[0] if args else None
 
 
 def texts_declared(keys: list[str], also: list[str] | None = None) -> list[str]:

@@ -14,10 +14,17 @@ _PG_FULL = frozenset({"53100", "53200", "54000"})
 _MYSQL_FULL = frozenset({1021, 1114, 3})
 
 
+def driver_code(error: exc.DBAPIError) -> object:
+    """The first of the driver's arguments to ``error``: PyMySQL's is the server's error
+    number (psycopg's, a message); None when there is none."""
+    orig = error.orig
+    return orig.args[0] if orig is not None and orig.args else None
+
+
 def typed_error(error: exc.DBAPIError) -> RegistryError | None:
     """The typed error ``error`` stands for, or None when it is none of these."""
     orig = error.orig
-    code = orig.args[0] if orig is not None and orig.args else None
+    code = driver_code(error)
     sqlstate = getattr(orig, "sqlstate", None)
     text = str(orig).lower()
     first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
