@@ -98,12 +98,19 @@ class Pair:
         other master's writes, ``before`` each call, not counted)."""
         counts: dict[str, dict[str, float]] = {}
         for side, call in self.calls(operation).items():
-            engine = self.dbs[side].pool.engine
+            db = self.dbs[side]
+            # Buildbot's engine, and the one mastertrail's component keeps a connection of.
+            kept = getattr(db.masters, "calls_engine", None)
+            engines = {db.pool.engine} | ({kept()} if kept else set())
             tally = {"statements": 0.0, "commits": 0.0, "connects": 0.0}
             listeners: list[tuple[Any, str, Callable[..., None]]] = [
-                (engine, "before_cursor_execute", _bump(tally, "statements")),
-                (engine, "commit", _bump(tally, "commits")),
-                (engine.pool, "connect", _bump(tally, "connects")),
+                listener
+                for engine in engines
+                for listener in (
+                    (engine, "before_cursor_execute", _bump(tally, "statements")),
+                    (engine, "commit", _bump(tally, "commits")),
+                    (engine.pool, "connect", _bump(tally, "connects")),
+                )
             ]
             for _ in range(calls):
                 if side in before:

@@ -403,8 +403,17 @@ Cases on SQLite
 Heartbeat on SQLite
     Buildbot's SQLite engine opens a connection for every call and closes it after; the
     component keeps one connection open, so those closes no longer checkpoint the
-    write-ahead log (see :doc:`buildbot`). That is why the connector heartbeat costs less
-    than Buildbot's own there, though its statements cost more (the floor).
+    write-ahead log, and runs its calls on it, writes included, so that none of them
+    opens the file or parses the schema again (see :doc:`buildbot`). That is why the
+    connector heartbeat costs less than Buildbot's own there, though its statements cost
+    more (the floor). Until 2026-12-07 the heartbeat went through a new connection of
+    Buildbot's, which parsed the schema of Buildbot's tables and the log's at its first
+    statement: that was most of its time. The connector, independent and fleet sections
+    on SQLite, the build before and the one after alternated (old, new, new, old; load
+    average 1 to 2): the connector heartbeat went from 3.4-5.9 ms (0.73-0.87x Buildbot's)
+    to 1.6-2.3 ms (0.29-0.34x); in the independent harness from 0.78 and 0.85x to 0.25x
+    quiet, and from 1.14 and 1.19x to 0.39 and 0.42x beside the background writer; eight
+    masters at once from 0.73 and 0.74x to 0.19 and 0.21x.
 
 Two harnesses, two answers
 --------------------------
@@ -430,15 +439,17 @@ Spread
 
 Warm-up and pools
     The connector section makes 20 untimed calls before its 300 timed ones; the harness
-    times from the first call. Buildbot's DB thread pool starts with one thread and grows
-    when a call arrives while the previous call's thread is still handing back its result:
-    on PostgreSQL and MariaDB the timed heartbeats met three threads and two pooled
-    connections on each side, on SQLite a new connection per call on both (Buildbot's
-    ``NullPool``). psycopg prepares a statement on a connection at its fifth execution;
-    until then mastertrail's one heartbeat statement is planned at every call (0.27 ms of
-    planning in ``EXPLAIN``), Buildbot's two short ones in microseconds, and every new
-    connection of the pool pays that again (on MariaDB also the session's lock wait, once).
-    The warm-up hides this; the harness's first round measures it.
+    times from the first call. Buildbot's DB thread pool starts with one thread and
+    grows when a call arrives while the previous call's thread is still handing back its
+    result: on PostgreSQL and MariaDB the timed heartbeats met three threads and two
+    pooled connections on each side, on SQLite a new connection per call on both
+    (Buildbot's ``NullPool``; mastertrail's calls have run on the one its component
+    keeps open since, see "Heartbeat on SQLite"). psycopg prepares a statement on a
+    connection at its fifth execution; until then mastertrail's one heartbeat statement
+    is planned at every call (0.27 ms of planning in ``EXPLAIN``), Buildbot's two short
+    ones in microseconds, and every new connection of the pool pays that again (on
+    MariaDB also the session's lock wait, once). The warm-up hides this; the harness's
+    first round measures it.
 
 Round trips
     Until 2026-12-07 each call of mastertrail's on Buildbot's MariaDB engine set the

@@ -92,7 +92,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         super().__init__(connector)
         route_logs(TwistedLog())
         self._registry: Registry | None = None
-        self._reader: sa.Engine | None = None
+        self._kept: sa.Engine | None = None
         self._ready = defer.DeferredLock()
 
     # -- the five operations of buildbot.db.masters ------------------------------------------
@@ -137,13 +137,20 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
             lambda registry: registry.set_all_masters_active_long_time_ago(),
         )
 
+    def calls_engine(self) -> sa.Engine:
+        """The engine the component's calls run on: its own, whose connection it keeps
+        open on a SQLite file (see ``_kept_sqlite``), or Buildbot's."""
+        return self._kept or self.db.pool.engine
+
     def release(self) -> None:
         """Close the connection the component keeps open on a SQLite file (see
-        ``_sqlite_reader``), as the reactor's shutdown does: for a DB connector stopped
-        while the reactor runs on. Reads go on through Buildbot's own connections."""
-        if self._reader is not None:
-            self._reader.dispose()
-            self._reader = None
+        ``_kept_sqlite``), as the reactor's shutdown does: for a DB connector stopped
+        while the reactor runs on. Reads and writes go on through Buildbot's own
+        connections."""
+        if self._kept is not None:
+            self._kept.dispose()
+            self._kept = None
+            self._registry = self._registry_on(self.db.pool.engine)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -178,10 +185,10 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         is when the database is unavailable."""
 
         def read(engine: sa.Engine) -> T:
-            if self._reader is None:
+            if self._kept is None:
                 with translate_errors(), engine.connect() as conn:
                     return query(conn, *args)
-            with translate_errors(), reading(self._reader) as conn:
+            with translate_errors(), reading(self._kept) as conn:
                 return query(conn, *args)
 
         found: T = await self.db.pool.do_with_engine(
@@ -211,15 +218,12 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
                 wait *= pool.BACKOFF_MULT
 
     async def _ensure_registry(self) -> Registry:
-        """Build the registry on Buildbot's engine, creating the log's tables and adopting
-        rows with no history the first time (once per process; safe across processes)."""
+        """Create the log's tables and adopt rows with no history through Buildbot's engine
+        the first time (once per process; safe across processes), then build the registry
+        on the connection kept open on a SQLite file, or on Buildbot's engine."""
         async with self._ready:
             if self._registry is None:
-                registry = Registry(
-                    self.db.pool.engine,
-                    clock=self.db.master.reactor.seconds,
-                    actor=self.db.master.name,
-                )
+                registry = self._registry_on(self.db.pool.engine)
                 await self.db.pool.do_with_engine(
                     lambda _engine: self._retrying("upgrade", registry.upgrade)
                 )
@@ -230,24 +234,29 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
                         "transactions; the log and the view can only be kept atomic on "
                         "InnoDB (add ?storage_engine=InnoDB to the database URL)"
                     )
-                self._reader = _sqlite_reader(self.db.pool.engine, self.db.master.reactor)
-                self._registry = registry
+                self._kept = _kept_sqlite(self.db.pool.engine, self.db.master.reactor)
+                self._registry = registry if self._kept is None else self._registry_on(self._kept)
         return self._registry
 
+    def _registry_on(self, engine: sa.Engine) -> Registry:
+        return Registry(engine, clock=self.db.master.reactor.seconds, actor=self.db.master.name)
 
-def _sqlite_reader(engine: sa.Engine, reactor: Any) -> sa.Engine | None:
+
+def _kept_sqlite(engine: sa.Engine, reactor: Any) -> sa.Engine | None:
     """On a SQLite file behind Buildbot's ``NullPool``, an engine of the component's own on
     the same file, whose one connection stays open (idle, in no transaction) until the
-    reactor shuts down, for the component's reads; None elsewhere.
+    reactor shuts down, for the component's reads and writes; None elsewhere.
 
     ``NullPool`` closes the connection after every call, and SQLite checkpoints the whole
     write-ahead log into the database file, and syncs it, when the last connection that
     has read the database closes: every call of every component paid for a checkpoint.
     With this connection open, SQLite checkpoints as it does in any long-running program,
-    every 1,000 pages of log. The component's reads use it too, in Buildbot's database
-    thread as before: a read then opens no file and parses no schema (Buildbot's tables,
-    the log's tables and their guards) as a new connection does. A database file replaced
-    under the running master (a new file moved into its place) is opened again.
+    every 1,000 pages of log. The component's calls use it too, in Buildbot's database
+    thread as before: a read or a heartbeat then opens no file and parses no schema
+    (Buildbot's tables, the log's tables and their guards) as a new connection does. Its
+    writes begin ``IMMEDIATE`` and wait for SQLite's lock as long as the engine's busy
+    timeout. A database file replaced under the running master (a new file moved into its
+    place) is opened again.
     """
     url = engine.url
     path = url.database
@@ -255,21 +264,21 @@ def _sqlite_reader(engine: sa.Engine, reactor: Any) -> sa.Engine | None:
         return None
     if not isinstance(engine.pool, sa.pool.NullPool):
         return None
-    reader = create_engine(url.render_as_string(hide_password=False))
+    kept = create_engine(url.render_as_string(hide_password=False))
 
-    @sa.event.listens_for(reader, "connect")
+    @sa.event.listens_for(kept, "connect")
     def _remember_file(_dbapi_connection: Any, record: Any) -> None:
         record.info["file"] = _file_identity(path)
 
-    @sa.event.listens_for(reader, "checkout")
+    @sa.event.listens_for(kept, "checkout")
     def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         if record.info.get("file") != _file_identity(path):
             raise sa.exc.DisconnectionError(f"{path} was replaced")
 
-    with reading(reader) as conn:
+    with reading(kept) as conn:
         conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()  # opens the log
-    reactor.addSystemEventTrigger("during", "shutdown", reader.dispose)
-    return reader
+    reactor.addSystemEventTrigger("during", "shutdown", kept.dispose)
+    return kept
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:

@@ -289,8 +289,8 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
     backend = "sqlite"
 
     def kept_connection(self) -> Any:
-        """The driver connection the component keeps open for its reads."""
-        reader = self.db.masters._reader
+        """The driver connection the component keeps open for its calls."""
+        reader = self.db.masters._kept
         with reader.connect() as conn:
             return conn.connection.dbapi_connection
 
@@ -307,7 +307,7 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
         assert wal.stat().st_size > 0
         driver_connection = self.kept_connection()
         self.reactor.fireSystemEvent("shutdown")
-        assert self.db.masters._reader.pool.checkedin() == 0
+        assert self.db.masters._kept.pool.checkedin() == 0
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             driver_connection.cursor()
 
@@ -325,19 +325,27 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
         self.reactor.fireSystemEvent("shutdown")
 
     @defer.inlineCallbacks
-    def test_reads_open_no_connection(self) -> Any:
-        """getMaster, getMasters and a known name's findMasterId read on the kept
-        connection: no connection is opened for them, Buildbot's or the component's."""
+    def test_calls_open_no_connection(self) -> Any:
+        """The heartbeat, a new master's findMasterId, getMaster, getMasters and a known
+        name's findMasterId run on the kept connection: no connection is opened for them,
+        Buildbot's or the component's."""
         masterid = yield self.db.masters.findMasterId("some:master")
         yield self.db.masters.setMasterState(masterid, True)
         opened: list[str] = []
-        for engine in (self.db.pool.engine, self.db.masters._reader):
+        for engine in (self.db.pool.engine, self.db.masters._kept):
             sa.event.listen(engine, "connect", lambda *_, url=str(engine.url): opened.append(url))
-        for _ in range(5):
-            assert (yield self.db.masters.getMaster(masterid)).active
-            assert [m.id for m in (yield self.db.masters.getMasters())] == [masterid]
+        ids = [masterid]
+        for i in range(5):
+            self.reactor.advance(60)
+            assert (yield self.db.masters.setMasterState(masterid, True)) is False
+            assert (yield self.db.masters.getMaster(masterid)).last_active == at(
+                int(self.reactor.seconds())
+            )
             assert (yield self.db.masters.findMasterId("some:master")) == masterid
+            ids.append((yield self.db.masters.findMasterId(f"other:master{i}")))
+            assert [m.id for m in (yield self.db.masters.getMasters())] == ids
         assert opened == []
+        assert self.db.masters._registry.verify().ok
 
     @defer.inlineCallbacks
     def test_reads_see_what_buildbots_connections_wrote(self) -> Any:
@@ -368,6 +376,31 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
         for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             stale.unlink(missing_ok=True)
         assert not (yield self.db.masters.getMaster(masterid)).active
+
+    @defer.inlineCallbacks
+    def test_a_database_file_moved_into_place_is_written(self) -> Any:
+        """A heartbeat after a backup was moved over the database file lands in the new
+        file, chained onto the backup's log, not in the file the kept connection opened."""
+        path = Path(sa.make_url(self.db_url).database or "")
+        masterid = yield self.db.masters.findMasterId("some:master")
+        yield self.db.masters.setMasterState(masterid, True)
+        backup = path.with_name("backup.sqlite")
+        with sqlite3.connect(path) as source, sqlite3.connect(backup) as target:
+            source.backup(target)
+        with sqlite3.connect(backup) as conn:
+            (backed_up,) = conn.execute("SELECT count(*) FROM mastertrail_events").fetchone()
+        backup.replace(path)
+        for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        self.reactor.advance(60)
+        assert (yield self.db.masters.setMasterState(masterid, True)) is False
+        with sqlite3.connect(path) as conn:
+            (events,) = conn.execute("SELECT count(*) FROM mastertrail_events").fetchone()
+            (seconds,) = conn.execute(
+                "SELECT last_active FROM masters WHERE id = ?", (masterid,)
+            ).fetchone()
+        assert (events, seconds) == (backed_up + 1, SOMETIME + 60)
+        assert self.db.masters._registry.verify().ok
 
 
 class TestComponentPostgreSQL(ComponentTests, unittest.TestCase):
