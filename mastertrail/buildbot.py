@@ -6,10 +6,11 @@ near the top of ``buildbot.tac``, before the ``BuildMaster`` is created::
     import mastertrail.buildbot
     mastertrail.buildbot.install()
 
-Every call runs on Buildbot's DB thread pool, with Buildbot's engine, in one transaction;
-time comes from ``master.reactor.seconds()`` and the actor of every event is this
-master's name. Buildbot's ``masters`` table is the view. The log's tables are created in
-Buildbot's database on first use, and rows found there without history are adopted.
+Every call runs on Buildbot's DB thread pool, with Buildbot's engine (on a SQLite file,
+on a connection the component keeps open), in one transaction; time comes from
+``master.reactor.seconds()`` and the actor of every event is this master's name.
+Buildbot's ``masters`` table is the view. The log's tables are created in Buildbot's
+database on first use, and rows found there without history are adopted.
 """
 
 from __future__ import annotations
