@@ -41,23 +41,29 @@ PG_TCP_TIMEOUT = 30
 PG_IDLE_IN_TRANSACTION_TIMEOUT = 60
 
 
-def create_engine(url: str | sa.URL) -> Engine:
+def create_engine(url: str | sa.URL, *, ping: bool = True) -> Engine:
     """An engine for ``url`` configured as the log needs it; ``url`` may be written as in
     Buildbot's ``master.cfg`` (see :mod:`eventstore.urls`).
+
+    ``ping=False`` (PostgreSQL and MariaDB) leaves out the ping before a pooled connection
+    is reused, one round trip of every call: a connection the server has closed since its
+    last use (a restart, a killed session) then fails the call it is lent to, with
+    :class:`StoreUnavailable`, and is replaced with every other connection the pool held
+    from before; the caller tries again (as the Buildbot component does).
 
     A URL that cannot be parsed, names another database, or needs a driver that is not
     installed is bad input: :class:`InvalidArgumentType` or :class:`InvalidArgument`.
     """
     parsed = parse_db_url(url)
     try:
-        return _create_engine(parsed)
+        return _create_engine(parsed, ping)
     except (exc.NoSuchModuleError, ImportError) as error:
         hint = parsed.extra or f"the driver {parsed.url.get_driver_name()!r}"
         reason = f"needs a driver that is not installed ({error}; install {hint})"
         raise InvalidArgument("db", reason, redact(parsed.url)) from error
 
 
-def _create_engine(parsed: DatabaseUrl) -> Engine:
+def _create_engine(parsed: DatabaseUrl, ping: bool) -> Engine:
     url = parsed.url
     if parsed.backend == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
@@ -66,14 +72,14 @@ def _create_engine(parsed: DatabaseUrl) -> Engine:
     if parsed.backend == "postgresql":
         args = _pg_connect_args(url)
         engine = sa.create_engine(
-            url, pool_pre_ping=True, isolation_level=session.ISOLATION, connect_args=args
+            url, pool_pre_ping=ping, isolation_level=session.ISOLATION, connect_args=args
         )
         if args.get("options") == _pg_options():
             session.configured(engine.dialect)
         return engine
     engine = sa.create_engine(
         url,
-        pool_pre_ping=True,
+        pool_pre_ping=ping,
         pool_recycle=parsed.pool_recycle,
         isolation_level=session.ISOLATION,
         connect_args={
