@@ -162,9 +162,10 @@ Statements per call
 
 SQL statements and commits per call (``BEGIN`` included where the driver does not issue it
 itself), as counted by SQLAlchemy's events during the run, with 10 masters and no history.
-What a pool or a dialect sends on its own is not among them (on MariaDB the pool's
-``SELECT 1`` at checkout on both sides, and its ``ROLLBACK`` at return, which mastertrail's
-calls leave out after a commit of theirs); the round trips
+What a pool or a dialect sends on its own is not among them (on MariaDB Buildbot's pool's
+``SELECT 1`` at checkout, which the component's own engine does not send, and the pool's
+``ROLLBACK`` at return, which mastertrail's calls leave out after a commit of theirs); the
+round trips
 of each side's heartbeat as the server counts them are under "Two harnesses, two
 answers":
 
@@ -515,6 +516,19 @@ Round trips
     quiet 1.04 and 1.10, then 0.99-1.10, then 0.81-1.01, and beside the background
     writer 1.18 and 1.20, then 0.87-1.16, then 0.82-0.98; eight masters at once 1.49 and
     1.71, then 1.13-1.30, then 1.02-1.25.
+    Since 2026-12-07 the Buildbot component's calls on MariaDB run on an engine of its
+    own whose pool lends connections without Buildbot's ``SELECT 1`` (see
+    :doc:`buildbot`): a remembered master's heartbeat is 1 round trip against Buildbot's
+    5, a read 2 against 3 (counted by PyMySQL in ``tests/test_buildbot_component.py``).
+    The build before and the one after, alternated on the machine of the table (load
+    average 1-3, mostly the runs' own), ratio to Buildbot's: connector, independent and
+    fleet sections twice each (old, new, new, old), then the fleet section alone five
+    times each (ABBAAABBAB): one master alone 0.82-0.92 before, 0.72-0.75 after; with
+    another master writing 0.97-1.00, then 0.86-0.90; the connector's reads 0.77-0.93,
+    then 0.70-0.80; the independent harness quiet 0.77 and 0.96, then 0.82 and 0.70,
+    beside the background writer 0.87 and 0.83, then 0.76 and 0.67; eight masters at once
+    1.01-1.14 (median 1.09 of seven runs), then 0.86-1.03 (median 0.97), where every
+    append waits its turn at the log's head.
 
 The database's own work
     With as many round trips, what remains is the work each side gives the server, and it

@@ -7,7 +7,8 @@ near the top of ``buildbot.tac``, before the ``BuildMaster`` is created::
     mastertrail.buildbot.install()
 
 Every call runs on Buildbot's DB thread pool, with Buildbot's engine (on a SQLite file,
-on a connection the component keeps open), in one transaction; time comes from
+on a connection the component keeps open; on MariaDB, on connections of its own lent
+without Buildbot's ``SELECT 1``), in one transaction; time comes from
 ``master.reactor.seconds()`` and the actor of every event is this master's name.
 Buildbot's ``masters`` table is the view. The log's tables are created in Buildbot's
 database on first use, and rows found there without history are adopted.
@@ -139,15 +140,14 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         )
 
     def calls_engine(self) -> sa.Engine:
-        """The engine the component's calls run on: its own, whose connection it keeps
-        open on a SQLite file (see ``_kept_sqlite``), or Buildbot's."""
+        """The engine the component's calls run on: its own on a SQLite file or MariaDB
+        (see ``_kept_engine``), or Buildbot's."""
         return self._kept or self.db.pool.engine
 
     def release(self) -> None:
-        """Close the connection the component keeps open on a SQLite file (see
-        ``_kept_sqlite``), as the reactor's shutdown does: for a DB connector stopped
-        while the reactor runs on. Reads and writes go on through Buildbot's own
-        connections."""
+        """Close the engine of the component's own (see ``_kept_engine``) and its
+        connections, as the reactor's shutdown does: for a DB connector stopped while the
+        reactor runs on. Reads and writes go on through Buildbot's own connections."""
         if self._kept is not None:
             self._kept.dispose()
             self._kept = None
@@ -182,8 +182,9 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         return defer.ensureDeferred(run())
 
     async def _read(self, what: str, query: Callable[..., T], *args: Any) -> T:
-        """``query(conn, *args)`` on a connection of Buildbot's pool, retried as a command
-        is when the database is unavailable."""
+        """``query(conn, *args)`` on a connection of the component's own engine (see
+        ``_kept_engine``) or of Buildbot's pool, retried as a command is when the database
+        is unavailable."""
 
         def read(engine: sa.Engine) -> T:
             if self._kept is None:
@@ -204,14 +205,22 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         pause of ``BACKOFF_START`` seconds growing by ``BACKOFF_MULT``, for at most
         ``MAX_OPERATIONALERROR_TIME`` seconds. A command is safe to run again: a write
         whose commit was lost with its connection is found in the log, not appended twice
-        (:func:`commands.retry.run`)."""
+        (:func:`commands.retry.run`). The first time a call finds its connection closed by
+        the server (a restart, a killed session), it runs again at once: the pool has
+        dropped that connection and every one it held from before (see ``_kept_mysql``).
+        """
         pool = self.db.pool
         started = monotonic()
         wait = float(pool.BACKOFF_START)
+        reconnected = False
         while True:
             try:
                 return operation()
             except StoreUnavailable as error:
+                if not reconnected and _connection_lost(error):
+                    reconnected = True
+                    log.msg(f"mastertrail: retrying {what} at once after: {error}")
+                    continue
                 if monotonic() - started > pool.MAX_OPERATIONALERROR_TIME:
                     raise
                 log.msg(f"mastertrail: retrying {what} in {wait:.1f} s after: {error}")
@@ -221,7 +230,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
     async def _ensure_registry(self) -> Registry:
         """Create the log's tables and adopt rows with no history through Buildbot's engine
         the first time (once per process; safe across processes), then build the registry
-        on the connection kept open on a SQLite file, or on Buildbot's engine."""
+        on the component's own engine (see ``_kept_engine``), or on Buildbot's."""
         async with self._ready:
             if self._registry is None:
                 registry = self._registry_on(self.db.pool.engine)
@@ -235,7 +244,7 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
                         "transactions; the log and the view can only be kept atomic on "
                         "InnoDB (add ?storage_engine=InnoDB to the database URL)"
                     )
-                self._kept = _kept_sqlite(self.db.pool.engine, self.db.master.reactor)
+                self._kept = _kept_engine(self.db.pool.engine, self.db.master.reactor)
                 self._registry = registry if self._kept is None else self._registry_on(self._kept)
         return self._registry
 
@@ -243,7 +252,42 @@ class MastersConnectorComponent(base.DBConnectorComponent):  # type: ignore[misc
         return Registry(engine, clock=self.db.master.reactor.seconds, actor=self.db.master.name)
 
 
-def _kept_sqlite(engine: sa.Engine, reactor: Any) -> sa.Engine | None:
+def _kept_engine(engine: sa.Engine, reactor: Any) -> sa.Engine | None:
+    """The engine of the component's own for its calls beside Buildbot's ``engine``, closed
+    when the reactor shuts down: on a SQLite file (:func:`_kept_sqlite`) or MySQL/MariaDB
+    (:func:`_kept_mysql`); None on PostgreSQL and in-memory SQLite, where Buildbot's
+    engine costs nothing more."""
+    kept = _kept_sqlite(engine) or _kept_mysql(engine)
+    if kept is not None:
+        reactor.addSystemEventTrigger("during", "shutdown", kept.dispose)
+    return kept
+
+
+def _kept_mysql(engine: sa.Engine) -> sa.Engine | None:
+    """On MySQL/MariaDB, an engine of the component's own on Buildbot's database, whose
+    pooled connections are lent without a ping; None elsewhere.
+
+    Buildbot's MySQL engine sends ``SELECT 1`` on every connection it lends, to find one
+    the server closed: one round trip of two in a heartbeat, and of two in a read. This
+    engine's connections go to a call as they are; one the server has closed since its
+    last use (a restart, a killed session, ``wait_timeout``) fails that call with
+    :class:`StoreUnavailable`, and the pool drops it with every connection it held from
+    before, so :meth:`MastersConnectorComponent._retrying` runs the call again at once on
+    a new connection. Connections are recycled after Buildbot's ``max_idle`` (its
+    ``pool_recycle``), speak utf8mb4, and are set up as the log needs when they connect
+    (:func:`eventstore.create_engine`). The pool opens a connection only for calls that
+    run at once: usually one, beside Buildbot's own.
+    """
+    url = engine.url
+    if url.get_backend_name() not in ("mysql", "mariadb"):
+        return None
+    recycle = getattr(engine.pool, "_recycle", -1)  # Buildbot's max_idle
+    if isinstance(recycle, int) and recycle > 0:
+        url = url.update_query_dict({"max_idle": str(recycle)})
+    return create_engine(url.render_as_string(hide_password=False), ping=False)
+
+
+def _kept_sqlite(engine: sa.Engine) -> sa.Engine | None:
     """On a SQLite file behind Buildbot's ``NullPool``, an engine of the component's own on
     the same file, whose one connection stays open (idle, in no transaction) until the
     reactor shuts down, for the component's reads and writes; None elsewhere.
@@ -278,8 +322,18 @@ def _kept_sqlite(engine: sa.Engine, reactor: Any) -> sa.Engine | None:
 
     with reading(kept) as conn:
         conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()  # opens the log
-    reactor.addSystemEventTrigger("during", "shutdown", kept.dispose)
     return kept
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """Whether ``error`` came from a connection the server had closed (SQLAlchemy
+    invalidated it and the pool's older connections)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:

@@ -12,11 +12,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import freezegun
+import pymysql
 import pytest
 import sqlalchemy as sa
 
 pytest.importorskip("buildbot")
 
+from buildbot.db import enginestrategy
 from buildbot.db import masters as buildbot_masters
 from buildbot.test import fakedb
 from buildbot.test.fake import fakemaster
@@ -29,6 +32,8 @@ import mastertrail.buildbot
 from mastertrail import RebuildRefused
 from tests.conftest import empty_database
 
+#: PyMySQL's command that sends a query.
+COM_QUERY = 3
 SOMETIME = 1_348_971_992
 OTHERTIME = 1_008_971_992
 UTC = dt.UTC
@@ -409,6 +414,135 @@ class TestComponentPostgreSQL(ComponentTests, unittest.TestCase):
 
 class TestComponentMariaDB(ComponentTests, unittest.TestCase):
     backend = "mysql"
+
+    def kill(self, connection_id: int) -> Any:
+        """End the server's connection ``connection_id`` from one of Buildbot's."""
+        return self.db.pool.do(
+            lambda conn: conn.exec_driver_sql(f"KILL CONNECTION {connection_id}").close()
+        )
+
+    def kept_connection_id(self) -> int:
+        """The server's id of the connection the component's engine lends next."""
+        with self.db.masters._kept.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one())
+
+    @defer.inlineCallbacks
+    def test_calls_borrow_none_of_buildbots_connections(self) -> Any:
+        """Heartbeats, reads and a new master's findMasterId run on the component's own
+        connection: none of them borrows one of Buildbot's, each of which Buildbot's MySQL
+        engine checks with a ``SELECT 1`` first, and the answers are those of the log."""
+        masterid = yield self.db.masters.findMasterId("some:master")
+        yield self.db.masters.setMasterState(masterid, True)
+        borrowed: list[object] = []
+        sa.event.listen(self.db.pool.engine.pool, "checkout", lambda *_: borrowed.append(_))
+        ids = [masterid]
+        for i in range(3):
+            self.reactor.advance(60)
+            assert (yield self.db.masters.setMasterState(masterid, True)) is False
+            assert (yield self.db.masters.getMaster(masterid)).last_active == at(
+                int(self.reactor.seconds())
+            )
+            assert (yield self.db.masters.findMasterId("some:master")) == masterid
+            ids.append((yield self.db.masters.findMasterId(f"other:master{i}")))
+            assert [m.id for m in (yield self.db.masters.getMasters())] == ids
+        assert borrowed == []
+        assert self.db.masters._registry.verify().ok
+
+    @defer.inlineCallbacks
+    def test_a_heartbeat_is_one_round_trip(self) -> Any:
+        """A remembered master's heartbeat sends the server one command (its statement
+        that commits itself, executed by name); a read two (the query, the ROLLBACK)."""
+        masterid = yield self.db.masters.findMasterId("some:master")
+        yield self.db.masters.setMasterState(masterid, True)
+        for _ in range(3):
+            self.reactor.advance(60)
+            yield self.db.masters.setMasterState(masterid, True)  # its texts known, prepared
+        sent: list[tuple[int, str]] = []
+        real = pymysql.connections.Connection._execute_command
+
+        def spy(connection: Any, command: int, sql: Any) -> Any:
+            text = sql if isinstance(sql, str) else bytes(sql).decode("utf-8", "replace")
+            sent.append((command, text))
+            return real(connection, command, sql)
+
+        self.patch(pymysql.connections.Connection, "_execute_command", spy)
+        pinged = self.patch_ping()
+        self.reactor.advance(60)
+        assert (yield self.db.masters.setMasterState(masterid, True)) is False
+        assert [command for command, _ in sent] == [COM_QUERY]
+        assert sent[0][1].startswith("EXECUTE mastertrail_")
+        del sent[:]
+        assert (yield self.db.masters.getMaster(masterid)).active
+        assert [text.split()[0] for _, text in sent] == ["SELECT", "ROLLBACK"]
+        assert pinged == []
+
+    def patch_ping(self) -> list[object]:
+        """Record PyMySQL's pings (a ``COM_PING`` it sends without ``_execute_command``)."""
+        pinged: list[object] = []
+        real = pymysql.connections.Connection.ping
+
+        def ping(connection: Any, *args: Any, **kwargs: Any) -> Any:
+            pinged.append(args)
+            return real(connection, *args, **kwargs)
+
+        self.patch(pymysql.connections.Connection, "ping", ping)
+        return pinged
+
+    @defer.inlineCallbacks
+    def test_a_connection_the_server_killed_is_replaced_at_once(self) -> Any:
+        """The server ends the component's connection between two heartbeats (``KILL``):
+        the next heartbeat fails on it, runs again at once on a new connection, without
+        the component's pause, and lands once."""
+        masterid = yield self.db.masters.findMasterId("some:master")
+        yield self.db.masters.setMasterState(masterid, True)
+        pauses: list[float] = []
+        self.patch(mastertrail.buildbot, "pause", pauses.append)
+        before = len(list(self.events()))
+        killed = self.kept_connection_id()
+        yield self.kill(killed)
+        self.reactor.advance(60)
+        assert (yield self.db.masters.setMasterState(masterid, True)) is False
+        assert (yield self.db.masters.getMaster(masterid)).last_active == at(
+            int(self.reactor.seconds())
+        )
+        assert pauses == []
+        assert len(list(self.events())) == before + 1
+        assert self.kept_connection_id() != killed
+        assert self.db.masters._registry.verify().ok
+
+    @defer.inlineCallbacks
+    def test_a_read_on_a_killed_connection_is_answered(self) -> Any:
+        """A read on a connection the server ended is run again at once and answered."""
+        masterid = yield self.db.masters.findMasterId("some:master")
+        pauses: list[float] = []
+        self.patch(mastertrail.buildbot, "pause", pauses.append)
+        killed = self.kept_connection_id()
+        yield self.kill(killed)
+        assert (yield self.db.masters.getMaster(masterid)).name == "some:master"
+        assert pauses == []
+
+    def test_connections_idle_longer_than_max_idle_are_replaced(self) -> None:
+        """The component's connections are recycled after the URL's ``max_idle``, as
+        Buildbot's own are (before a server's ``wait_timeout`` ends them)."""
+        url = f"{self.db_url}&max_idle=600"
+        buildbots = enginestrategy.create_engine(url, basedir=".")
+        kept = mastertrail.buildbot._kept_mysql(buildbots)
+        assert kept is not None
+
+        def connection_id() -> int:
+            with kept.connect() as conn:
+                return int(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one())
+
+        try:
+            with freezegun.freeze_time() as frozen:
+                first = connection_id()
+                frozen.tick(599)
+                assert connection_id() == first
+                frozen.tick(2)
+                assert connection_id() != first
+        finally:
+            kept.dispose()
+            buildbots.dispose()
 
 
 class TestMyISAMWarning(TestReactorMixin, unittest.TestCase):

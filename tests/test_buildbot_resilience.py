@@ -1,7 +1,7 @@
 """Real buildmasters with mastertrail keep checking in through what a database does to
-them: SQLite's write lock held by another process for 20 s, PostgreSQL ending the
-master's connections (``pg_terminate_backend``), and a PostgreSQL server of the test's own
-stopped and started again."""
+them: SQLite's write lock held by another process for 20 s, the server ending the
+master's connections (PostgreSQL's ``pg_terminate_backend``, MariaDB's ``KILL``), and a
+PostgreSQL or MariaDB server of the test's own stopped and started again."""
 
 from __future__ import annotations
 
@@ -16,9 +16,16 @@ import pytest
 import sqlalchemy as sa
 
 from mastertrail import Registry
-from tests.conftest import Server
-from tests.private_servers import PrivatePostgres, private_server
-from tests.test_buildbot_real import create_master, master_name, masters_started, start, stop
+from tests.conftest import Server, server_of
+from tests.private_servers import PrivateServer, private_server
+from tests.test_buildbot_real import (
+    buildbot_url,
+    create_master,
+    master_name,
+    masters_started,
+    start,
+    stop,
+)
 
 __all__ = ["masters_started"]
 
@@ -94,18 +101,28 @@ class TestLockedSQLite:
 def terminate_backends(server: Server) -> int:
     """End every session on the test database but this one; how many were ended."""
     with server.admin.connect() as conn:
-        ended = conn.exec_driver_sql(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            f"WHERE datname = '{server.name}' AND pid <> pg_backend_pid()"
-        ).scalar()
-    return int(ended or 0)
+        if server.backend == "postgresql":
+            ended = conn.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                f"WHERE datname = '{server.name}' AND pid <> pg_backend_pid()"
+            ).scalar()
+            return int(ended or 0)
+        sessions = conn.exec_driver_sql(
+            "SELECT id FROM information_schema.processlist "
+            f"WHERE db = '{server.name}' AND id <> CONNECTION_ID()"
+        ).scalars()
+        ids = list(sessions)
+        for session in ids:
+            conn.exec_driver_sql(f"KILL CONNECTION {session}")
+        return len(ids)
 
 
 class TestTerminatedConnections:
-    @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-    def test_heartbeats_survive_pg_terminate_backend(
+    @pytest.mark.parametrize("backend", ["postgresql", "mysql"], indirect=True)
+    def test_heartbeats_survive_the_server_ending_their_connections(
         self,
         tmp_path: Path,
+        backend: str,
         db_url: str,
         servers: dict[str, Server | str],
         masters_started: list[Path],
@@ -114,9 +131,8 @@ class TestTerminatedConnections:
         """The master's connections are ended by the server five times, between and
         during heartbeats: the master checks in on after each, no "Unhandled Error" is
         logged, and the log verifies with every master's versions gap-free."""
-        server = servers["postgresql"]
-        assert isinstance(server, Server)
-        basedir = create_master(tmp_path / "master", db_url, heartbeat=1)
+        server = server_of(backend, servers)
+        basedir = create_master(tmp_path / "master", buildbot_url(db_url), heartbeat=1)
         masters_started.append(basedir)
         start(basedir)
         name = master_name(basedir)
@@ -135,21 +151,20 @@ class TestTerminatedConnections:
         assert registry_on.verify().ok
 
 
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    with private_server("postgresql") as server:
-        assert isinstance(server, PrivatePostgres)
+@pytest.fixture(params=["postgresql", "mysql"])
+def private(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
+    with private_server(request.param) as server:
         yield server
 
 
 class TestServerRestart:
-    def test_heartbeats_survive_a_postgresql_restart(
-        self, tmp_path: Path, private_postgres: PrivatePostgres, masters_started: list[Path]
+    def test_heartbeats_survive_a_server_restart(
+        self, tmp_path: Path, private: PrivateServer, masters_started: list[Path]
     ) -> None:
-        """The master's PostgreSQL server is stopped while the master checks in every
-        second, and started again once the master has noticed: the master checks in on,
-        nothing is logged as an "Unhandled Error", and the log verifies."""
-        url = private_postgres.url
+        """The master's PostgreSQL or MariaDB server is stopped while the master checks in
+        every second, and started again once the master has noticed: the master checks in
+        on, nothing is logged as an "Unhandled Error", and the log verifies."""
+        url = buildbot_url(private.url)
         basedir = create_master(tmp_path / "master", url, heartbeat=1)
         masters_started.append(basedir)
         start(basedir)
@@ -158,12 +173,12 @@ class TestServerRestart:
         try:
             wait_for(lambda: check_ins(registry, name) >= 3)
             registry.close()
-            private_postgres.stop()
+            private.stop()
             # Until a heartbeat has met the stopped server (and was retried, or failed).
             wait_for(
                 lambda: re.search("mastertrail: retrying|Unhandled Error", twistd_log(basedir))
             )
-            private_postgres.start()
+            private.start()
             restarted = check_ins(registry, name)
             wait_for(lambda: check_ins(registry, name) >= restarted + 3)
             assert "Unhandled Error" not in twistd_log(basedir)
