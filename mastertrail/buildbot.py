@@ -329,9 +329,11 @@ def _connection_lost(error: BaseException) -> bool:
     """Whether ``error`` came from a connection the server had closed (SQLAlchemy
     invalidated it and the pool's older connections)."""
     cause: BaseException | None = error
-    while cause is not None:
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
         if isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated:
             return True
+        seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return False
 

@@ -568,3 +568,19 @@ class TestMyISAMWarning(TestReactorMixin, unittest.TestCase):
         master = yield fakemaster.make_master(self, wantDb=True, db_url=self.db_url)
         yield master.db.masters.getMasters()
         assert any("uses MyISAM" in m and "storage_engine=InnoDB" in m for m in messages)
+
+
+def test_a_lost_connection_is_found_anywhere_in_the_chain() -> None:
+    """An error raised from a DBAPI error whose connection SQLAlchemy invalidated is a lost
+    connection, however deep; another error is not, and a chain that loops ends."""
+    invalidated = sa.exc.OperationalError("SELECT 1", {}, Exception("gone away"))
+    invalidated.connection_invalidated = True
+    outer = RuntimeError("unavailable")
+    outer.__cause__ = invalidated
+    assert mastertrail.buildbot._connection_lost(outer)
+    first, second = RuntimeError("a"), RuntimeError("b")
+    first.__cause__, second.__cause__ = second, first
+    assert not mastertrail.buildbot._connection_lost(first)
+    assert not mastertrail.buildbot._connection_lost(
+        sa.exc.OperationalError("SELECT 1", {}, Exception("locked"))
+    )
