@@ -77,6 +77,22 @@ class ComponentTests(TestReactorMixin):
         )
         self.db = self.master.db
 
+    @defer.inlineCallbacks
+    def every_call(self, masterid: int, rounds: int) -> Any:
+        """``rounds`` times, a minute apart: ``masterid``'s heartbeat, ``getMaster``,
+        ``findMasterId`` of its name and of a new one, and ``getMasters``, each answer
+        checked."""
+        ids = [masterid]
+        for i in range(rounds):
+            self.reactor.advance(60)
+            assert (yield self.db.masters.setMasterState(masterid, True)) is False
+            assert (yield self.db.masters.getMaster(masterid)).last_active == at(
+                int(self.reactor.seconds())
+            )
+            assert (yield self.db.masters.findMasterId("some:master")) == masterid
+            ids.append((yield self.db.masters.findMasterId(f"other:master{i}")))
+            assert [m.id for m in (yield self.db.masters.getMasters())] == ids
+
     def events(self) -> list[Any]:
         return self.db.masters._registry.events() if self.db.masters._registry else []
 
@@ -339,16 +355,7 @@ class TestComponentSQLite(ComponentTests, unittest.TestCase):
         opened: list[str] = []
         for engine in (self.db.pool.engine, self.db.masters._kept):
             sa.event.listen(engine, "connect", lambda *_, url=str(engine.url): opened.append(url))
-        ids = [masterid]
-        for i in range(5):
-            self.reactor.advance(60)
-            assert (yield self.db.masters.setMasterState(masterid, True)) is False
-            assert (yield self.db.masters.getMaster(masterid)).last_active == at(
-                int(self.reactor.seconds())
-            )
-            assert (yield self.db.masters.findMasterId("some:master")) == masterid
-            ids.append((yield self.db.masters.findMasterId(f"other:master{i}")))
-            assert [m.id for m in (yield self.db.masters.getMasters())] == ids
+        yield self.every_call(masterid, rounds=5)
         assert opened == []
         assert self.db.masters._registry.verify().ok
 
@@ -435,16 +442,7 @@ class TestComponentMariaDB(ComponentTests, unittest.TestCase):
         yield self.db.masters.setMasterState(masterid, True)
         borrowed: list[object] = []
         sa.event.listen(self.db.pool.engine.pool, "checkout", lambda *_: borrowed.append(_))
-        ids = [masterid]
-        for i in range(3):
-            self.reactor.advance(60)
-            assert (yield self.db.masters.setMasterState(masterid, True)) is False
-            assert (yield self.db.masters.getMaster(masterid)).last_active == at(
-                int(self.reactor.seconds())
-            )
-            assert (yield self.db.masters.findMasterId("some:master")) == masterid
-            ids.append((yield self.db.masters.findMasterId(f"other:master{i}")))
-            assert [m.id for m in (yield self.db.masters.getMasters())] == ids
+        yield self.every_call(masterid, rounds=3)
         assert borrowed == []
         assert self.db.masters._registry.verify().ok
 
