@@ -276,10 +276,13 @@ def _kept_mysql(engine: sa.Engine) -> sa.Engine | None:
     a new connection. Connections are recycled after Buildbot's ``max_idle`` (its
     ``pool_recycle``), speak utf8mb4, and are set up as the log needs when they connect
     (:func:`eventstore.create_engine`). The pool opens a connection only for calls that
-    run at once: usually one, beside Buildbot's own.
+    run at once: usually one, beside Buildbot's own. Only where Buildbot's engine uses
+    PyMySQL, the driver mastertrail installs and is tested with; with another
+    (``mysqlclient``, which a URL without a driver names), the calls stay on Buildbot's
+    engine.
     """
     url = engine.url
-    if url.get_backend_name() not in ("mysql", "mariadb"):
+    if url.get_backend_name() not in ("mysql", "mariadb") or url.get_driver_name() != "pymysql":
         return None
     recycle = getattr(engine.pool, "_recycle", -1)  # Buildbot's max_idle
     if isinstance(recycle, int) and recycle > 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import freezegun
@@ -582,3 +583,11 @@ def test_a_lost_connection_is_found_anywhere_in_the_chain() -> None:
     assert not mastertrail.buildbot._connection_lost(
         sa.exc.OperationalError("SELECT 1", {}, Exception("locked"))
     )
+
+
+def test_another_mysql_driver_keeps_buildbots_engine() -> None:
+    """A Buildbot engine on another MySQL driver than PyMySQL (``mysql://`` names
+    mysqlclient) gets no engine of the component's own: its calls stay on Buildbot's."""
+    for url in ("mysql://root@127.0.0.1/test", "mysql+mysqldb://root@127.0.0.1/test"):
+        buildbots = SimpleNamespace(url=sa.make_url(url), pool=SimpleNamespace(_recycle=3600))
+        assert mastertrail.buildbot._kept_mysql(buildbots) is None  # type: ignore[arg-type]
