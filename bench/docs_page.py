@@ -177,17 +177,18 @@ A year at full size
 The long-log sections and the archive at a year of ten masters (5,256,000 events) on
 every database, measured on 2026-12-07 on the machine of the table (one run of each,
 ``--only storage,long_history,as_of,rebuild,archive``; PostgreSQL with the build of that
-morning, SQLite and MariaDB with the prepared check-in and the tidying below):
+morning; SQLite and MariaDB in one run that evening, with the Buildbot component's calls
+on connections of its own, see :doc:`buildbot`, load average 1-2):
 
-* SQLite: heartbeat 0.77x Buildbot's with the long log (1.50 against 1.94 ms), 0.78x
+* SQLite: heartbeat 0.33x Buildbot's with the long log (1.20 against 3.64 ms), 0.33x
   with another master writing; ``findMasterId``, ``getMaster`` and ``getMasters``
-  0.16-0.18x. ``rebuild`` 795,000 events a second, 0.92x the raw scan. ``masters_as_of``
-  0.96 ms, 1.12x. 97 bytes per event. The archive sealed 4,824,000 events into 2,356
-  segments (0.36 bytes per event) at 84,900 a second (0.10x ``rebuild``); the table with
+  0.25-0.27x. ``rebuild`` 568,000 events a second, 0.85x the raw scan. ``masters_as_of``
+  1.71 ms, 1.12x. 97 bytes per event. The archive sealed 4,824,000 events into 2,356
+  segments (0.36 bytes per event) at 45,300 a second (0.09x ``rebuild``); the table with
   its indexes went from 510.2 to 42.3 MB (the target: 50). The heartbeat's p99 beside it
-  11.2 ms against 1.13 ms alone (9.85x), its median 0.84 ms; ``masters_as_of`` 0.50 ms
-  inside the archive and 1.19 ms in the hot log; ``verify`` 569,000 events a second
-  (0.70x).
+  21.4 ms against 2.54 ms alone (8.44x), its median 1.31 ms; ``masters_as_of`` 1.49 ms
+  inside the archive and 3.54 ms in the hot log; ``verify`` 316,000 events a second
+  (0.61x).
 * PostgreSQL: the connector with the long log behind it, heartbeat 1.04x Buildbot's
   (1.29 against 1.24 ms) and 0.94x with another master writing, ``findMasterId`` 0.89x,
   ``getMaster`` 0.82x, ``getMasters`` 0.95x. ``rebuild`` 707,000 events a second, 0.99x
@@ -199,15 +200,15 @@ morning, SQLite and MariaDB with the prepared check-in and the tidying below):
   hot log; ``verify`` of the whole 594,000 events a second (0.95x). The table with its
   indexes went from 1,017 to 1,004 MB: ``VACUUM`` makes the space reusable and the table
   does not grow again, but its files keep their size (see :doc:`operators`).
-* MariaDB: heartbeat 0.92x with the long log (2.05 against 2.22 ms), 1.06x with another
-  master writing, ``findMasterId`` 0.85x, ``getMaster`` 0.82x, ``getMasters`` 0.90x.
-  ``rebuild`` 132,000 events a second, 0.80x the raw scan. ``masters_as_of`` 5.26 ms,
-  1.13x. 90 bytes per event. The archive sealed the same 4,824,000 events in 273 s
-  (17,700 a second, 0.10x): 218 s sealing the segments, then 54 s removing the history
-  rows and rebuilding the table, which went from 1,007 to 92.9 MB. The heartbeat's p99
-  beside it 68.3 ms against 6.1 ms alone (11.2x), its median 2.10 ms against 2.42;
-  ``masters_as_of`` 3.27 ms inside the archive and 3.74 ms in the hot log; ``verify``
-  352,000 events a second (1.91x ``rebuild``'s 185,000 in that section).
+* MariaDB: heartbeat 0.64x with the long log (2.40 against 3.73 ms), 0.92x with another
+  master writing, ``findMasterId`` 0.72x, ``getMaster`` 0.70x, ``getMasters`` 0.77x.
+  ``rebuild`` 111,000 events a second, 1.05x the raw scan. ``masters_as_of`` 7.57 ms,
+  1.12x. 90 bytes per event. The archive sealed the same 4,824,000 events in 568 s
+  (8,500 a second, 0.07x; 273 s in the earlier run at this size, a difference not looked
+  into); the table went from 1,007 to 91.9 MB. The heartbeat's p99 beside it 18.3 ms
+  against 6.0 ms alone (3.04x), its median 2.27 ms against 2.10; ``masters_as_of``
+  5.13 ms inside the archive and 5.96 ms in the hot log; ``verify`` 258,000 events a
+  second (2.25x ``rebuild``'s 115,000 in that section).
 
 The first MariaDB run at this size, with the build before, sealed every segment and then
 failed: ``DELETE HISTORY`` of 4.8 million rows outlived the 30 seconds the engine's driver
