@@ -520,7 +520,7 @@ Round trips
     Since 2026-12-07 the Buildbot component's calls on MariaDB run on an engine of its
     own whose pool lends connections without Buildbot's ``SELECT 1`` (see
     :doc:`buildbot`): a remembered master's heartbeat is 1 round trip against Buildbot's
-    5, a read 2 against 3 (counted by PyMySQL in ``tests/test_buildbot_component.py``).
+    5, a read 2 against 3 (counted by PyMySQL in ``tests/test_buildbot_own_engines.py``).
     The build before and the one after, alternated on the machine of the table (load
     average 1-3, mostly the runs' own), ratio to Buildbot's: connector, independent and
     fleet sections twice each (old, new, new, old), then the fleet section alone five
