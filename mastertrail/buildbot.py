@@ -287,7 +287,7 @@ def _kept_mysql(engine: sa.Engine) -> sa.Engine | None:
     recycle = getattr(engine.pool, "_recycle", -1)  # Buildbot's max_idle
     if isinstance(recycle, int) and recycle > 0:
         url = url.update_query_dict({"max_idle": str(recycle)})
-    return create_engine(url.render_as_string(hide_password=False), ping=False)
+    return create_engine(url, ping=False)
 
 
 def _kept_sqlite(engine: sa.Engine) -> sa.Engine | None:
@@ -312,7 +312,7 @@ def _kept_sqlite(engine: sa.Engine) -> sa.Engine | None:
         return None
     if not isinstance(engine.pool, sa.pool.NullPool):
         return None
-    kept = create_engine(url.render_as_string(hide_password=False))
+    kept = create_engine(url)
 
     @sa.event.listens_for(kept, "connect")
     def _remember_file(_dbapi_connection: Any, record: Any) -> None:
